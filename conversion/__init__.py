@@ -1,0 +1,1 @@
+"""Spiking encoder -> NIR graph -> Lava processes."""

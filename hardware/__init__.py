@@ -1,0 +1,1 @@
+"""Runs the Lava graph in the Loihi simulation and measures events, operations and energy."""

@@ -1,0 +1,1 @@
+"""neuro-codec: an event-based (spiking) audio codec for piano music."""

@@ -1,0 +1,5 @@
+import sys
+
+from neuro_codec.cli import main
+
+sys.exit(main())

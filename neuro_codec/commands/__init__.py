@@ -1,0 +1,5 @@
+"""Subcommands of `neuro-codec`; each module exposes `register(subparsers)`."""
+
+from neuro_codec.commands import data, storage
+
+COMMAND_MODULES = [data, storage]

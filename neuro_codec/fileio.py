@@ -1,0 +1,46 @@
+"""Atomic file writes: outputs appear whole or not at all.
+
+Every writer in the project goes through `atomic_path`: it writes to a temporary file in the
+destination folder and renames it over the target with `os.replace`, which is atomic on POSIX
+within one file system. An interrupted or failed write leaves no half-written output behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; on success rename it to `path`, else delete it.
+
+    Args:
+        path: the final destination.
+        suffix: suffix of the temporary file (defaults to the destination's, so that tools
+            which choose a format by extension, e.g. soundfile or numpy, behave the same).
+    """
+    dest = Path(path)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{dest.name}.", suffix=suffix if suffix is not None else dest.suffix,
+        dir=dest.parent,
+    )
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, dest)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Write `data` to `path` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
