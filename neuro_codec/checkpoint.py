@@ -1,0 +1,102 @@
+"""Checkpoints: one file holding configs, weights, optimiser state, step and model id.
+
+A checkpoint is a plain dict saved with `torch.save` and read back with `weights_only=True`
+(never unpickle untrusted input): tensors, numbers, strings, lists and dicts only. It is
+written atomically. The model id names the encoder's weights (a hash of them), so that a
+`.snc` file can say which encoder made it and a decoder can refuse a file it does not match.
+
+Keys: format ("neuro-codec-checkpoint"), version (1), model_id, model ("free", "sparse", …),
+preset, config ({"encoder": …, "decoder": …, "train": …} as dicts), encoder and decoder
+(state dicts), optimizer (state dict or None), step, and free-form `extra`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from neuro_codec.encoder import EncoderConfig, SpikingEncoder
+from neuro_codec.errors import CheckpointError
+from neuro_codec.fileio import atomic_path
+
+CHECKPOINT_FORMAT = "neuro-codec-checkpoint"
+CHECKPOINT_VERSION = 1
+
+
+def model_id_for(model: str, encoder_state: dict[str, torch.Tensor]) -> str:
+    """`<model>-<12 hex digits>`: a SHA-256 of the encoder's tensors (names, shapes, bytes)."""
+    h = hashlib.sha256()
+    for name in sorted(encoder_state):
+        t = encoder_state[name].detach().cpu().contiguous()
+        h.update(name.encode())
+        h.update(str(tuple(t.shape)).encode())
+        h.update(t.numpy().tobytes())
+    return f"{model}-{h.hexdigest()[:12]}"
+
+
+def save_checkpoint(path: str | os.PathLike, ckpt: dict[str, Any]) -> None:
+    """Write a checkpoint dict atomically, stamping format and version."""
+    data = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **ckpt}
+    with atomic_path(path, suffix=".pt") as tmp:
+        torch.save(data, tmp)
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Read and check a checkpoint (on the CPU).
+
+    Raises:
+        CheckpointError: missing, unreadable, not ours, or an unsupported version.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise CheckpointError(f"checkpoint not found: {p}")
+    try:
+        ckpt = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many types for corrupt files
+        raise CheckpointError(f"{p} is not a readable checkpoint ({type(e).__name__})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{p} is not a neuro-codec checkpoint")
+    if ckpt.get("version") != CHECKPOINT_VERSION:
+        raise CheckpointError(f"{p}: unsupported checkpoint version {ckpt.get('version')!r} "
+                              f"(this build reads {CHECKPOINT_VERSION})")
+    for key in ("model_id", "model", "config", "encoder"):
+        if key not in ckpt:
+            raise CheckpointError(f"{p}: checkpoint has no {key!r}")
+    return ckpt
+
+
+def build_encoder(ckpt: dict[str, Any], source: str = "checkpoint") -> SpikingEncoder:
+    """The spiking encoder of a loaded checkpoint, in eval mode.
+
+    Raises:
+        CheckpointError: the config is invalid or does not match the weights.
+    """
+    try:
+        cfg = EncoderConfig.from_dict(ckpt["config"]["encoder"])
+        encoder = SpikingEncoder(cfg)
+        encoder.load_state_dict(ckpt["encoder"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"{source}: encoder config does not match its weights "
+                              f"({first})") from None
+    return encoder.eval()
+
+
+def load_encoder(path: str | os.PathLike) -> tuple[SpikingEncoder, str]:
+    """Load only the encoder of a checkpoint: (encoder in eval mode, model id)."""
+    ckpt = load_checkpoint(path)
+    return build_encoder(ckpt, str(path)), ckpt["model_id"]
+
+
+def encoder_only_checkpoint(encoder: SpikingEncoder, model: str = "random") -> dict[str, Any]:
+    """A checkpoint dict holding just an encoder (for conversion tests and export demos)."""
+    state = {k: v.detach().cpu() for k, v in encoder.state_dict().items()}
+    return {
+        "model_id": model_id_for(model, state), "model": model, "preset": "custom",
+        "config": {"encoder": encoder.config.to_dict()}, "encoder": state, "decoder": None,
+        "optimizer": None, "step": 0, "extra": {},
+    }

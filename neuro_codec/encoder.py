@@ -1,0 +1,233 @@
+"""The spiking encoder: waveform frames → LIF layers (snnTorch) → binary events z ∈ {0,1}^(N×T).
+
+One simulation step per hop (512 samples). The samples of frame t are the graded input of the
+first synaptic layer at step t; every later layer sees only spikes. The last layer's N = 80
+units are the code: z[n, t] = 1 iff unit n spikes at step t. The network uses only what NIR
+and our Lava mapping express exactly: Affine (Linear), Linear recurrence, and LIF neurons with
+reset to zero (`conversion/` exports exactly this structure).
+
+Neuron model (snnTorch `Leaky`, reset_mechanism="zero", per-neuron vector β and threshold):
+
+    I[t]   = W x[t] + b + R s[t−1]            (R only in recurrent layers)
+    U[t]   = β ⊙ U[t−1] ⊙ (1 − s[t−1]) + I[t]
+    s[t]   = H(U[t] − θ)                        (exact threshold forward; surrogate backward)
+
+which is Lava's float LIF with du = 1, dv = 1 − β, bias = b, vth = θ, v ← 0 after a spike.
+β is fixed per neuron on a 1/4096 grid (Loihi's 12-bit decay): then 1 − (1 − β) == β exactly
+in floating point, so the float Lava run can equal this one spike for spike, and the fixed-point
+decay is exact too. Time constants are spread over a range per layer rather than learned.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import snntorch as snn
+import torch
+from torch import nn
+
+DECAY_GRID = 4096  # Loihi 2's decay registers are 12-bit: du, dv ∈ {0, …, 4095}/4096
+
+
+class _BoxcarHeaviside(torch.autograd.Function):
+    """H(v) forward; the paper's dampened triangle surrogate 0.3·max(0, 1 − |v|) backward."""
+
+    @staticmethod
+    def forward(ctx, v: torch.Tensor, scale: float) -> torch.Tensor:
+        ctx.save_for_backward(v)
+        ctx.scale = scale
+        return (v > 0).to(v.dtype)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (v,) = ctx.saved_tensors
+        return grad * ctx.scale * torch.clamp(1.0 - v.abs(), min=0.0), None
+
+
+def triangle_surrogate(scale: float = 0.3):
+    """A snnTorch `spike_grad`: exact Heaviside forward, scale·max(0, 1 − |v − θ|) backward."""
+
+    def spike_grad(v: torch.Tensor) -> torch.Tensor:
+        return _BoxcarHeaviside.apply(v, scale)
+
+    return spike_grad
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """Shape and neuron constants of the spiking encoder.
+
+    Fields:
+        frame_samples: samples per step (= hop); graded input width of the first layer.
+        hidden_sizes: LIF units of each hidden layer, input side first.
+        recurrent: per hidden layer, whether it has a Linear recurrence from its own spikes.
+        n_units: N, units of the output (code) layer.
+        tau_min_steps, tau_max_steps: membrane time constants (in steps) spread log-uniformly
+            over each layer's neurons; β = exp(−1/τ) rounded to the 1/4096 grid.
+        threshold: firing threshold θ of every neuron (weights carry the scale).
+        surrogate_scale: dampening of the surrogate derivative (the paper's 0.3).
+        input_gain: multiplies the waveform before the first layer (piano at −1 dBFS peak has
+            an RMS near 0.1; the gain brings first-layer currents to order θ at init).
+    """
+
+    frame_samples: int = 512
+    hidden_sizes: tuple[int, ...] = (64, 128)
+    recurrent: tuple[bool, ...] = (False, True)
+    n_units: int = 80
+    tau_min_steps: float = 1.5
+    tau_max_steps: float = 20.0
+    threshold: float = 1.0
+    surrogate_scale: float = 0.3
+    input_gain: float = 4.0
+
+    def __post_init__(self):
+        object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
+        object.__setattr__(self, "recurrent", tuple(bool(r) for r in self.recurrent))
+        if self.frame_samples < 1:
+            raise ValueError(f"frame_samples must be ≥ 1, got {self.frame_samples}")
+        if len(self.recurrent) != len(self.hidden_sizes):
+            raise ValueError(f"recurrent has {len(self.recurrent)} entries, hidden_sizes "
+                             f"{len(self.hidden_sizes)}: they must match")
+        if any(h < 1 for h in self.hidden_sizes) or self.n_units < 1:
+            raise ValueError(f"layer sizes must be ≥ 1, got {self.hidden_sizes} and "
+                             f"n_units={self.n_units}")
+        if not 1.0 <= self.tau_min_steps <= self.tau_max_steps:
+            raise ValueError(f"need 1 ≤ tau_min_steps ≤ tau_max_steps, got "
+                             f"{self.tau_min_steps}, {self.tau_max_steps}")
+        if self.threshold <= 0:
+            raise ValueError(f"threshold must be > 0, got {self.threshold}")
+
+    @property
+    def layer_sizes(self) -> tuple[int, ...]:
+        """Units per LIF layer, output layer last."""
+        return (*self.hidden_sizes, self.n_units)
+
+    @property
+    def layer_recurrent(self) -> tuple[bool, ...]:
+        """Per LIF layer, whether it is recurrent (the output layer never is)."""
+        return (*self.recurrent, False)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> EncoderConfig:
+        return cls(**d)
+
+
+def grid_betas(n: int, tau_min: float, tau_max: float) -> torch.Tensor:
+    """Per-neuron decays β = exp(−1/τ), τ log-spaced in [tau_min, tau_max], on the 1/4096 grid.
+
+    Returns:
+        [n] float64 tensor; every value is k/4096 for an integer k (so 1 − β is exact).
+    """
+    taus = np.geomspace(tau_min, tau_max, n) if n > 1 else np.array([tau_min])
+    k = np.round(np.exp(-1.0 / taus) * DECAY_GRID)
+    return torch.from_numpy(np.clip(k, 0, DECAY_GRID - 1) / DECAY_GRID)
+
+
+@dataclass
+class EncoderTrace:
+    """Spikes of every layer from one forward pass: `layers[i]` is [B, units_i, T] of 0/1."""
+
+    layers: list[torch.Tensor] = field(default_factory=list)
+
+    @property
+    def z(self) -> torch.Tensor:
+        return self.layers[-1]
+
+
+class SpikingEncoder(nn.Module):
+    """LIF layers over waveform frames; `forward(x)` returns z as [B, N, T] of 0/1 floats."""
+
+    def __init__(self, config: EncoderConfig):
+        super().__init__()
+        self.config = config
+        sizes = (config.frame_samples, *config.layer_sizes)
+        self.fc = nn.ModuleList(nn.Linear(sizes[i], sizes[i + 1]) for i in range(len(sizes) - 1))
+        self.rec = nn.ModuleDict({
+            str(i): nn.Linear(h, h, bias=False)
+            for i, (h, r) in enumerate(zip(config.layer_sizes, config.layer_recurrent)) if r
+        })
+        spike_grad = triangle_surrogate(config.surrogate_scale)
+        self.lif = nn.ModuleList()
+        for h in config.layer_sizes:
+            beta = grid_betas(h, config.tau_min_steps, config.tau_max_steps).float()
+            self.lif.append(snn.Leaky(
+                beta=beta, threshold=torch.full((h,), float(config.threshold)),
+                spike_grad=spike_grad, reset_mechanism="zero", learn_beta=False,
+                learn_threshold=False,
+            ))
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        # Input layer: unit-norm random filters, so the current is ~ gain·rms·√frame at init.
+        # Spiking layers: scaled so that a ~10 % input rate drives the membrane to ~θ.
+        for i, fc in enumerate(self.fc):
+            fan_in = fc.in_features
+            std = 1.0 / math.sqrt(fan_in) if i == 0 else 2.5 / math.sqrt(fan_in)
+            nn.init.normal_(fc.weight, 0.0, std)
+            nn.init.constant_(fc.bias, 0.0)
+        for rec in self.rec.values():
+            nn.init.normal_(rec.weight, 0.0, 0.5 / math.sqrt(rec.in_features))
+
+    def frames(self, x: torch.Tensor) -> torch.Tensor:
+        """Cut [B, samples] into [B, T, frame_samples], T = ⌈samples / frame⌉, zero-padded."""
+        hop = self.config.frame_samples
+        n_frames = max(1, -(-x.shape[-1] // hop))
+        x = nn.functional.pad(x, (0, n_frames * hop - x.shape[-1]))
+        return x.reshape(x.shape[0], n_frames, hop)
+
+    def forward(self, x: torch.Tensor, return_trace: bool = False):
+        """Encode waveforms.
+
+        Args:
+            x: [B, samples] waveform at 22,050 Hz (or [samples]).
+            return_trace: also return every layer's spikes.
+        Returns:
+            z: [B, N, T] 0/1 tensor (x's dtype), T = ⌈samples / 512⌉; with `return_trace`,
+            (z, EncoderTrace).
+        """
+        if x.dim() == 1:
+            x = x.unsqueeze(0)
+        inp = self.frames(x) * self.config.input_gain          # [B, T, frame]
+        trace = EncoderTrace()
+        # Layer-major order: a layer's feed-forward currents for all steps are one matmul;
+        # only the neuron update (and the recurrence) runs step by step.
+        for i, (fc, lif) in enumerate(zip(self.fc, self.lif)):
+            current = fc(inp)                                    # [B, T, h]
+            rec = self.rec[str(i)] if str(i) in self.rec else None
+            mem = torch.zeros_like(current[:, 0])
+            spk = torch.zeros_like(current[:, 0])
+            out = []
+            for t in range(current.shape[1]):
+                cur = current[:, t] if rec is None else current[:, t] + rec(spk)
+                spk, mem = lif(cur, mem)
+                out.append(spk)
+            inp = torch.stack(out, dim=1)                        # [B, T, h]
+            trace.layers.append(inp.transpose(1, 2))
+        z = trace.z
+        return (z, trace) if return_trace else z
+
+    def operation_counts(self, rates: list[float] | None = None) -> dict[str, float]:
+        """Synaptic operations and neuron updates per step, for the docs and the energy budget.
+
+        Args:
+            rates: spike probability per step of each LIF layer (default 10 %).
+        Returns:
+            dict with per-step `graded_synops` (every input sample × fan-out),
+            `spike_synops` (expected spikes × fan-out, recurrences included) and
+            `neuron_updates`.
+        """
+        sizes = self.config.layer_sizes
+        rates = rates or [0.1] * len(sizes)
+        graded = self.config.frame_samples * sizes[0]
+        spike = 0.0
+        for i, h in enumerate(sizes):
+            fan_out = (sizes[i + 1] if i + 1 < len(sizes) else 0) + (
+                h if self.config.layer_recurrent[i] else 0)
+            spike += rates[i] * h * fan_out
+        return {"graded_synops": float(graded), "spike_synops": spike,
+                "neuron_updates": float(sum(sizes))}
