@@ -211,6 +211,43 @@ class SpikingEncoder(nn.Module):
         z = trace.z
         return (z, trace) if return_trace else z
 
+    @torch.no_grad()
+    def run_float64(self, x: np.ndarray) -> list[np.ndarray]:
+        """Inference fast path: the same equations as `forward`, in float64 NumPy, one clip.
+
+        snnTorch's per-step module call costs ~30 µs per layer, which caps `forward` near
+        100× real time on a CPU; the same update as plain vector operations runs ~10× faster.
+        The arithmetic order is snnTorch's ((1 − s)·U, then β·U + I), so in float64 the spikes
+        equal `self.double()(x)` exactly (tested), and equal Lava's float64 LIF.
+
+        Args:
+            x: [samples] waveform.
+        Returns:
+            per LIF layer, [units, T] uint8 spikes; the last is z.
+        """
+        cfg = self.config
+        frames = self.frames(torch.as_tensor(x, dtype=torch.float64).reshape(1, -1))
+        inp = frames[0].numpy() * cfg.input_gain                      # [T, frame]
+        layers = []
+        for i, (fc, lif) in enumerate(zip(self.fc, self.lif)):
+            w = fc.weight.detach().double().numpy()
+            current = inp @ w.T + fc.bias.detach().double().numpy()    # [T, h]
+            rec = (self.rec[str(i)].weight.detach().double().numpy()
+                   if str(i) in self.rec else None)
+            beta = lif.beta.detach().double().clamp(0, 1).numpy()
+            thr = lif.threshold.detach().double().numpy()
+            mem = np.zeros(w.shape[0])
+            spk = np.zeros(w.shape[0])
+            out = np.zeros(current.shape, dtype=np.float64)
+            for t in range(current.shape[0]):
+                cur = current[t] if rec is None else current[t] + rec @ spk
+                mem = beta * ((1.0 - spk) * mem) + cur
+                spk = (mem - thr > 0).astype(np.float64)
+                out[t] = spk
+            layers.append(out.T.astype(np.uint8))
+            inp = out
+        return layers
+
     def operation_counts(self, rates: list[float] | None = None) -> dict[str, float]:
         """Synaptic operations and neuron updates per step, for the docs and the energy budget.
 

@@ -1,0 +1,40 @@
+"""The SPARSE model's storage-cost penalty and its β schedule.
+
+Penalty (PAPER.md §4, the authors' "brute" loss, B0 = 80 bits/frame):
+
+    L_rep = max(0, mean_b[ min(B_COO, B_CU, B_CT)_b / (B0 · T) ] − θ)
+
+with S_b = Σ z_b the events of clip b; the gradient reaches z through the terms linear in S
+(the ⌈log2⌉ terms are piecewise constant). β starts at 0 and is raised twice during training
+(the paper's "annealing … increasing it twice"): β(step) is a pure function of the step.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from neuro_codec.storage import sparse_storage_cost
+
+B0_BITS_PER_FRAME = 80
+
+
+def storage_penalty(z: torch.Tensor, theta: float) -> torch.Tensor:
+    """max(0, mean_b[min(B_COO, B_CU, B_CT)/(B0·T)] − θ) for z [B, N, T] (differentiable)."""
+    _, n_units, n_frames = z.shape
+    n_events = z.sum(dim=(1, 2))
+    cost = sparse_storage_cost(n_events, n_units, n_frames) / (B0_BITS_PER_FRAME * n_frames)
+    return torch.clamp(cost.mean() - theta, min=0.0)
+
+
+def sparsity_weight(step: int, total_steps: int,
+                    schedule: tuple[tuple[float, float], ...]) -> float:
+    """β at `step`: 0 until the first (fraction, β) point, then that β until the next, …
+
+    Args:
+        schedule: ((fraction_of_total_steps, β), …) in increasing fraction.
+    """
+    beta = 0.0
+    for fraction, value in schedule:
+        if step >= fraction * total_steps:
+            beta = value
+    return beta

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs what is missing, and nothing else: Debian packages (fluidsynth, a GM soundfont,
+# opus-tools), a Python 3.10 virtual environment in .venv, and the project with its extras.
+# Quick when everything is already there (a stamp records the installed pyproject.toml).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+# --- Debian packages ---------------------------------------------------------------------
+missing=()
+command -v fluidsynth >/dev/null 2>&1 || missing+=(fluidsynth)
+[ -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ] || missing+=(fluid-soundfont-gm)
+command -v opusenc >/dev/null 2>&1 || missing+=(opus-tools)
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing Debian packages: ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  # --no-install-recommends: fluidsynth's recommends pull in Qt and GTK.
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# --- Python 3.10 virtual environment ------------------------------------------------------
+# lava-nc 0.10.0 (the last release) supports Python 3.10 only.
+if [ ! -x .venv/bin/python ]; then
+  py=""
+  for cand in "$(command -v python3.10 || true)" "$(pyenv root 2>/dev/null)/versions/$(cat .python-version)/bin/python" \
+              "$HOME/.pyenv/versions/$(cat .python-version)/bin/python"; do
+    if [ -n "$cand" ] && [ -x "$cand" ]; then py="$cand"; break; fi
+  done
+  if [ -z "$py" ]; then
+    py=$(ls -d "$HOME"/.pyenv/versions/3.10*/bin/python 2>/dev/null | head -n1 || true)
+  fi
+  [ -n "$py" ] || { echo "error: Python 3.10 not found (install it, e.g. pyenv install 3.10)" >&2; exit 1; }
+  log "creating .venv with $py"
+  "$py" -m venv .venv
+fi
+
+stamp=.venv/.neuro-codec-installed
+want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  log "installing the project and its dependencies into .venv (first time: a few minutes)"
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e ".[lava,dev]"
+  echo "$want" > "$stamp"
+fi
