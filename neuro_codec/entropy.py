@@ -1,0 +1,292 @@
+"""The entropy-coded event format: an adaptive context model range-coded with `constriction`.
+
+`storage.py` delegates `EventFormat.ENTROPY` here; the byte layout and the model are specified
+in docs/bitstream.md precisely enough to re-implement. Also a synthetic source of bursty,
+unit-selective events for tests and benchmarks (`bursty_event_matrix`).
+
+Model (v1). Each bit z[n, t] is coded in frame-major order (for t, for n) with a Bernoulli
+probability that depends on its context a = z[n, t−1] (0 at t = 0) and on counts of what was
+coded in earlier frames, so that the decoder can rebuild it:
+
+    U1[n, a], U[n, a]   ones / bits of unit n seen in context a
+    G1[a],    G[a]      ones / bits of all units seen in context a
+    q = (G1 + ½) / (G + 1)                     shared Krichevsky–Trofimov estimate
+    p = (U1 + s·q) / (U + s),  s = 16          the unit's estimate, shrunk towards q
+    k = clamp(⌊2^16·p⌋, 1, 2^16 − 1)           computed exactly in integers (see `_prob16`)
+
+Counts are updated after each frame and halved (floor) every 4,096 frames, which bounds every
+intermediate below 2^61 and lets the model follow slow changes of the event statistics.
+"""
+
+from __future__ import annotations
+
+import math
+
+import constriction
+import numpy as np
+
+from neuro_codec.errors import BitstreamError
+from neuro_codec.storage import (
+    EXACT_FORMATS,
+    EventFormat,
+    decode_payload,
+    encode_payload,
+    payload_bits,
+)
+
+PROB_BITS = 16  # k is P(z = 1) in units of 2^-16
+PRIOR_WEIGHT = 16  # s: how many bits of evidence the shared estimate q is worth
+HALVING_PERIOD_FRAMES = 4096  # counts are halved before frames 4096, 8192, ...
+MODE_RANGE_CODED = 4  # first payload byte; 0-3 mean "an exact format follows"
+_CHUNK_CELLS = 1 << 20  # encoder vectorises over chunks of at most this many bits (memory)
+
+# The most probable symbol under constriction's 24-bit quantisation of p = k/2^16 has
+# probability at most 1 − 2^-16, so every coded bit costs at least this much. A payload far
+# shorter than N·T of these cannot be valid; refusing it keeps decoding time bounded.
+_MIN_BITS_PER_SYMBOL = -math.log2(1.0 - 2.0**-PROB_BITS) * 0.999
+_CODER_SLACK_BITS = 256
+
+
+def _prob16(u1, u, g1, g):
+    """k = clamp(⌊2^16 (2·U1·(G+1) + s·(2·G1+1)) / (2·(U+s)·(G+1))⌋, 1, 2^16 − 1), int64.
+
+    This is p = (U1 + s·q)/(U + s) with q = (G1 + ½)/(G + 1), in integers so that every reader
+    gets the same k.
+    """
+    gp1 = g + 1
+    num = (2 * u1 * gp1 + PRIOR_WEIGHT * (2 * g1 + 1)) << PROB_BITS
+    den = 2 * (u + PRIOR_WEIGHT) * gp1
+    return np.clip(num // den, 1, (1 << PROB_BITS) - 1)
+
+
+def _halve(*counts: np.ndarray) -> None:
+    for c in counts:
+        c >>= 1
+
+
+def model_probabilities(z: np.ndarray) -> np.ndarray:
+    """The model's k[n, t] (P(z[n, t] = 1) = k/2^16 before constriction's quantisation).
+
+    Vectorised over chunks of frames: within a halving period, counts before frame t are the
+    counts at the chunk start plus exclusive cumulative sums over the chunk.
+
+    Args:
+        z: [N, T] uint8 event matrix.
+    Returns:
+        [N, T] int64 array of k in [1, 2^16 − 1].
+    """
+    n, t_total = z.shape
+    u1 = np.zeros((n, 2), dtype=np.int64)  # U1[n, a]
+    u = np.zeros((n, 2), dtype=np.int64)  # U[n, a]
+    g1 = np.zeros(2, dtype=np.int64)  # G1[a]
+    g = np.zeros(2, dtype=np.int64)  # G[a]
+    k = np.empty((n, t_total), dtype=np.int64)
+    chunk = max(1, min(HALVING_PERIOD_FRAMES, _CHUNK_CELLS // n))
+    t0 = 0
+    while t0 < t_total:
+        if t0 and t0 % HALVING_PERIOD_FRAMES == 0:
+            _halve(u1, u, g1, g)
+        t1 = min(t_total, t0 + chunk, (t0 // HALVING_PERIOD_FRAMES + 1) * HALVING_PERIOD_FRAMES)
+        x = z[:, t0:t1].astype(np.int64)
+        a = z[:, t0 - 1:t1 - 1].astype(np.int64) if t0 else np.pad(
+            z[:, : t1 - 1].astype(np.int64), ((0, 0), (1, 0)))
+        ax = a * x
+        # Per unit: bits and ones already seen in each context, before each frame of the chunk.
+        seen1 = np.cumsum(a, axis=1) - a
+        seen0 = np.arange(t1 - t0)[None, :] - seen1
+        ones1 = np.cumsum(ax, axis=1) - ax
+        ones0 = np.cumsum(x, axis=1) - x - ones1
+        cu = np.where(a == 1, u[:, 1:2] + seen1, u[:, 0:1] + seen0)
+        cu1 = np.where(a == 1, u1[:, 1:2] + ones1, u1[:, 0:1] + ones0)
+        # Shared: the same per frame, summed over units.
+        m1, o1 = a.sum(axis=0), ax.sum(axis=0)
+        m0, o0 = n - m1, x.sum(axis=0) - o1
+        ex = lambda v: np.cumsum(v) - v  # noqa: E731 (exclusive cumulative sum)
+        cg = np.where(a == 1, g[1] + ex(m1)[None, :], g[0] + ex(m0)[None, :])
+        cg1 = np.where(a == 1, g1[1] + ex(o1)[None, :], g1[0] + ex(o0)[None, :])
+        k[:, t0:t1] = _prob16(cu1, cu, cg1, cg)
+        u[:, 1] += a.sum(axis=1)
+        u[:, 0] += (t1 - t0) - a.sum(axis=1)
+        u1[:, 1] += ax.sum(axis=1)
+        u1[:, 0] += x.sum(axis=1) - ax.sum(axis=1)
+        g += (m0.sum(), m1.sum())
+        g1 += (o0.sum(), o1.sum())
+        t0 = t1
+    return k
+
+
+def _bernoulli_family():
+    # perfect=False: constriction's fast quantisation, left_cumulative(1) =
+    # ⌊(1 − p)(2^24 − 2)⌋ + 1, which docs/bitstream.md states for re-implementers.
+    return constriction.stream.model.Bernoulli(perfect=False)
+
+
+def _range_code(z: np.ndarray) -> bytes:
+    """Range-code z under the model; the compressed u32 words big-endian, trailing zeros cut."""
+    k = model_probabilities(z)
+    encoder = constriction.stream.queue.RangeEncoder()
+    symbols = np.ascontiguousarray(z.T, dtype=np.int32).ravel()
+    probs = np.ascontiguousarray(k.T, dtype=np.float64).ravel() / (1 << PROB_BITS)
+    encoder.encode(symbols, _bernoulli_family(), probs)
+    words = encoder.get_compressed().astype(">u4").tobytes()
+    return words.rstrip(b"\0")
+
+
+def encode_entropy(z: np.ndarray) -> tuple[bytes, int]:
+    """The entropy-format payload of z: a mode byte, then the range-coded stream, or, where
+    that would not be smaller, the best exact format (so it is never more than 8 bits above
+    the best exact payload).
+
+    Args:
+        z: [N, T] uint8 event matrix of 0/1 (checked by the caller).
+    Returns:
+        (payload bytes, payload bits); the bits are 8 + 8·(coded bytes) when range-coded.
+    """
+    n, t = z.shape
+    s = int(np.count_nonzero(z))
+    best = min(EXACT_FORMATS, key=lambda f: (payload_bits(f, n, t, s), f.code))
+    exact_bits = payload_bits(best, n, t, s)
+    coded = _range_code(z)
+    if 8 * len(coded) < exact_bits:
+        return bytes([MODE_RANGE_CODED]) + coded, 8 + 8 * len(coded)
+    inner, inner_bits = encode_payload(z, best)
+    return bytes([best.code]) + inner, 8 + inner_bits
+
+
+def decode_entropy(payload: bytes, n_bits: int, n_units: int, n_frames: int,
+                   n_events: int) -> np.ndarray:
+    """Read an entropy-format payload back into the [N, T] event matrix.
+
+    Raises:
+        BitstreamError: empty payload, unknown mode, a payload too short for N·T bits, a
+            range-coded stream that is not whole bytes or does not decode to S events.
+    """
+    if n_bits < 8 or len(payload) < 1:
+        raise BitstreamError(f"entropy payload needs a mode byte, has {n_bits} bits")
+    mode = payload[0]
+    if mode < len(EXACT_FORMATS):
+        inner = EventFormat.from_code(mode)
+        return decode_payload(payload[1:], n_bits - 8, inner, n_units, n_frames, n_events)
+    if mode != MODE_RANGE_CODED:
+        raise BitstreamError(f"unknown entropy payload mode {mode} (known: 0-4)")
+    if n_bits % 8:
+        raise BitstreamError(f"range-coded entropy payload must be whole bytes, has {n_bits} bits")
+    if len(payload) * 8 != n_bits:
+        raise BitstreamError(
+            f"entropy payload of {n_bits} bits needs {n_bits // 8} bytes, got {len(payload)}"
+        )
+    n, t = n_units, n_frames
+    if n * t * _MIN_BITS_PER_SYMBOL > n_bits + _CODER_SLACK_BITS:
+        raise BitstreamError(
+            f"entropy payload of {n_bits} bits is too short to code {n}×{t} events"
+        )
+    coded = payload[1:]
+    coded += b"\0" * (-len(coded) % 4)
+    words = np.frombuffer(coded, dtype=">u4").astype(np.uint32)
+    try:
+        return _range_decode(words, n, t, n_events)
+    except BitstreamError:
+        raise
+    except Exception as e:  # constriction rejects some invalid streams with its own errors
+        raise BitstreamError(f"entropy payload does not decode: {e}") from None
+
+
+def _range_decode(words: np.ndarray, n: int, t_total: int, n_events: int) -> np.ndarray:
+    """Decode frame by frame, rebuilding the model's counts exactly as `model_probabilities`.
+
+    The per-frame work is the hot loop of reading (one call per frame, N bits), so the counts
+    are kept in the form `_prob16` multiplies out: num = (U1·2(G+1) + s(2G1+1))·2^16 and
+    den = (U+s)·2(G+1), which gives the same integers k.
+    """
+    decoder = constriction.stream.queue.RangeDecoder(words)
+    family = _bernoulli_family()
+    z = np.zeros((t_total, n), dtype=np.uint8)  # frame-major while decoding
+    flat = np.arange(n, dtype=np.int64) * 2  # index of (n, a=0) in the flattened [N, 2] counts
+    u1 = np.zeros(2 * n, dtype=np.int64)  # U1[n, a]
+    u_s = np.full(2 * n, PRIOR_WEIGHT, dtype=np.int64)  # U[n, a] + s
+    g1 = [0, 0]  # G1[a]
+    g = [0, 0]  # G[a]
+    a = np.zeros(n, dtype=np.int32)
+    k_max = (1 << PROB_BITS) - 1
+    scale = 1.0 / (1 << PROB_BITS)
+    total = 0
+    for t in range(t_total):
+        if t and t % HALVING_PERIOD_FRAMES == 0:
+            u1 >>= 1
+            u_s[:] = ((u_s - PRIOR_WEIGHT) >> 1) + PRIOR_WEIGHT
+            g1 = [v >> 1 for v in g1]
+            g = [v >> 1 for v in g]
+        idx = flat + a
+        gp2 = np.where(a, 2 * (g[1] + 1), 2 * (g[0] + 1))
+        prior = np.where(a, PRIOR_WEIGHT * (2 * g1[1] + 1), PRIOR_WEIGHT * (2 * g1[0] + 1))
+        num = u1[idx] * gp2
+        num += prior
+        num <<= PROB_BITS
+        k = num // (u_s[idx] * gp2)
+        np.minimum(k, k_max, out=k)
+        np.maximum(k, 1, out=k)
+        x = decoder.decode(family, k * scale)  # int32 0/1
+        z[t] = x
+        ones = int(np.count_nonzero(x))
+        total += ones
+        if total > n_events:
+            raise BitstreamError(
+                f"entropy payload decodes to more than S = {n_events} events (frame {t})"
+            )
+        u1[idx] += x
+        u_s[idx] += 1
+        m1, o1 = int(np.count_nonzero(a)), int(np.count_nonzero(a & x))
+        g = [g[0] + n - m1, g[1] + m1]
+        g1 = [g1[0] + ones - o1, g1[1] + o1]
+        a = x
+    if total != n_events:
+        raise BitstreamError(
+            f"entropy payload decodes to {total} events, header says S = {n_events}"
+        )
+    return np.ascontiguousarray(z.T)
+
+
+def bursty_event_matrix(n_units: int, n_frames: int, rate: float, seed: int = 0,
+                        notes_per_frame: float = 0.12, burst_frames: float = 2.0) -> np.ndarray:
+    """A synthetic event matrix like a sparse encoder's: bursty and unit-selective.
+
+    Notes arrive as a Poisson process (pitch uniform over the piano's MIDI 21–108); unit n
+    answers a note of pitch m with probability g_n·exp(−(m − μ_n)²/2σ_n²) by a burst of
+    geometric length (mean `burst_frames`, at most 8); each unit also fires at its own
+    log-normal background rate. The note rate is scaled (bisection) to hit `rate`.
+
+    Args:
+        n_units, n_frames: N, T.
+        rate: target event rate S/(N·T), in (0, 0.5].
+        seed: seeds everything; the same arguments give the same matrix.
+    Returns:
+        [N, T] uint8 matrix of 0/1 whose rate is within about 2 % of `rate`.
+    """
+    rng = np.random.default_rng(seed)
+    pref = rng.uniform(21, 108, n_units)  # μ_n, MIDI pitch
+    width = rng.uniform(2, 8, n_units)  # σ_n, semitones
+    gain = rng.uniform(0.3, 1.0, n_units)  # g_n
+    background = rng.lognormal(0.0, 1.0, n_units)
+    background /= background.mean()
+
+    def sample(scale: float) -> np.ndarray:
+        r = np.random.default_rng(seed + 1)  # same draws for every scale: rate is monotone
+        onset = np.repeat(np.arange(n_frames), r.poisson(notes_per_frame * scale, n_frames))
+        pitch = r.integers(21, 109, onset.size)
+        answer = gain * np.exp(-0.5 * ((pitch[:, None] - pref) / width) ** 2)
+        note, unit = np.nonzero(r.random(answer.shape) < answer)
+        length = np.minimum(r.geometric(1.0 / burst_frames, note.size), 8)
+        event = np.repeat(np.arange(note.size), length)
+        offset = np.arange(event.size) - np.repeat(np.cumsum(length) - length, length)
+        times, units = onset[note][event] + offset, unit[event]
+        keep = times < n_frames
+        z = np.zeros((n_units, n_frames), dtype=np.uint8)
+        z[units[keep], times[keep]] = 1
+        z |= r.random((n_units, n_frames)) < 0.15 * rate * background[:, None]
+        return z
+
+    lo, hi = 1e-3, 1e3
+    for _ in range(16):
+        mid = math.sqrt(lo * hi)
+        lo, hi = (mid, hi) if sample(mid).mean() < rate else (lo, mid)
+    return sample(math.sqrt(lo * hi))
