@@ -72,3 +72,26 @@ class Codec(nn.Module):
         x = sample(lambda x_t, t: self.unet(x_t, t, cond), shape, steps=steps, sampler=sampler,
                    generator=generator, device=z.device, progress=progress)
         return (x[:, 0, :n_samples] / self.unet.cfg.signal_scale).clamp(-1.0, 1.0)
+
+
+def build_codec(ckpt: dict, source: str = "checkpoint") -> Codec:
+    """The full codec of a loaded checkpoint, in eval mode.
+
+    Raises:
+        CheckpointError: no decoder in it, or configs that do not match the weights.
+    """
+    from neuro_codec.checkpoint import build_encoder
+    from neuro_codec.errors import CheckpointError
+
+    if not ckpt.get("decoder"):
+        raise CheckpointError(f"{source} holds no decoder (an encoder-only checkpoint)")
+    try:
+        codec = Codec(EncoderConfig.from_dict(ckpt["config"]["encoder"]),
+                      DecoderConfig.from_dict(ckpt["config"]["decoder"]))
+        codec.load_state_dict({**ckpt["decoder"], **{f"encoder.{k}": v
+                                                    for k, v in ckpt["encoder"].items()}})
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"{source}: config does not match the weights ({first})") from None
+    codec.encoder = build_encoder(ckpt, source)
+    return codec.eval()

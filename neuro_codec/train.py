@@ -240,6 +240,9 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, resume: bool = False, da
                or rank != 0, desc=f"train {cfg.model}/{cfg.preset}")
     for step in bar:
         audio = draw_batch(dataset, cfg.effective_batch_size, cfg.seed, step, rank).to(device)
+        # Diffusion times, noise and dropout are a pure function of (seed, step, rank) too, so
+        # a resumed run repeats exactly what the uninterrupted one would have done.
+        torch.manual_seed(((cfg.seed * 1_000_003 + step) * 64 + rank + 1) % 2**63)
         diff_loss, z = net(audio)
         beta = sparsity_weight(step, cfg.steps, cfg.sparsity_schedule)
         penalty = (storage_penalty(z, cfg.sparsity_theta) if cfg.model == "sparse"

@@ -1,5 +1,5 @@
 """Subcommands of `neuro-codec`; each module exposes `register(subparsers)`."""
 
-from neuro_codec.commands import data, storage
+from neuro_codec.commands import codec, data, storage
 
-COMMAND_MODULES = [data, storage]
+COMMAND_MODULES = [data, storage, codec]

@@ -1,0 +1,169 @@
+"""`neuro-codec encode | decode | eval`: waveforms to `.snc` files and back, and evaluation."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+
+import torch
+
+from neuro_codec.audio import SAMPLE_RATE_HZ, load_audio, save_audio
+from neuro_codec.diffusion import SAMPLERS
+from neuro_codec.errors import CheckpointError, CodecError
+from neuro_codec.fileio import atomic_path
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise CodecError(f"--device {name}: no CUDA device is available")
+    return torch.device(name)
+
+
+def _encode(args) -> int:
+    from neuro_codec.bitstream import write_snc
+    from neuro_codec.checkpoint import load_encoder
+
+    encoder, model_id = load_encoder(args.checkpoint)
+    x = load_audio(args.input)
+    z = encoder.run_float64(x)[-1]
+    header = write_snc(args.output, z, fmt=args.format, sample_rate_hz=SAMPLE_RATE_HZ,
+                       hop_samples=encoder.config.frame_samples, n_audio_samples=x.size,
+                       model_id=model_id)
+    seconds = x.size / SAMPLE_RATE_HZ
+    size = Path(args.output).stat().st_size
+    print(f"{args.output}: {header.n_units}x{header.n_frames} events, S={header.n_events} "
+          f"({header.n_events / max(1, z.size):.2%}), format {header.format.value}, "
+          f"{header.payload_bits / seconds / 1e3:.3f} kbps payload, "
+          f"{size * 8 / seconds / 1e3:.3f} kbps file")
+    return 0
+
+
+def _decode(args) -> int:
+    from neuro_codec.bitstream import read_snc
+    from neuro_codec.checkpoint import load_checkpoint
+    from neuro_codec.codec import build_codec
+
+    header, z = read_snc(args.input)
+    ckpt = load_checkpoint(args.checkpoint)
+    if header.model_id != ckpt["model_id"]:
+        raise CheckpointError(f"{args.input} was made by model {header.model_id!r}, the "
+                              f"checkpoint is {ckpt['model_id']!r}")
+    codec = build_codec(ckpt, str(args.checkpoint))
+    if header.n_units != codec.encoder.config.n_units:
+        raise CheckpointError(f"{args.input} has {header.n_units} units, the model "
+                              f"{codec.encoder.config.n_units}")
+    device = _device(args.device)
+    codec.to(device)
+    gen = torch.Generator(device=device).manual_seed(args.seed)
+    zt = torch.from_numpy(z).float().unsqueeze(0).to(device)
+    x = codec.decode(zt, header.n_audio_samples, steps=args.steps, sampler=args.sampler,
+                     generator=gen, progress=True)[0].cpu().numpy()
+    save_audio(args.output, x, header.sample_rate_hz)
+    print(f"{args.output}: {x.size / header.sample_rate_hz:.2f} s decoded with "
+          f"{args.sampler}, {args.steps} steps")
+    return 0
+
+
+def _eval(args) -> int:
+    from neuro_codec.checkpoint import load_checkpoint
+    from neuro_codec.codec import build_codec
+    from neuro_codec.dataset import default_root
+    from neuro_codec.evaluate import evaluate_clips, split_clips, summarize
+
+    ckpt = load_checkpoint(args.checkpoint)
+    codec = build_codec(ckpt, str(args.checkpoint)).to(_device(args.device))
+    root = args.root or default_root()
+    clips = split_clips(root, args.split, args.seconds, args.clips, data=args.data)
+    if not clips:
+        raise CodecError(f"no clips of {args.seconds} s in split {args.split!r} under {root}")
+    rows = evaluate_clips(codec, ckpt["model_id"], clips, steps=args.steps,
+                          sampler=args.sampler, with_visqol=not args.no_visqol, progress=True)
+    mean = summarize(rows)
+    name = f"{ckpt['model']} ({ckpt['model_id']})"
+    print(f"\n{name}: {len(rows)} clips of {args.seconds:g} s from {args.split}, "
+          f"{args.sampler} {args.steps} steps")
+    cols = ("payload_kbps", "file_kbps", "event_rate", "si_snr_db", "mel_distance", "visqol")
+    print("| " + " | ".join(("codec",) + cols) + " |")
+    print("|" + "---|" * (len(cols) + 1))
+    print(f"| {ckpt['model']} | " + " | ".join(f"{mean[c]:.4g}" for c in cols) + " |")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / f"eval-{ckpt['model_id']}.csv") as tmp, open(tmp, "w",
+                                                                        newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    _plot_eval(rows, name, out / f"eval-{ckpt['model_id']}.png")
+    print(f"per-clip table: {out / ('eval-' + ckpt['model_id'] + '.csv')}")
+    return 0
+
+
+def _plot_eval(rows: list[dict], title: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    kbps = [r["payload_kbps"] for r in rows]
+    axes[0].scatter(kbps, [r["si_snr_db"] for r in rows])
+    axes[0].set_xlabel("payload kbps")
+    axes[0].set_ylabel("SI-SNR (dB)")
+    axes[1].scatter(kbps, [r["mel_distance"] for r in rows])
+    axes[1].set_xlabel("payload kbps")
+    axes[1].set_ylabel("mel distance")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+
+
+def register(sub) -> None:
+    p = sub.add_parser("encode", help="audio file → .snc events (spiking encoder)")
+    p.add_argument("input", help="audio file (any rate/channels; resampled and downmixed)")
+    p.add_argument("output", help="output .snc file")
+    p.add_argument("--checkpoint", required=True, help="trained checkpoint (.pt)")
+    p.add_argument("--format", default="auto",
+                   choices=("auto", "dense", "coo", "csr_unit", "csc_time", "entropy"),
+                   help="event storage format (default auto: the smallest)")
+    p.set_defaults(func=_encode)
+
+    p = sub.add_parser("decode", help=".snc events → audio (diffusion decoder)")
+    p.add_argument("input", help=".snc file")
+    p.add_argument("output", help="output WAV file")
+    p.add_argument("--checkpoint", required=True, help="checkpoint whose model id made the file")
+    p.add_argument("--steps", type=int, default=25, help="sampling steps (default 25)")
+    p.add_argument("--sampler", choices=SAMPLERS, default="dpmpp",
+                   help="dpmpp (DPM-Solver++, fast) or ddim (the paper's 100-step setting) "
+                        "(default dpmpp)")
+    p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    p.set_defaults(func=_decode)
+
+    p = sub.add_parser("eval", help="rate and quality of a checkpoint on a data split")
+    p.add_argument("--checkpoint", required=True, help="trained checkpoint (.pt)")
+    p.add_argument("--split", default="test", choices=("train", "validation", "test"),
+                   help="data split (default test)")
+    p.add_argument("--data", default="builtin", choices=("builtin", "maestro"),
+                   help="dataset (default builtin)")
+    p.add_argument("--root", default="", help="dataset folder (default data/builtin)")
+    p.add_argument("--clips", type=int, default=8, help="number of clips (default 8)")
+    p.add_argument("--seconds", type=float, default=5.94, help="clip length (default 5.94)")
+    p.add_argument("--steps", type=int, default=25, help="sampling steps (default 25)")
+    p.add_argument("--sampler", choices=SAMPLERS, default="dpmpp", help="sampler "
+                   "(default dpmpp)")
+    p.add_argument("--no-visqol", action="store_true", help="skip ViSQOL (faster)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    p.add_argument("--out", default="out/eval", help="folder for the CSV and PNG "
+                   "(default out/eval)")
+    p.set_defaults(func=_eval)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit("use: neuro-codec encode|decode|eval")

@@ -1,0 +1,103 @@
+import csv
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from neuro_codec.checkpoint import load_checkpoint
+from neuro_codec.codec import Codec
+from neuro_codec.presets import get_preset
+from neuro_codec.sparsity import storage_penalty, sparsity_weight
+from neuro_codec.storage import paper_costs
+from neuro_codec.synthetic import SyntheticTones
+from neuro_codec.train import TrainConfig, main, train
+
+
+def test_penalty_equals_the_formula_on_a_hand_made_z():
+    z = torch.zeros(2, 80, 256)
+    z[0, :10, :50] = 1.0     # S = 500
+    z[1, 3, ::2] = 1.0       # S = 128
+    # S=500: COO 500·(8+7)=7500; CU 500·8 + 81·9 = 4729; CT 500·7 + 257·9 = 5813 → 4729
+    # S=128: COO 128·15=1920; CU 128·8 + 81·7 = 1591; CT 128·7 + 257·7 = 2695 → 1591
+    expected = (4729 / (80 * 256) + 1591 / (80 * 256)) / 2 - 0.1
+    assert float(storage_penalty(z, 0.1)) == pytest.approx(expected, rel=1e-6)
+    assert float(storage_penalty(z, 0.9)) == 0.0
+    c = paper_costs(500, 80, 256)
+    assert int(c.cu) == 4729
+
+
+def test_penalty_gradient_reaches_z():
+    z = torch.zeros(1, 80, 256, requires_grad=True)
+    with torch.no_grad():
+        z[0, :10, :50] = 1.0
+    storage_penalty(z, 0.0).backward()
+    assert float(z.grad.abs().sum()) > 0
+
+
+def test_schedule_gives_the_documented_beta():
+    sched = ((0.2, 0.1), (0.5, 1.0))
+    assert [sparsity_weight(s, 1000, sched) for s in (0, 199, 200, 499, 500, 999)] == [
+        0.0, 0.0, 0.1, 0.1, 1.0, 1.0]
+
+
+def test_tiny_config_overfits_one_clip():
+    torch.manual_seed(0)
+    preset = get_preset("tiny")
+    model = Codec(preset.encoder, preset.decoder)
+    clip = SyntheticTones(n_clips=1, clip_samples=2**13, seed=3)[0]["audio"].unsqueeze(0)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+
+    def held_out_loss() -> float:
+        with torch.no_grad():
+            losses = [float(model(clip, torch.Generator().manual_seed(k))[0]) for k in range(8)]
+        return sum(losses) / len(losses)
+
+    before = held_out_loss()
+    for step in range(250):
+        loss, _ = model(clip.expand(4, -1), torch.Generator().manual_seed(1000 + step))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert held_out_loss() < 0.5 * before
+
+
+def _tiny_cfg(**kw) -> TrainConfig:
+    base = dict(model="free", preset="tiny", data="synthetic", steps=6, log_every=1,
+                ckpt_every=3, sparsity_theta=0.01)
+    return TrainConfig(**{**base, **kw})
+
+
+def test_resume_after_a_kill_continues_with_the_same_steps(tmp_path):
+    data = SyntheticTones(n_clips=4, clip_samples=2**13)
+    full = train(_tiny_cfg(), tmp_path / "full", dataset=data)
+    # A run killed after its step-3 checkpoint (FREE: nothing depends on the total steps).
+    train(_tiny_cfg(steps=3), tmp_path / "cut", dataset=data)
+    assert load_checkpoint(tmp_path / "cut" / "last.pt")["step"] == 3
+    resumed = train(_tiny_cfg(), tmp_path / "cut", resume=True, dataset=data)
+    assert load_checkpoint(tmp_path / "cut" / "last.pt")["step"] == 6
+    with open(tmp_path / "cut" / "log.csv") as f:
+        steps = [int(r["step"]) for r in csv.DictReader(f)]
+    assert steps == [1, 2, 3, 4, 5, 6]
+    # The same batches and the same updates: the resumed run ends where the full one did.
+    assert resumed["loss"] == pytest.approx(full["loss"], rel=1e-4)
+
+
+def test_resume_refuses_another_configuration(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["--config", "tiny", "--data", "synthetic", "--steps", "2", "--out",
+                 str(out)]) == 0
+    assert main(["--config", "tiny", "--data", "synthetic", "--steps", "4", "--lr", "0.01",
+                 "--out", str(out), "--resume"]) == 1
+    assert "another configuration" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_torchrun_two_cpu_processes_with_gloo(tmp_path):
+    out = tmp_path / "ddp"
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+                        "--master_port=29517", "-m", "neuro_codec.train", "--config", "tiny",
+                        "--data", "synthetic", "--steps", "3", "--out", str(out)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert load_checkpoint(out / "last.pt")["step"] == 3
