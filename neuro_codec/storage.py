@@ -195,11 +195,11 @@ def check_event_matrix(z: Any) -> np.ndarray:
         return z.astype(np.uint8)
     if z.dtype.kind not in "biuf":
         raise BitstreamError(f"event matrix must be numeric 0/1, got dtype {z.dtype}")
-    out = z.astype(np.uint8)
-    if not np.array_equal(out, z):  # catches 2, -1, 0.5, NaN
-        bad = z[(z != 0) & (z != 1)].ravel()[0]
+    is_binary = (z == 0) | (z == 1)  # False for 2, -1, 0.5 and NaN
+    if not is_binary.all():
+        bad = z[~is_binary].ravel()[0]
         raise BitstreamError(f"event matrix must hold only 0 and 1, found {bad!r}")
-    return out
+    return z.astype(np.uint8)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -2,6 +2,116 @@
 
 from __future__ import annotations
 
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from neuro_codec.bitstream import (
+    MAX_MODEL_ID_BYTES,
+    SncHeader,
+    file_bitrate_bps,
+    payload_bitrate_bps,
+    read_snc,
+    read_snc_header,
+    write_snc,
+)
+from neuro_codec.errors import CodecError
+from neuro_codec.fileio import atomic_path
+from neuro_codec.storage import EventFormat, check_event_matrix
+
+FORMAT_CHOICES = ["auto"] + [f.value for f in EventFormat]
+
 
 def register(sub) -> None:
-    return None
+    p = sub.add_parser("pack", help="store an event matrix (.npy, N×T of 0/1) as a .snc file")
+    p.add_argument("events", help="input .npy file: an (N, T) array of 0/1")
+    p.add_argument("output", help="output .snc file")
+    p.add_argument("--format", default="auto", choices=FORMAT_CHOICES,
+                   help="payload format; auto (default) picks the smallest")
+    p.add_argument("--sample-rate", type=int, default=22050,
+                   help="audio sample rate in Hz (default 22050)")
+    p.add_argument("--hop", type=int, default=512,
+                   help="audio samples per frame (default 512)")
+    p.add_argument("--n-samples", type=int, default=None,
+                   help="number of audio samples coded (default T × hop)")
+    p.add_argument("--model-id", default="",
+                   help="id of the encoder that made the events (default: empty)")
+    p.set_defaults(func=run_pack)
+
+    p = sub.add_parser("unpack", help="read a .snc file back into an .npy event matrix")
+    p.add_argument("input", help="input .snc file")
+    p.add_argument("output", help="output .npy file (uint8, shape (N, T))")
+    p.set_defaults(func=run_unpack)
+
+    p = sub.add_parser("info", help="show a .snc file's header, size and bitrate")
+    p.add_argument("input", help="input .snc file")
+    p.set_defaults(func=run_info)
+
+
+def _load_events(path: str) -> np.ndarray:
+    p = Path(path)
+    if not p.is_file():
+        raise CodecError(f"event file not found: {p}")
+    try:
+        z = np.load(p, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as e:
+        raise CodecError(f"{p} is not a readable .npy array ({e})") from None
+    if not isinstance(z, np.ndarray):  # an .npz archive
+        raise CodecError(f"{p} holds several arrays (.npz); give one (N, T) .npy array")
+    return z
+
+
+def run_pack(args: argparse.Namespace) -> int:
+    # Cheap checks first, before reading and coding the matrix.
+    if args.sample_rate < 1:
+        raise CodecError(f"--sample-rate must be at least 1 Hz, got {args.sample_rate}")
+    if not 1 <= args.hop <= 0xFFFF:
+        raise CodecError(f"--hop must be in [1, 65535] samples, got {args.hop}")
+    if args.n_samples is not None and not 1 <= args.n_samples <= 0xFFFF_FFFF:
+        raise CodecError(f"--n-samples must be in [1, 2^32 - 1], got {args.n_samples}")
+    if len(args.model_id.encode("utf-8")) > MAX_MODEL_ID_BYTES:
+        raise CodecError(f"--model-id is longer than {MAX_MODEL_ID_BYTES} bytes of UTF-8")
+    z = check_event_matrix(_load_events(args.events))
+    header = write_snc(args.output, z, args.format, sample_rate_hz=args.sample_rate,
+                       hop_samples=args.hop, n_audio_samples=args.n_samples,
+                       model_id=args.model_id)
+    print(f"{args.output}: {header.format.value}, N={header.n_units} T={header.n_frames} "
+          f"S={header.n_events}, payload {header.payload_bits} bits, "
+          f"file {header.file_bytes} bytes, {payload_bitrate_bps(header):.1f} bps")
+    return 0
+
+
+def run_unpack(args: argparse.Namespace) -> int:
+    _, z = read_snc(args.input)
+    with atomic_path(args.output) as tmp, open(tmp, "wb") as f:
+        np.save(f, z, allow_pickle=False)  # a file object: np.save adds no ".npy" suffix
+    print(f"{args.output}: uint8 {z.shape[0]}×{z.shape[1]}, {int(z.sum())} events")
+    return 0
+
+
+def describe(header: SncHeader, file_bytes: int) -> list[str]:
+    """Lines of `neuro-codec info` for a header and the file's size."""
+    return [
+        f"version          {header.version}",
+        f"format           {header.format.value} (code {header.format.code})",
+        f"units N          {header.n_units}",
+        f"frames T         {header.n_frames}",
+        f"events S         {header.n_events}",
+        f"event rate       {100 * header.event_rate:.3f} %",
+        f"sample rate      {header.sample_rate_hz} Hz",
+        f"hop              {header.hop_samples} samples",
+        f"audio            {header.n_audio_samples} samples ({header.duration_s:.3f} s)",
+        f"model id         {header.model_id!r}",
+        f"payload          {header.payload_bits} bits "
+        f"({header.payload_bits / header.n_frames:.2f} bits/frame)",
+        f"file             {file_bytes} bytes ({8 * file_bytes} bits)",
+        f"payload bitrate  {payload_bitrate_bps(header):.1f} bps",
+        f"file bitrate     {file_bitrate_bps(header, file_bytes):.1f} bps",
+    ]
+
+
+def run_info(args: argparse.Namespace) -> int:
+    header = read_snc_header(args.input)
+    print("\n".join(describe(header, header.file_bytes)))
+    return 0
