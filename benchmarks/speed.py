@@ -1,0 +1,154 @@
+"""Encoder and decoder speed (real-time factors), and what the fast sampler costs in SI-SNR.
+
+    python benchmarks/speed.py [--checkpoint CKPT] [--audio IN.wav] [--seconds 5.94]
+
+Encoder: the snnTorch module (`forward`, float32 and float64) and the float64 fast path that
+`neuro-codec encode` uses (spike-for-spike equal), on `--encoder-seconds` of audio.
+Decoder: DDIM with 100 steps (the paper's setting) and DPM-Solver++ with few steps, on the CPU
+and, when one is present, on the GPU; SI-SNR of each against the original. Prints a Markdown
+table and saves CSV + PNG under --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from neuro_codec.audio import SAMPLE_RATE_HZ, load_audio  # noqa: E402
+from neuro_codec.checkpoint import load_checkpoint  # noqa: E402
+from neuro_codec.codec import Codec, build_codec  # noqa: E402
+from neuro_codec.fileio import atomic_path  # noqa: E402
+from neuro_codec.metrics import si_snr_db  # noqa: E402
+from neuro_codec.presets import get_preset  # noqa: E402
+
+
+def _test_audio(seconds: float) -> tuple[str, np.ndarray]:
+    try:
+        from neuro_codec.dataset import default_root, load_manifest
+
+        pieces = [p for p in load_manifest(default_root()) if p.split == "test"]
+        for p in pieces:
+            x = load_audio(p.wav_path, quiet=True)
+            if x.size >= seconds * SAMPLE_RATE_HZ:
+                return p.id, x
+    except Exception:  # no rendered data: fall back to synthetic tones
+        pass
+    from neuro_codec.synthetic import SyntheticTones
+
+    n = int(seconds * SAMPLE_RATE_HZ)
+    clips = SyntheticTones(n_clips=1, clip_samples=n, seed=7)
+    return "synthetic", clips[0]["audio"].numpy()
+
+
+def _time(fn, repeat: int = 1) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--checkpoint", default="", help="trained checkpoint (default: a randomly "
+                    "initialised small preset)")
+    ap.add_argument("--audio", default="", help="audio file (default: a built-in test piece)")
+    ap.add_argument("--seconds", type=float, default=5.94, help="decoded clip length")
+    ap.add_argument("--encoder-seconds", type=float, default=60.0, help="audio for the "
+                    "encoder timing")
+    ap.add_argument("--fast-steps", default="10,25", help="DPM-Solver++ step counts")
+    ap.add_argument("--out", default="out/benchmarks", help="folder for CSV and PNG")
+    ap.add_argument("--threads", type=int, default=2, help="CPU threads (default 2)")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+
+    if args.checkpoint:
+        ckpt = load_checkpoint(args.checkpoint)
+        codec, label = build_codec(ckpt, args.checkpoint), ckpt["model_id"]
+    else:
+        preset = get_preset("small")
+        codec, label = Codec(preset.encoder, preset.decoder).eval(), "small (random weights)"
+    name, audio = ("file", load_audio(args.audio)) if args.audio else _test_audio(args.seconds)
+    n_enc = int(args.encoder_seconds * SAMPLE_RATE_HZ)
+    long = np.resize(audio, n_enc)
+    rows = []
+
+    enc = codec.encoder
+    with torch.no_grad():
+        x32 = torch.from_numpy(long).float().unsqueeze(0)
+        t = _time(lambda: enc.float()(x32))
+        rows.append(("encoder", "snnTorch forward, float32", "cpu", args.encoder_seconds / t, ""))
+        x64 = x32.double()
+        t = _time(lambda: enc.double()(x64))
+        rows.append(("encoder", "snnTorch forward, float64", "cpu", args.encoder_seconds / t, ""))
+        enc.float()
+    t = _time(lambda: enc.run_float64(long), repeat=3)
+    rows.append(("encoder", "float64 fast path (encode)", "cpu", args.encoder_seconds / t, ""))
+
+    n = int(args.seconds * SAMPLE_RATE_HZ)
+    clip = audio[:n]
+    z = torch.from_numpy(enc.run_float64(clip)[-1]).float().unsqueeze(0)
+    settings = [("ddim", 100)] + [("dpmpp", int(s)) for s in args.fast_steps.split(",")]
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    for device in devices:
+        codec.to(device)
+        for sampler, steps in settings:
+            gen = torch.Generator(device=device).manual_seed(0)
+            out = {}
+
+            def run():
+                out["x"] = codec.decode(z.to(device), n, steps=steps, sampler=sampler,
+                                        generator=gen)
+
+            t = _time(run)
+            snr = si_snr_db(out["x"][0].cpu().numpy(), clip)
+            rows.append(("decoder", f"{sampler} {steps} steps", device, args.seconds / t,
+                         f"{snr:.2f}"))
+        codec.to("cpu")
+
+    print(f"\nspeed: {label}; audio {name}; torch threads {args.threads}")
+    print("| part | setting | device | × real time | SI-SNR (dB) |")
+    print("|---|---|---|---|---|")
+    for part, setting, device, rtf, snr in rows:
+        print(f"| {part} | {setting} | {device} | {rtf:.1f} | {snr} |")
+
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out_dir / "speed.csv") as tmp, open(tmp, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["part", "setting", "device", "realtime_factor", "si_snr_db"])
+        w.writerows(rows)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    labels = [f"{p}: {s} ({d})" for p, s, d, _, _ in rows]
+    ax.barh(labels, [r[3] for r in rows])
+    ax.axvline(1.0, color="k", lw=0.8)
+    ax.axvline(200.0, color="tab:red", lw=0.8, ls="--", label="encoder goal 200×")
+    ax.set_xscale("log")
+    ax.set_xlabel("× real time (log)")
+    ax.set_title(f"speed: {label}")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    with atomic_path(out_dir / "speed.png") as tmp:
+        fig.savefig(tmp, dpi=110)
+    print(f"saved {out_dir / 'speed.csv'} and {out_dir / 'speed.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
