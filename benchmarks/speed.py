@@ -107,7 +107,7 @@ def main(argv=None) -> int:
             gen = torch.Generator(device=device).manual_seed(0)
             out = {}
 
-            def run():
+            def run(out=out, device=device, steps=steps, sampler=sampler, gen=gen):
                 out["x"] = codec.decode(z.to(device), n, steps=steps, sampler=sampler,
                                         generator=gen)
 

@@ -49,7 +49,7 @@ def si_snr_db(estimate, reference) -> float:
     return float(scale_invariant_signal_distortion_ratio(est, ref))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _mel_transforms(sample_rate_hz: int) -> tuple[AT.MelSpectrogram, ...]:
     return tuple(
         AT.MelSpectrogram(

@@ -28,7 +28,7 @@ from neuro_codec.checkpoint import load_checkpoint, model_id_for, save_checkpoin
 from neuro_codec.codec import Codec
 from neuro_codec.errors import CheckpointError, CodecError
 from neuro_codec.presets import PRESETS, get_preset
-from neuro_codec.sparsity import storage_penalty, sparsity_weight
+from neuro_codec.sparsity import sparsity_weight, storage_penalty
 from neuro_codec.storage import EventFormat, payload_bits
 
 MODELS = ("free", "sparse")

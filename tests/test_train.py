@@ -8,7 +8,7 @@ import torch
 from neuro_codec.checkpoint import load_checkpoint
 from neuro_codec.codec import Codec
 from neuro_codec.presets import get_preset
-from neuro_codec.sparsity import storage_penalty, sparsity_weight
+from neuro_codec.sparsity import sparsity_weight, storage_penalty
 from neuro_codec.storage import paper_costs
 from neuro_codec.synthetic import SyntheticTones
 from neuro_codec.train import TrainConfig, main, train
