@@ -337,6 +337,8 @@ def decode_payload(payload: bytes, n_bits: int, fmt: EventFormat | str, n_units:
         if found != s:
             raise BitstreamError(f"dense payload holds {found} events, header says S = {s}")
         return z
+    if s == 0:  # the sparse formats are 0 bits; skip the 0-bit pointers (T of them)
+        return np.zeros((n, t), dtype=np.uint8)
     w_s1, w_t, w_n = bit_width(s + 1), bit_width(t), bit_width(n)
     if fmt is EventFormat.COO:
         fields = bits.reshape(s, w_t + w_n)
@@ -345,24 +347,26 @@ def decode_payload(payload: bytes, n_bits: int, fmt: EventFormat | str, n_units:
         _check_range(units, n, "coo", "unit index")
         _check_increasing(times * n + units, "coo", "events not sorted by (t, n) or duplicated")
     elif fmt is EventFormat.CSR_UNIT:
-        units, times = _read_compressed(bits, n, s, w_s1, w_t, t, "csr_unit", "unit", "frame")
+        units, times = _read_compressed(bits, n, s, w_s1, w_t, t, "csr_unit", "frame")
     else:
-        times, units = _read_compressed(bits, t, s, w_s1, w_n, n, "csc_time", "frame", "unit")
+        times, units = _read_compressed(bits, t, s, w_s1, w_n, n, "csc_time", "unit")
     z = np.zeros((n, t), dtype=np.uint8)
     z[units, times] = 1
     return z
 
 
 def _read_compressed(bits: np.ndarray, n_rows: int, s: int, w_ptr: int, w_idx: int,
-                     n_cols: int, what: str, row: str, col: str) -> tuple[np.ndarray, np.ndarray]:
+                     n_cols: int, what: str, col: str) -> tuple[np.ndarray, np.ndarray]:
     """Read ptr[1..rows] then each row's sorted column indices; return (rows, cols) per event."""
     ptr = bits_to_uints(bits[: n_rows * w_ptr].reshape(n_rows, w_ptr))
     cols = bits_to_uints(bits[n_rows * w_ptr:].reshape(s, w_idx))
     counts = np.diff(ptr, prepend=0)
     if (counts < 0).any():
         i = int(np.flatnonzero(counts < 0)[0])
+        # Array index i holds ptr[i + 1] (the 1-based pointer names of docs/bitstream.md).
         raise BitstreamError(
-            f"{what} payload: pointers decrease at {row} {i} ({int(ptr[i - 1])} then {int(ptr[i])})"
+            f"{what} payload: pointers decrease: ptr[{i + 1}] = {int(ptr[i])} < "
+            f"ptr[{i}] = {int(ptr[i - 1])}"
         )
     if int(ptr[-1]) != s:
         raise BitstreamError(
