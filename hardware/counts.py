@@ -185,7 +185,9 @@ class Connectivity:
             succs[a].append(b)
             preds[b].append(a)
 
-        def walk(start: str, step: dict[str, list[str]], stop) -> list[str]:
+        def walk(start: str, step: dict[str, list[str]], stop, from_weights=True) -> list[str]:
+            # Follow edges through pass-through nodes until `stop`; from a weight node, meeting
+            # another weight node first is an error, from a neuron it ends that path.
             found, stack, seen = [], list(step[start]), set()
             while stack:
                 n = stack.pop()
@@ -195,8 +197,9 @@ class Connectivity:
                 if stop(n):
                     found.append(n)
                 elif isinstance(nodes[n], weights):
-                    raise ValueError(f"NIR weights {start!r} and {n!r} are chained without a "
-                                     f"neuron between them")
+                    if from_weights:
+                        raise ValueError(f"NIR weights {start!r} and {n!r} are chained without "
+                                         f"a neuron between them")
                 else:
                     stack.extend(step[n])
             return found
@@ -230,7 +233,8 @@ class Connectivity:
         if input_size is None:
             raise ValueError("the NIR graph has no weights fed by its Input node")
         order = _layer_order(list(sizes), projections)
-        outputs = [n for n in order if any(o in top_outputs for o in walk(n, succs, is_sink))]
+        outputs = [n for n in order
+                   if any(o in top_outputs for o in walk(n, succs, is_sink, from_weights=False))]
         return cls(tuple(order), tuple(sizes[n] for n in order), input_size, tuple(projections),
                    tuple(outputs) or (order[-1],))
 
@@ -289,9 +293,10 @@ class LayerCounts:
 
     Fields:
         name, units, steps: the layer, its size, and the number of steps counted.
-        graded_inputs: non-zero graded values delivered to it from the host.
-        input_spikes: spikes delivered to it from other layers.
-        recurrent_spikes: its own spikes delivered back to it.
+        graded_inputs: non-zero graded values delivered to it from the host (from inputs with
+            a fan-out > 0 into it).
+        input_spikes: spikes delivered to it from other layers (fan-out > 0 into it).
+        recurrent_spikes: its own spikes delivered back to it (fan-out > 0 in the recurrence).
         spikes: spikes it emitted.
         synops: synaptic operations into it (events × fan-out, graded ones included).
         graded_synops: the part of `synops` due to graded input.
@@ -430,12 +435,12 @@ def count_events(connectivity: Connectivity, layers: Sequence[np.ndarray],
         tgt["synops"] += ops
         if p.graded:
             tgt["graded_synops"] += ops
-            tgt["graded_inputs"] += int(e.sum())
+            tgt["graded_inputs"] += delivered
         elif p.recurrent:
-            tgt["recurrent_spikes"] += int(e.sum())
+            tgt["recurrent_spikes"] += delivered
             acc[p.source]["local_messages"] += delivered
         else:
-            tgt["input_spikes"] += int(e.sum())
+            tgt["input_spikes"] += delivered
             acc[p.source]["inter_layer_messages"] += delivered
         # Which neurons got ≥ 1 synaptic event at which step (a recurrence arrives one step late).
         hit = (p.mask.astype(np.int64) @ e.astype(np.int64)) > 0   # [n_target, T]

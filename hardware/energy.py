@@ -109,7 +109,6 @@ def _lava_stack():
     """(encoder_to_nir, simulate_audio), or a clear error when the Lava side is missing."""
     try:
         from conversion.nir_export import encoder_to_nir
-
         from hardware.simulate import simulate_audio
     except ImportError as e:
         raise EnergyError(f"the Lava simulation is not available ({e}); "
