@@ -443,7 +443,8 @@ def count_events(connectivity: Connectivity, layers: Sequence[np.ndarray],
             tgt["input_spikes"] += delivered
             acc[p.source]["inter_layer_messages"] += delivered
         # Which neurons got ≥ 1 synaptic event at which step (a recurrence arrives one step late).
-        hit = (p.mask.astype(np.int64) @ e.astype(np.int64)) > 0   # [n_target, T]
+        # float32 so that BLAS does it; sums of at most n_source ones are exact below 2**24.
+        hit = (p.mask.astype(np.float32) @ e.astype(np.float32)) > 0   # [n_target, T]
         if p.recurrent:
             hit = np.concatenate([np.zeros_like(hit[:, :1]), hit[:, :-1]], axis=1)
         received[p.target] |= hit
