@@ -46,8 +46,9 @@ class CorpusWork:
     tempo_qpm: float  # the score's first metronome mark, 120 where there is none
 
 
-def piano_works() -> list[CorpusWork]:
-    """Solo piano pieces of the core corpus, sorted by corpus path.
+@lru_cache(maxsize=1)
+def piano_works() -> tuple[CorpusWork, ...]:
+    """Solo piano pieces of the core corpus, sorted by corpus path (cached per process).
 
     Found by rule rather than by a fixed list: scores with two parts (the two staves of a
     keyboard score) whose every part is a keyboard instrument, is named "Piano", or has only
@@ -76,12 +77,13 @@ def piano_works() -> list[CorpusWork]:
                 corpus_path=path, kind="piano", quarter_length=float(score.highestTime),
                 tempo_qpm=float(tempo) if tempo else 120.0,
             ))
-    return sorted(works, key=lambda w: w.corpus_path)
+    return tuple(sorted(works, key=lambda w: w.corpus_path))
 
 
-def bach_chorales() -> list[CorpusWork]:
+@lru_cache(maxsize=1)
+def bach_chorales() -> tuple[CorpusWork, ...]:
     """The Bach chorales of music21's chorale iterator (Riemenschneider order, duplicates
-    removed), with their lengths from the corpus metadata (no parsing)."""
+    removed), with their lengths from the corpus metadata (no parsing; cached per process)."""
     from music21 import corpus
 
     bundle = corpus.corpora.CoreCorpus().metadataBundle
@@ -97,7 +99,7 @@ def bach_chorales() -> list[CorpusWork]:
             piece_id="chorale-" + _stem(path).split("/")[-1], corpus_path=path, kind="chorale",
             quarter_length=lengths.get(path, 64.0), tempo_qpm=120.0,
         ))
-    return works
+    return tuple(works)
 
 
 def chorale_tempo_qpm(work: CorpusWork, seed: int) -> float:
@@ -177,10 +179,6 @@ def _stem(path: str) -> str:
     return path.rsplit(".", 1)[0]
 
 
-@lru_cache(maxsize=None)
-def _piece_key(piece_id: str) -> int:
-    return zlib.crc32(piece_id.encode())
-
-
 def _rng(work: CorpusWork, seed: int) -> np.random.Generator:
-    return np.random.default_rng([seed, _piece_key(work.piece_id)])
+    """The work's own random stream: the dataset seed and a checksum of the piece id."""
+    return np.random.default_rng([seed, zlib.crc32(work.piece_id.encode())])

@@ -129,7 +129,9 @@ def generate_piece(seed: int, config: GeneratorConfig = GeneratorConfig()) -> pr
     # Final tonic chord held for two beats.
     final = _Section(scale, beat_s, beats_per_bar, 67, 45, 1.0)
     notes += _block_chords(rng, final, _chord(scale, 0, False), t, 70.0, beats=2)
-    pedal.append(pretty_midi.ControlChange(SUSTAIN_CC, 0, t + 2 * beat_s))
+    if pedal:  # a pedalled piece pedals its last chord too
+        pedal.append(pretty_midi.ControlChange(SUSTAIN_CC, 127, t + 0.04))
+        pedal.append(pretty_midi.ControlChange(SUSTAIN_CC, 0, t + 2 * beat_s))
 
     notes = _humanise(rng, notes, config)
     piano = pretty_midi.Instrument(program=0, name="Piano")

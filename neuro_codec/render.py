@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import mido
 import numpy as np
 import soundfile as sf
 
@@ -25,6 +26,7 @@ PEAK_DBFS = -1.0  # every piece is scaled so that its largest sample sits here
 # fluidsynth's master gain. Output is float, so this only sets the level fluidsynth mixes at;
 # nothing clips before the peak normalisation.
 FLUIDSYNTH_GAIN = 0.5
+_SILENCE = 1e-5  # below this peak a render holds no notes (fluidsynth's floor is ~1e-8)
 SOUNDFONT_ENV = "NEURO_CODEC_SOUNDFONT"
 SOUNDFONT_CANDIDATES = (
     Path("/usr/share/sounds/sf2/FluidR3_GM.sf2"),  # Debian/Ubuntu fluid-soundfont-gm
@@ -82,6 +84,10 @@ def synthesize(midi_path: str | os.PathLike, sample_rate_hz: int = SAMPLE_RATE_H
     midi = Path(midi_path)
     if not midi.is_file():
         raise DataError(f"MIDI file not found: {midi}")
+    try:  # fluidsynth exits 0 on a file it cannot read, so read it first
+        mido.MidiFile(str(midi))
+    except (OSError, EOFError, ValueError, KeyError, IndexError) as e:
+        raise DataError(f"{midi} is not a readable MIDI file ({e})") from None
     with tempfile.TemporaryDirectory(prefix="neuro_codec_render_") as tmp:
         out = Path(tmp) / "out.wav"
         cmd = [exe, "-n", "-i", "-q", "-C", "0", "-R", "1", "-g", str(FLUIDSYNTH_GAIN),
@@ -119,9 +125,11 @@ def render_midi(midi_path: str | os.PathLike, wav_path: str | os.PathLike,
         DataError: see `synthesize`; also a MIDI file that renders to silence.
     """
     x = synthesize(midi_path, sample_rate_hz, soundfont)
-    if not np.any(x):
+    if not np.max(np.abs(x), initial=0.0) > _SILENCE:
         raise DataError(f"{midi_path} renders to silence (no notes?)")
-    y = peak_normalise(x, peak_dbfs)
+    # Round to 16 bits here: libsndfile's own float conversion turns fluidsynth's ~1e-8 noise
+    # floor into a -1 LSB offset wherever the piece is silent.
+    pcm = np.round(peak_normalise(x, peak_dbfs) * 32767.0).astype(np.int16)
     with atomic_path(wav_path, suffix=".wav") as tmp:
-        sf.write(str(tmp), y, sample_rate_hz, subtype="PCM_16", format="WAV")
-    return len(y) / sample_rate_hz
+        sf.write(str(tmp), pcm, sample_rate_hz, subtype="PCM_16", format="WAV")
+    return len(pcm) / sample_rate_hz
