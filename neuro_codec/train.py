@@ -254,8 +254,8 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, resume: bool = False, da
         done = step + 1
         if rank == 0 and (done % cfg.log_every == 0 or done == cfg.steps):
             kbps = float(best_exact_bits(z.detach()).mean()) / z.shape[-1] * frames_per_s / 1e3
-            row = {"step": done, "loss": float(loss), "diffusion_loss": float(diff_loss),
-                   "penalty": float(penalty), "beta": beta, "event_rate": float(z.mean()),
+            row = {"step": done, "loss": loss.item(), "diffusion_loss": diff_loss.item(),
+                   "penalty": penalty.item(), "beta": beta, "event_rate": z.mean().item(),
                    "kbps": kbps, "seconds": round(time.time() - t0, 2)}
             with open(log_path, "a", newline="") as f:
                 csv.writer(f).writerow([row[k] for k in fields])
