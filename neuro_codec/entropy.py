@@ -122,7 +122,15 @@ def _bernoulli_family():
 
 
 def _range_code(z: np.ndarray) -> bytes:
-    """Range-code z under the model; the compressed u32 words big-endian, trailing zeros cut."""
+    """Range-code z under the model; the compressed u32 words big-endian, trailing zeros cut.
+
+    Coding stops after the frame of the last event: the reader knows S, so the frames after
+    it are known to be silent and cost nothing.
+    """
+    active = np.flatnonzero(z.any(axis=0))
+    if active.size == 0:
+        return b""
+    z = z[:, : active[-1] + 1]
     k = model_probabilities(z)
     encoder = constriction.stream.queue.RangeEncoder()
     symbols = np.ascontiguousarray(z.T, dtype=np.int32).ravel()
@@ -158,8 +166,9 @@ def decode_entropy(payload: bytes, n_bits: int, n_units: int, n_frames: int,
     """Read an entropy-format payload back into the [N, T] event matrix.
 
     Raises:
-        BitstreamError: empty payload, unknown mode, a payload too short for N·T bits, a
-            range-coded stream that is not whole bytes or does not decode to S events.
+        BitstreamError: empty payload, unknown mode, a range-coded stream that is not whole
+            bytes, not smaller than the best exact format, too short for the frames it must
+            hold, or that does not decode to S events.
     """
     if n_bits < 8 or len(payload) < 1:
         raise BitstreamError(f"entropy payload needs a mode byte, has {n_bits} bits")
@@ -176,22 +185,28 @@ def decode_entropy(payload: bytes, n_bits: int, n_units: int, n_frames: int,
             f"entropy payload of {n_bits} bits needs {n_bits // 8} bytes, got {len(payload)}"
         )
     n, t = n_units, n_frames
-    if n * t * _MIN_BITS_PER_SYMBOL > n_bits + _CODER_SLACK_BITS:
+    exact_bits = min(payload_bits(f, n, t, n_events) for f in EXACT_FORMATS)
+    if n_bits - 8 >= exact_bits:
         raise BitstreamError(
-            f"entropy payload of {n_bits} bits is too short to code {n}×{t} events"
+            f"range-coded payload of {n_bits - 8} bits is not smaller than the best exact "
+            f"format ({exact_bits} bits), so no encoder writes it"
         )
     coded = payload[1:]
     coded += b"\0" * (-len(coded) % 4)
     words = np.frombuffer(coded, dtype=">u4").astype(np.uint32)
+    # Every coded bit costs at least _MIN_BITS_PER_SYMBOL: this bounds the frames a valid
+    # stream can hold, and so the time a crafted file can make the reader spend.
+    max_frames = int((n_bits + _CODER_SLACK_BITS) / (n * _MIN_BITS_PER_SYMBOL)) + 1
     try:
-        return _range_decode(words, n, t, n_events)
+        return _range_decode(words, n, t, n_events, max_frames)
     except BitstreamError:
         raise
     except Exception as e:  # constriction rejects some invalid streams with its own errors
         raise BitstreamError(f"entropy payload does not decode: {e}") from None
 
 
-def _range_decode(words: np.ndarray, n: int, t_total: int, n_events: int) -> np.ndarray:
+def _range_decode(words: np.ndarray, n: int, t_total: int, n_events: int,
+                  max_frames: int) -> np.ndarray:
     """Decode frame by frame, rebuilding the model's counts exactly as `model_probabilities`.
 
     The per-frame work is the hot loop of reading (one call per frame, N bits), so the counts
@@ -211,6 +226,12 @@ def _range_decode(words: np.ndarray, n: int, t_total: int, n_events: int) -> np.
     scale = 1.0 / (1 << PROB_BITS)
     total = 0
     for t in range(t_total):
+        if total == n_events:
+            break  # the frames after the last event are silent and not coded
+        if t >= max_frames:
+            raise BitstreamError(
+                f"entropy payload is too short to hold {t} frames of {n} bits"
+            )
         if t and t % HALVING_PERIOD_FRAMES == 0:
             u1 >>= 1
             u_s[:] = ((u_s - PRIOR_WEIGHT) >> 1) + PRIOR_WEIGHT

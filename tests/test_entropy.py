@@ -163,8 +163,14 @@ def test_decoder_errors():
         decode_entropy(payload, n_bits - 3, 20, 200, s)
     with pytest.raises(BitstreamError, match="decodes to"):
         decode_entropy(payload, n_bits, 20, 200, s + 1)
-    with pytest.raises(BitstreamError, match="too short"):
-        decode_entropy(payload, n_bits, 20_000, 200_000, s)
+    with pytest.raises(BitstreamError, match="not smaller than the best exact format"):
+        decode_entropy(payload, n_bits, 20, 200, 3)  # 3 events: coo needs 3·(8 + 5) bits
+    # A stream read past its end is garbage: an error, whichever check sees it first.
+    ones = np.ones((1, 50), np.uint8)
+    short, short_bits = encode_entropy(ones)
+    assert short[0] == MODE_RANGE_CODED
+    with pytest.raises(BitstreamError):
+        decode_entropy(short, short_bits, 1, 1_000_000, 500_000)
     garbage = bytes([MODE_RANGE_CODED]) + bytes(np.random.default_rng(0).integers(0, 256, 40,
                                                                                   np.uint8))
     with pytest.raises(BitstreamError):
@@ -172,6 +178,17 @@ def test_decoder_errors():
     inner = bytes([EventFormat.COO.code])  # fallback mode: the exact reader's checks apply
     with pytest.raises(BitstreamError, match="coo payload"):
         decode_entropy(inner, 8, 20, 200, s)
+
+
+def test_reading_stops_when_frames_outgrow_the_payload(monkeypatch):
+    import neuro_codec.entropy as entropy
+
+    z = bursty_event_matrix(20, 200, 0.05, seed=0)
+    payload, n_bits = encode_entropy(z)
+    # At 1 bit per coded bit, (n_bits + 256)/20 frames fit: fewer than the 200 to read.
+    monkeypatch.setattr(entropy, "_MIN_BITS_PER_SYMBOL", 1.0)
+    with pytest.raises(BitstreamError, match="too short to hold"):
+        decode_entropy(payload, n_bits, 20, 200, int(z.sum()))
 
 
 @pytest.mark.slow
