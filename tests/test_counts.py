@@ -245,9 +245,8 @@ def test_count_encoder_run_counts_the_snntorch_trace():
 @pytest.mark.lava
 @pytest.mark.skipif(not (HAVE_SIMULATE and HAVE_EXPORT), reason="hardware.simulate not written yet")
 def test_lava_counts_equal_snntorch_counts():
-    from hardware.simulate import simulate_audio
-
     from conversion.nir_export import encoder_to_nir
+    from hardware.simulate import simulate_audio
 
     enc = tiny_encoder()
     audio = np.random.default_rng(1).standard_normal(16 * 25).astype(np.float32) * 0.3
@@ -260,5 +259,23 @@ def test_lava_counts_equal_snntorch_counts():
     for got, want in zip(result.layers, trace.layers, strict=True):
         assert np.array_equal(np.asarray(got, dtype=np.uint8), want[0].numpy().astype(np.uint8))
     assert lava.graded_inputs == torch_counts.graded_inputs
+    for a, b in zip(lava.layers, torch_counts.layers, strict=True):
+        assert a == LayerCounts(**{**b.__dict__, "name": a.name})
+
+
+@pytest.mark.slow
+@pytest.mark.lava
+@pytest.mark.skipif(not (HAVE_SIMULATE and HAVE_EXPORT), reason="hardware.simulate not written yet")
+def test_lava_counts_equal_snntorch_counts_full_size():
+    from conversion.nir_export import encoder_to_nir
+    from hardware.simulate import simulate_audio
+
+    torch.manual_seed(0)
+    enc = SpikingEncoder(EncoderConfig()).eval()
+    audio = (0.1 * np.random.default_rng(0).standard_normal(2 * 22_050)).astype(np.float32)
+    graph = encoder_to_nir(enc)
+    lava = count_simulation(Connectivity.from_nir(graph), simulate_audio(graph, audio))
+    _, torch_counts = count_encoder_run(enc, audio)
+    assert lava.graded_inputs == torch_counts.graded_inputs == 2 * 22_050
     for a, b in zip(lava.layers, torch_counts.layers, strict=True):
         assert a == LayerCounts(**{**b.__dict__, "name": a.name})
