@@ -215,7 +215,9 @@ def _range_decode(words: np.ndarray, n: int, t_total: int, n_events: int,
     """
     decoder = constriction.stream.queue.RangeDecoder(words)
     family = _bernoulli_family()
-    z = np.zeros((t_total, n), dtype=np.uint8)  # frame-major while decoding
+    z = np.zeros((n, t_total), dtype=np.uint8)  # calloc: frames never reached cost nothing
+    # Frames go to a frame-major buffer first: writing columns of z one by one is strided.
+    buffer = np.zeros((HALVING_PERIOD_FRAMES, n), dtype=np.uint8)
     flat = np.arange(n, dtype=np.int64) * 2  # index of (n, a=0) in the flattened [N, 2] counts
     u1 = np.zeros(2 * n, dtype=np.int64)  # U1[n, a]
     u_s = np.full(2 * n, PRIOR_WEIGHT, dtype=np.int64)  # U[n, a] + s
@@ -233,6 +235,7 @@ def _range_decode(words: np.ndarray, n: int, t_total: int, n_events: int,
                 f"entropy payload is too short to hold {t} frames of {n} bits"
             )
         if t and t % HALVING_PERIOD_FRAMES == 0:
+            z[:, t - HALVING_PERIOD_FRAMES: t] = buffer.T
             u1 >>= 1
             u_s[:] = ((u_s - PRIOR_WEIGHT) >> 1) + PRIOR_WEIGHT
             g1 = [v >> 1 for v in g1]
@@ -247,7 +250,7 @@ def _range_decode(words: np.ndarray, n: int, t_total: int, n_events: int,
         np.minimum(k, k_max, out=k)
         np.maximum(k, 1, out=k)
         x = decoder.decode(family, k * scale)  # int32 0/1
-        z[t] = x
+        buffer[t % HALVING_PERIOD_FRAMES] = x
         ones = int(np.count_nonzero(x))
         total += ones
         if total > n_events:
@@ -260,11 +263,15 @@ def _range_decode(words: np.ndarray, n: int, t_total: int, n_events: int,
         g = [g[0] + n - m1, g[1] + m1]
         g1 = [g1[0] + ones - o1, g1[1] + o1]
         a = x
+    else:
+        t = t_total
+    start = t - (t % HALVING_PERIOD_FRAMES or HALVING_PERIOD_FRAMES) if t else 0
+    z[:, start:t] = buffer[: t - start].T
     if total != n_events:
         raise BitstreamError(
             f"entropy payload decodes to {total} events, header says S = {n_events}"
         )
-    return np.ascontiguousarray(z.T)
+    return z
 
 
 def bursty_event_matrix(n_units: int, n_frames: int, rate: float, seed: int = 0,
