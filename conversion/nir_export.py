@@ -321,6 +321,43 @@ def parse_encoder_graph(graph: nir.NIRGraph) -> EncoderGraph:
     return EncoderGraph(input_scale=scale, layers=layers, metadata=meta)
 
 
+def graph_differences(a: nir.NIRGraph, b: nir.NIRGraph) -> list[str]:
+    """Every difference between two graphs, field by field (empty when they are equal).
+
+    Compares node names and types, every array field (values with `np.array_equal`, dtype
+    and shape), the edge list and the metadata.
+    """
+    diffs: list[str] = []
+    if set(a.nodes) != set(b.nodes):
+        diffs.append(f"nodes {sorted(a.nodes)} ≠ {sorted(b.nodes)}")
+    for name in sorted(set(a.nodes) & set(b.nodes)):
+        na, nb = a.nodes[name], b.nodes[name]
+        if type(na) is not type(nb):
+            diffs.append(f"{name}: {type(na).__name__} ≠ {type(nb).__name__}")
+            continue
+        for key in sorted(set(vars(na)) | set(vars(nb))):
+            if key == "metadata":
+                continue
+            va, vb = getattr(na, key, None), getattr(nb, key, None)
+            if isinstance(va, dict) and isinstance(vb, dict):   # input_type, output_type
+                va = {k: np.asarray(v).tolist() for k, v in va.items()}
+                vb = {k: np.asarray(v).tolist() for k, v in vb.items()}
+                if va != vb:
+                    diffs.append(f"{name}.{key}: {va} ≠ {vb}")
+                continue
+            xa, xb = np.asarray(va), np.asarray(vb)
+            if xa.dtype != xb.dtype or not np.array_equal(xa, xb):
+                diffs.append(f"{name}.{key} differs ({xa.dtype}{list(xa.shape)} vs "
+                             f"{xb.dtype}{list(xb.shape)})")
+    if [tuple(e) for e in a.edges] != [tuple(e) for e in b.edges]:
+        diffs.append("edges differ")
+    ma = {k: _meta_value(v) for k, v in (a.metadata or {}).items()}
+    mb = {k: _meta_value(v) for k, v in (b.metadata or {}).items()}
+    if ma != mb:
+        diffs.append(f"metadata {ma} ≠ {mb}")
+    return diffs
+
+
 def write_graph(path: str | os.PathLike, graph: nir.NIRGraph) -> None:
     """`nir.write` to a temporary file beside `path`, then rename (nothing half-written)."""
     with atomic_path(path, suffix=".nir") as tmp:

@@ -1,0 +1,75 @@
+"""`python -m conversion.export`: a checkpoint's spiking encoder → NIR graph file (HDF5).
+
+Writes with `nir.write` to a temporary file, reads it back with `nir.read`, refuses to keep it
+unless every field of every node equals the exported graph, then renames it into place.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import nir
+
+from conversion.nir_export import (
+    ConversionError,
+    encoder_to_nir,
+    graph_differences,
+    parse_encoder_graph,
+)
+from neuro_codec.checkpoint import load_encoder
+from neuro_codec.errors import CodecError
+from neuro_codec.fileio import atomic_path
+
+
+def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike) -> nir.NIRGraph:
+    """Export a checkpoint's encoder to `out` and verify the file; returns the graph read back.
+
+    Raises:
+        CheckpointError: the checkpoint is missing or does not hold an encoder.
+        ConversionError: the encoder cannot be expressed, or the file does not read back equal.
+    """
+    encoder, model_id = load_encoder(checkpoint)
+    graph = encoder_to_nir(encoder, model_id=model_id)
+    with atomic_path(out, suffix=".nir") as tmp:
+        nir.write(tmp, graph)
+        back = nir.read(tmp)
+        diffs = graph_differences(graph, back)
+        if diffs:
+            raise ConversionError(f"the written NIR file does not read back equal: {diffs[0]}")
+        parse_encoder_graph(back)    # the Lava mapping can run what was written
+    return back
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m conversion.export",
+        description="Export a checkpoint's spiking encoder as a NIR graph (HDF5), checked by "
+                    "reading it back.")
+    p.add_argument("--checkpoint", type=Path, required=True,
+                   help="checkpoint holding the encoder (neuro-codec .pt)")
+    p.add_argument("--out", type=Path, default=Path("encoder.nir"),
+                   help="NIR file to write (default: encoder.nir)")
+    p.add_argument("--quiet", action="store_true", help="print nothing on success")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        graph = export_checkpoint(args.checkpoint, args.out)
+    except (CodecError, OSError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    if not args.quiet:
+        spec = parse_encoder_graph(graph)
+        sizes = "-".join(str(layer.size) for layer in spec.layers)
+        print(f"{args.out}: {len(graph.nodes)} nodes, LIF layers {sizes}, "
+              f"model {graph.metadata.get('model_id', '')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
