@@ -67,48 +67,56 @@ def _halve(*counts: np.ndarray) -> None:
 def model_probabilities(z: np.ndarray) -> np.ndarray:
     """The model's k[n, t] (P(z[n, t] = 1) = k/2^16 before constriction's quantisation).
 
-    Vectorised over chunks of frames: within a halving period, counts before frame t are the
-    counts at the chunk start plus exclusive cumulative sums over the chunk.
-
     Args:
         z: [N, T] uint8 event matrix.
     Returns:
         [N, T] int64 array of k in [1, 2^16 − 1].
     """
-    n, t_total = z.shape
-    u1 = np.zeros((n, 2), dtype=np.int64)  # U1[n, a]
-    u = np.zeros((n, 2), dtype=np.int64)  # U[n, a]
+    return _frame_major_probabilities(np.ascontiguousarray(z.T)).T
+
+
+def _frame_major_probabilities(zt: np.ndarray) -> np.ndarray:
+    """k for zt = z.T ([T, N], the coding order), as a [T, N] int64 array.
+
+    Vectorised over chunks of frames: within a halving period, the counts before frame t are
+    the counts at the chunk start plus exclusive cumulative sums over the chunk.
+    """
+    t_total, n = zt.shape
+    u1 = np.zeros((2, n), dtype=np.int64)  # U1[n, a], stored [a, n]
+    u = np.zeros((2, n), dtype=np.int64)  # U[n, a]
     g1 = np.zeros(2, dtype=np.int64)  # G1[a]
     g = np.zeros(2, dtype=np.int64)  # G[a]
-    k = np.empty((n, t_total), dtype=np.int64)
+    k = np.empty((t_total, n), dtype=np.int64)
     chunk = max(1, min(HALVING_PERIOD_FRAMES, _CHUNK_CELLS // n))
     t0 = 0
     while t0 < t_total:
         if t0 and t0 % HALVING_PERIOD_FRAMES == 0:
             _halve(u1, u, g1, g)
         t1 = min(t_total, t0 + chunk, (t0 // HALVING_PERIOD_FRAMES + 1) * HALVING_PERIOD_FRAMES)
-        x = z[:, t0:t1].astype(np.int64)
-        a = z[:, t0 - 1:t1 - 1].astype(np.int64) if t0 else np.pad(
-            z[:, : t1 - 1].astype(np.int64), ((0, 0), (1, 0)))
+        x = zt[t0:t1].astype(np.int64)
+        a = np.empty_like(x)  # context: the previous frame, 0 before frame 0
+        a[1:] = x[:-1]
+        a[0] = zt[t0 - 1] if t0 else 0
         ax = a * x
         # Per unit: bits and ones already seen in each context, before each frame of the chunk.
-        seen1 = np.cumsum(a, axis=1) - a
-        seen0 = np.arange(t1 - t0)[None, :] - seen1
-        ones1 = np.cumsum(ax, axis=1) - ax
-        ones0 = np.cumsum(x, axis=1) - x - ones1
-        cu = np.where(a == 1, u[:, 1:2] + seen1, u[:, 0:1] + seen0)
-        cu1 = np.where(a == 1, u1[:, 1:2] + ones1, u1[:, 0:1] + ones0)
+        seen1 = np.cumsum(a, axis=0) - a
+        seen0 = np.arange(t1 - t0)[:, None] - seen1
+        ones1 = np.cumsum(ax, axis=0) - ax
+        ones0 = np.cumsum(x, axis=0) - x - ones1
+        in1 = a == 1
+        cu = np.where(in1, u[1] + seen1, u[0] + seen0)
+        cu1 = np.where(in1, u1[1] + ones1, u1[0] + ones0)
         # Shared: the same per frame, summed over units.
-        m1, o1 = a.sum(axis=0), ax.sum(axis=0)
-        m0, o0 = n - m1, x.sum(axis=0) - o1
-        ex = lambda v: np.cumsum(v) - v  # noqa: E731 (exclusive cumulative sum)
-        cg = np.where(a == 1, g[1] + ex(m1)[None, :], g[0] + ex(m0)[None, :])
-        cg1 = np.where(a == 1, g1[1] + ex(o1)[None, :], g1[0] + ex(o0)[None, :])
-        k[:, t0:t1] = _prob16(cu1, cu, cg1, cg)
-        u[:, 1] += a.sum(axis=1)
-        u[:, 0] += (t1 - t0) - a.sum(axis=1)
-        u1[:, 1] += ax.sum(axis=1)
-        u1[:, 0] += x.sum(axis=1) - ax.sum(axis=1)
+        m1, o1 = a.sum(axis=1), ax.sum(axis=1)
+        m0, o0 = n - m1, x.sum(axis=1) - o1
+        ex = lambda v: (np.cumsum(v) - v)[:, None]  # noqa: E731 (exclusive cumulative sum)
+        cg = np.where(in1, g[1] + ex(m1), g[0] + ex(m0))
+        cg1 = np.where(in1, g1[1] + ex(o1), g1[0] + ex(o0))
+        k[t0:t1] = _prob16(cu1, cu, cg1, cg)
+        u[1] += a.sum(axis=0)
+        u[0] += (t1 - t0) - a.sum(axis=0)
+        u1[1] += ax.sum(axis=0)
+        u1[0] += x.sum(axis=0) - ax.sum(axis=0)
         g += (m0.sum(), m1.sum())
         g1 += (o0.sum(), o1.sum())
         t0 = t1
@@ -130,12 +138,11 @@ def _range_code(z: np.ndarray) -> bytes:
     active = np.flatnonzero(z.any(axis=0))
     if active.size == 0:
         return b""
-    z = z[:, : active[-1] + 1]
-    k = model_probabilities(z)
+    zt = np.ascontiguousarray(z[:, : active[-1] + 1].T)
+    k = _frame_major_probabilities(zt)
     encoder = constriction.stream.queue.RangeEncoder()
-    symbols = np.ascontiguousarray(z.T, dtype=np.int32).ravel()
-    probs = np.ascontiguousarray(k.T, dtype=np.float64).ravel() / (1 << PROB_BITS)
-    encoder.encode(symbols, _bernoulli_family(), probs)
+    probs = k.ravel() * (1.0 / (1 << PROB_BITS))  # exact: a power-of-two scale
+    encoder.encode(zt.ravel().astype(np.int32), _bernoulli_family(), probs)
     words = encoder.get_compressed().astype(">u4").tobytes()
     return words.rstrip(b"\0")
 
