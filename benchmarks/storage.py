@@ -137,7 +137,7 @@ def plot(tables: dict[int, list[dict]], marks: dict[int, list[Crossover]]) -> pl
         ax.set(xscale="log", xlim=(0.05, 25), ylim=(0, 90), xlabel="event rate S/(N·T) (%)",
                ylabel="payload bits per frame", title=f"N = {N_UNITS}, T = {n_frames}")
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=8, loc="upper left")
+    axes[0][0].legend(fontsize=8, loc="center left")
     fig.tight_layout()
     return fig
 
