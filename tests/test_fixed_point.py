@@ -117,10 +117,10 @@ def test_agreement_with_float_encoder():
     """Fixed point agrees with float on ≥ 97 % of neuron-steps on average, ≥ 93 % at worst.
 
     Measured on these tiny random nets (3 shapes × 4 seeds, 300 steps): 95.2–99.9 % per layer,
-    mean 98.8 %, output event count +2 % on average. 8-bit weights err by up to 1/254 of their matrix's largest weight; with 6–16
-    inputs per neuron the membrane comes that close to θ on ~1 % of neuron-steps, and a flipped
-    spike propagates through the leak, the recurrence and the next layers. Event counts stay
-    within a few % (checked on the output layer's mean rate below).
+    mean 98.8 %, output event count +2 % on average. 8-bit weights err by up to 1/254 of
+    their matrix's largest weight; with 6–16 inputs per neuron the membrane comes that close
+    to θ on ~1 % of neuron-steps, and a flipped spike propagates through the leak, the
+    recurrence and the next layers.
     """
     agree, rates = [], []
     for cfg in TINY:
