@@ -72,7 +72,8 @@ def target_duration_s(seed: int, config: GeneratorConfig = GeneratorConfig()) ->
                                                      config.max_duration_s))
 
 
-def generate_piece(seed: int, config: GeneratorConfig = GeneratorConfig()) -> pretty_midi.PrettyMIDI:
+def generate_piece(seed: int,
+                   config: GeneratorConfig = GeneratorConfig()) -> pretty_midi.PrettyMIDI:
     """A solo piano piece, fully determined by `seed`.
 
     Returns:

@@ -70,7 +70,7 @@ def test_official_split_and_paths(tree):
 
 def test_cache_is_mono_22050_resampled_and_kept(tree):
     maestro.prepare_audio(tree)
-    for (split, year, stem, seconds, pitch), p in zip(PIECES, maestro.load_maestro(tree)):
+    for (_, _, _, seconds, pitch), p in zip(PIECES, maestro.load_maestro(tree)):
         x, rate = sf.read(str(p.wav_path), dtype="float32", always_2d=True)
         assert rate == SR and x.shape == (int(seconds * SR), 1)
         want = resample(_stereo(seconds, pitch).mean(axis=1), ORIG_HZ, SR)
