@@ -26,6 +26,8 @@ import torch
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
+from neuro_codec import corpus, midi_gen, render
+from neuro_codec.corpus import CorpusWork
 from neuro_codec.errors import DataError
 from neuro_codec.fileio import atomic_path, write_bytes_atomic
 
@@ -71,7 +73,7 @@ class PieceSpec:
     split: str
     est_duration_s: float  # expected length (the generator's target, or from the score)
     gen_seed: int | None = None  # seed of `midi_gen.generate_piece` (generated pieces)
-    work: object | None = None  # `corpus.CorpusWork` (music21 pieces)
+    work: CorpusWork | None = None  # the music21 score (corpus pieces)
 
 
 def default_root() -> Path:
@@ -100,8 +102,6 @@ def plan_builtin(minutes: float = DEFAULT_MINUTES, seed: int = DEFAULT_SEED) -> 
     Raises:
         ValueError: `minutes` not positive or `seed` negative.
     """
-    from neuro_codec import corpus, midi_gen
-
     if not minutes > 0:
         raise ValueError(f"minutes: {minutes}; need a positive number")
     if seed < 0:
@@ -164,8 +164,6 @@ def ensure_builtin(root: str | os.PathLike | None = None, minutes: float = DEFAU
     Raises:
         DataError: fluidsynth or the soundfont is missing, or a render fails.
     """
-    from neuro_codec import render
-
     root = Path(root) if root is not None else default_root()
     stamp = {"format": BUILD_FORMAT, "minutes": float(minutes), "seed": int(seed)}
     if _is_built(root, stamp):
@@ -327,6 +325,8 @@ class ClipDataset(Dataset):
         self.clip_samples = clip_samples
         self.hop_samples = hop_samples
         self.random_offset = random_offset
+        if root is None and data == "builtin":
+            root = default_root()
         self.pieces = [p for p in load_manifest(root, data) if p.split == split]
         if data == "maestro":
             from neuro_codec import maestro
@@ -391,8 +391,6 @@ def _is_built(root: Path, stamp: dict) -> bool:
 def _build_piece(spec: PieceSpec, midi_path: str, wav_path: str, seed: int,
                  soundfont: str) -> tuple[str, str | None]:
     """Write the piece's MIDI (if missing) and render it. Returns (id, reason if skipped)."""
-    from neuro_codec import corpus, midi_gen, render
-
     if not Path(midi_path).is_file():
         if spec.gen_seed is not None:
             pm = midi_gen.generate_piece(spec.gen_seed)
