@@ -1,21 +1,7 @@
 """The entropy-coded event format: an adaptive context model range-coded with `constriction`.
 
-`storage.py` delegates `EventFormat.ENTROPY` here; the byte layout and the model are specified
-in docs/bitstream.md precisely enough to re-implement. Also a synthetic source of bursty,
-unit-selective events for tests and benchmarks (`bursty_event_matrix`).
-
-Model (v1). Each bit z[n, t] is coded in frame-major order (for t, for n) with a Bernoulli
-probability that depends on its context a = z[n, t−1] (0 at t = 0) and on counts of what was
-coded in earlier frames, so that the decoder can rebuild it:
-
-    U1[n, a], U[n, a]   ones / bits of unit n seen in context a
-    G1[a],    G[a]      ones / bits of all units seen in context a
-    q = (G1 + ½) / (G + 1)                     shared Krichevsky–Trofimov estimate
-    p = (U1 + s·q) / (U + s),  s = 16          the unit's estimate, shrunk towards q
-    k = clamp(⌊2^16·p⌋, 1, 2^16 − 1)           computed exactly in integers (see `_prob16`)
-
-Counts are updated after each frame and halved (floor) every 4,096 frames, which bounds every
-intermediate below 2^61 and lets the model follow slow changes of the event statistics.
+`storage.py` delegates `EventFormat.ENTROPY` here (layout and model: docs/bitstream.md); also a
+synthetic source of bursty, unit-selective events for tests and benchmarks.
 """
 
 from __future__ import annotations
@@ -65,7 +51,19 @@ def _halve(*counts: np.ndarray) -> None:
 
 
 def model_probabilities(z: np.ndarray) -> np.ndarray:
-    """The model's k[n, t] (P(z[n, t] = 1) = k/2^16 before constriction's quantisation).
+    """The model's k[n, t]: P(z[n, t] = 1) = k/2^16 before constriction's quantisation.
+
+    Model v1. Bits are coded frame-major (for t, for n); the context of z[n, t] is
+    a = z[n, t−1] (0 at t = 0), and the counts are of the bits of earlier frames:
+
+        U1[n, a], U[n, a]   ones / bits of unit n seen in context a
+        G1[a],    G[a]      ones / bits of all units seen in context a
+        q = (G1 + ½) / (G + 1)                     shared Krichevsky–Trofimov estimate
+        p = (U1 + s·q) / (U + s),  s = 16          the unit's estimate, shrunk towards q
+        k = clamp(⌊2^16·p⌋, 1, 2^16 − 1)           in exact integers (`_prob16`)
+
+    Counts are halved (floor) before frames 4096, 8192, …: every intermediate stays below
+    2^61, and the model follows slow changes of the event statistics.
 
     Args:
         z: [N, T] uint8 event matrix.

@@ -1,8 +1,6 @@
-"""Storage of the binary event matrix z ∈ {0,1}^(N×T): bit costs and the four exact formats.
-
-The paper's cost functions (for the training loss) sit beside the exact payload-bit counts and
-the writers/readers of DESIGN §5; `entropy.py` adds the entropy-coded format, `bitstream.py`
-the `.snc` container around these payloads.
+"""Storage of the event matrix z ∈ {0,1}^(N×T): the paper's bit costs (for the training loss),
+the exact payload sizes of DESIGN §5 and the four exact formats' writers and readers.
+`entropy.py` adds the entropy-coded format, `bitstream.py` the `.snc` file around a payload.
 """
 
 from __future__ import annotations
@@ -177,9 +175,11 @@ def sparse_storage_cost(n_events: Any, n_units: int, n_frames: int) -> Any:
 def check_event_matrix(z: Any) -> np.ndarray:
     """Return `z` as a uint8 [N, T] matrix of 0/1, or raise BitstreamError saying what is wrong.
 
-    Accepts bool, integer or float arrays whose values are exactly 0 or 1, with
+    Accepts bool, integer or float arrays (or tensors) whose values are exactly 0 or 1, with
     1 ≤ N ≤ 65535, 1 ≤ T and N·T < 2^32 (the limits of the `.snc` header).
     """
+    if isinstance(z, torch.Tensor):
+        z = z.detach().cpu().numpy()
     if not isinstance(z, np.ndarray):
         raise BitstreamError(f"event matrix must be a numpy array, got {type(z).__name__}")
     if z.ndim != 2:

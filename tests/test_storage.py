@@ -117,6 +117,7 @@ def test_input_dtypes_accepted():
     for arr in (z, z.astype(np.int64), z.astype(np.float32), z.astype(np.int8)):
         assert np.array_equal(check_event_matrix(arr), TINY)
     assert check_event_matrix(np.asfortranarray(TINY)).dtype == np.uint8
+    assert np.array_equal(check_event_matrix(torch.tensor(TINY, dtype=torch.float32)), TINY)
 
 
 @pytest.mark.parametrize("arr, message", [
