@@ -7,6 +7,8 @@ ViSQOL, from `metrics.py`. Results are rows (dicts), summarised by their mean.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 from tqdm.auto import tqdm
@@ -17,30 +19,44 @@ from neuro_codec.codec import Codec
 from neuro_codec.metrics import mel_distance, si_snr_db, visqol_score
 
 
-def split_clips(root: str, split: str, seconds: float, max_clips: int,
-                data: str = "builtin") -> list[tuple[str, np.ndarray]]:
-    """Up to `max_clips` clips of `seconds` from the split's pieces, one per piece first.
+def split_excerpts(root: str | Path | None, n_clips: int, seconds: float, split: str = "test",
+               data: str = "builtin") -> list[tuple[str, np.ndarray]]:
+    """Up to `n_clips` excerpts of `seconds` from the split's pieces.
+
+    The first excerpt of every piece comes before any second one, and pieces are taken in
+    turn from each source (generated, music21 piano, music21 chorale, …), so that a handful
+    of clips covers every kind of music.
 
     Returns:
-        [(name, waveform [samples])], the first clip of each piece, then the second, ….
+        [(name "piece@start_s", waveform float32 [samples])].
     """
     from neuro_codec.dataset import load_manifest
 
     n = int(round(seconds * SAMPLE_RATE_HZ))
     pieces = [p for p in load_manifest(root, data=data) if p.split == split]
-    audio = {p.id: load_audio(p.wav_path, quiet=True) for p in pieces}
+    by_source: dict[str, list] = {}
+    for p in pieces:
+        by_source.setdefault(p.source, []).append(p)
+    queues = list(by_source.values())
+    order = [q[i] for i in range(max(map(len, queues), default=0)) for q in queues if i < len(q)]
+    if data == "maestro":
+        from neuro_codec import maestro
+
+        maestro.prepare_audio(root, order)
+    audio: dict[str, np.ndarray] = {}
     clips: list[tuple[str, np.ndarray]] = []
-    k = 0
-    while len(clips) < max_clips:
+    for k in range(1000):
         added = False
-        for p in pieces:
-            x = audio[p.id]
-            if (k + 1) * n <= x.size and len(clips) < max_clips:
-                clips.append((f"{p.id}@{k * seconds:g}s", x[k * n:(k + 1) * n]))
+        for p in order:
+            if len(clips) == n_clips:
+                return clips
+            if p.id not in audio:
+                audio[p.id] = load_audio(p.wav_path, quiet=True)
+            if (k + 1) * n <= audio[p.id].size:
+                clips.append((f"{p.id}@{k * seconds:g}s", audio[p.id][k * n:(k + 1) * n]))
                 added = True
         if not added:
             break
-        k += 1
     return clips
 
 
@@ -76,4 +92,31 @@ def evaluate_clips(codec: Codec, model_id: str, clips: list[tuple[str, np.ndarra
 def summarize(rows: list[dict]) -> dict:
     """Mean of every numeric column (NaNs ignored)."""
     keys = [k for k in rows[0] if isinstance(rows[0][k], (int, float))]
-    return {k: float(np.nanmean([r[k] for r in rows])) for k in keys}
+    out = {}
+    for k in keys:
+        values = np.array([r[k] for r in rows], dtype=np.float64)
+        out[k] = float(values[~np.isnan(values)].mean()) if (~np.isnan(values)).any() else float(
+            "nan")
+    return out
+
+
+def table_row(model: str, rows: list[dict]) -> dict:
+    """The shared rate–quality table's row (`quality_table`) for per-clip `rows`."""
+    mean = summarize(rows)
+    return {"codec": f"spiking-{model}", "kbps": round(mean["payload_kbps"], 3),
+            "si_snr_db": mean["si_snr_db"], "mel_distance": mean["mel_distance"],
+            "visqol": mean["visqol"], "file_kbps": mean["file_kbps"], "clips": len(rows)}
+
+
+def model_row(checkpoint: str | Path, clips: list[tuple[str, np.ndarray]], steps: int = 25,
+              sampler: str = "dpmpp", with_visqol: bool = True, progress: bool = False) -> dict:
+    """Evaluate a checkpoint on `clips` (GPU if present) and return its table row."""
+    from neuro_codec.checkpoint import load_checkpoint
+    from neuro_codec.codec import build_codec
+
+    ckpt = load_checkpoint(checkpoint)
+    codec = build_codec(ckpt, str(checkpoint))
+    codec.to("cuda" if torch.cuda.is_available() else "cpu")
+    rows = evaluate_clips(codec, ckpt["model_id"], clips, steps=steps, sampler=sampler,
+                          with_visqol=with_visqol, progress=progress)
+    return table_row(ckpt["model"], rows)

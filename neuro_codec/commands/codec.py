@@ -70,15 +70,14 @@ def _decode(args) -> int:
 def _eval(args) -> int:
     from neuro_codec.checkpoint import load_checkpoint
     from neuro_codec.codec import build_codec
-    from neuro_codec.dataset import default_root
-    from neuro_codec.evaluate import evaluate_clips, split_clips, summarize
+    from neuro_codec.evaluate import evaluate_clips, split_excerpts, summarize, table_row
+    from neuro_codec.quality_table import format_table, write_table
 
     ckpt = load_checkpoint(args.checkpoint)
     codec = build_codec(ckpt, str(args.checkpoint)).to(_device(args.device))
-    root = args.root or default_root()
-    clips = split_clips(root, args.split, args.seconds, args.clips, data=args.data)
+    clips = split_excerpts(args.root or None, args.clips, args.seconds, args.split, args.data)
     if not clips:
-        raise CodecError(f"no clips of {args.seconds} s in split {args.split!r} under {root}")
+        raise CodecError(f"no clips of {args.seconds} s in split {args.split!r}")
     rows = evaluate_clips(codec, ckpt["model_id"], clips, steps=args.steps,
                           sampler=args.sampler, with_visqol=not args.no_visqol, progress=True)
     mean = summarize(rows)
@@ -98,6 +97,9 @@ def _eval(args) -> int:
         w.writerows(rows)
     _plot_eval(rows, name, out / f"eval-{ckpt['model_id']}.png")
     print(f"per-clip table: {out / ('eval-' + ckpt['model_id'] + '.csv')}")
+    table = write_table([table_row(ckpt["model"], rows)], args.table)
+    print(f"\nshared rate–quality table ({args.table}/baselines.csv, with the Opus rows of "
+          f"benchmarks/baselines.py):\n{format_table(table)}")
     return 0
 
 
@@ -154,14 +156,17 @@ def register(sub) -> None:
                    help="dataset (default builtin)")
     p.add_argument("--root", default="", help="dataset folder (default data/builtin)")
     p.add_argument("--clips", type=int, default=8, help="number of clips (default 8)")
-    p.add_argument("--seconds", type=float, default=5.94, help="clip length (default 5.94)")
+    p.add_argument("--seconds", type=float, default=2**17 / SAMPLE_RATE_HZ,
+                   help="clip length (default 5.944 s = 2^17 samples)")
     p.add_argument("--steps", type=int, default=25, help="sampling steps (default 25)")
     p.add_argument("--sampler", choices=SAMPLERS, default="dpmpp", help="sampler "
                    "(default dpmpp)")
     p.add_argument("--no-visqol", action="store_true", help="skip ViSQOL (faster)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
-    p.add_argument("--out", default="out/eval", help="folder for the CSV and PNG "
+    p.add_argument("--out", default="out/eval", help="folder for the per-clip CSV and PNG "
                    "(default out/eval)")
+    p.add_argument("--table", default="out/benchmarks", help="folder of the shared "
+                   "rate–quality table the mean row is added to (default out/benchmarks)")
     p.set_defaults(func=_eval)
 
 
