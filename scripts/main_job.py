@@ -1,0 +1,120 @@
+"""The main job on the built-in data, start to end.
+
+    render the built-in dataset → encode a test excerpt with each shipped checkpoint (.snc)
+    → run the same encoder in Lava's Loihi simulation (same z?) → energy report
+    → decode → rate–quality table against Opus (CSV + PNG) → spectrogram plot
+
+Each stage runs as its own process through the project's commands, exactly as a user would
+run them (and so that Lava's multiprocessing start method is set in a fresh interpreter).
+Outputs go to out/main/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+CHECKPOINTS = ROOT / "neuro_codec" / "checkpoints"
+
+
+def stage(title: str, cmd: list[str]) -> None:
+    print(f"\n=== {title}\n$ {' '.join(cmd)}", flush=True)
+    t0 = time.time()
+    r = subprocess.run(cmd, cwd=ROOT)
+    if r.returncode != 0:
+        sys.exit(f"main job: stage '{title}' failed with exit code {r.returncode}")
+    print(f"({time.time() - t0:.1f} s)", flush=True)
+
+
+def plot_spectrograms(reference: Path, decoded: list[Path], png: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from neuro_codec.audio import load_audio
+    from neuro_codec.fileio import atomic_path
+
+    paths = [reference, *decoded]
+    fig, axes = plt.subplots(len(paths), 1, figsize=(10, 2.4 * len(paths)), sharex=True)
+    axes = np.atleast_1d(axes)
+    for ax, path in zip(axes, paths):
+        ax.specgram(load_audio(path, quiet=True), NFFT=1024, Fs=22_050, noverlap=768,
+                    cmap="magma", vmin=-120)
+        ax.set_ylim(0, 5000)
+        ax.set_ylabel("Hz")
+        ax.set_title(path.name, fontsize=9)
+    axes[-1].set_xlabel("s")
+    fig.tight_layout()
+    with atomic_path(png) as tmp:
+        fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--clips", type=int, default=8, help="test clips in the table (default 8)")
+    ap.add_argument("--seconds", type=float, default=10.0,
+                    help="length of the excerpt coded end to end (default 10)")
+    ap.add_argument("--energy-seconds", type=float, default=60.0,
+                    help="audio for the Lava energy report (default 60)")
+    ap.add_argument("--steps", type=int, default=25, help="decoder steps (default 25)")
+    ap.add_argument("--out", default="out/main", help="output folder (default out/main)")
+    args = ap.parse_args(argv)
+    out = ROOT / args.out
+    out.mkdir(parents=True, exist_ok=True)
+    py = sys.executable
+    nc = [py, "-m", "neuro_codec"]
+
+    stage("render the built-in dataset", nc + ["data", "render"])
+    ckpts = sorted(CHECKPOINTS.glob("*.pt"))
+    if not ckpts:
+        print("no shipped checkpoint under neuro_codec/checkpoints: model stages skipped")
+
+    from neuro_codec.audio import save_audio
+    from neuro_codec.evaluate import split_excerpts
+
+    name, excerpt = split_excerpts(None, 1, args.seconds, "test")[0]
+    ref = out / "excerpt.wav"
+    save_audio(ref, excerpt)
+    print(f"\nexcerpt: {name} ({args.seconds:g} s) → {ref}")
+    decoded = []
+    for ckpt in ckpts:
+        tag = ckpt.stem
+        snc, z_lava, wav = out / f"{tag}.snc", out / f"{tag}-lava-z.npy", out / f"{tag}.wav"
+        stage(f"{tag}: encode (snnTorch)", nc + ["encode", str(ref), str(snc), "--checkpoint",
+                                                 str(ckpt)])
+        stage(f"{tag}: .snc header", nc + ["info", str(snc)])
+        stage(f"{tag}: the same encoder in Lava's Loihi simulation",
+              [py, "-m", "hardware.simulate", "--checkpoint", str(ckpt), str(ref),
+               "--precision", "float", "--events-out", str(z_lava)])
+        import numpy as np
+
+        from neuro_codec.bitstream import read_snc
+
+        same = np.array_equal(read_snc(snc)[1], np.load(z_lava))
+        print(f"Lava z equals the snnTorch z in the .snc, spike for spike: {same}")
+        stage(f"{tag}: decode", nc + ["decode", str(snc), str(wav), "--checkpoint", str(ckpt),
+                                      "--steps", str(args.steps)])
+        decoded.append(wav)
+    if ckpts:
+        stage("events, operations and energy per second of audio (Lava)",
+              [py, "-m", "hardware.energy", "--checkpoint", *map(str, ckpts), "--split", "test",
+               "--max-seconds", str(args.energy_seconds), "--out", str(out / "energy")])
+        print((out / "energy" / "report.md").read_text())
+    stage("rate–quality table: Opus 6/12 kbps and our models on the same test clips",
+          [py, "benchmarks/baselines.py", "--clips", str(args.clips), "--out", str(out),
+           "--steps", str(args.steps), *(["--checkpoint", *map(str, ckpts)] if ckpts else [])])
+    plot_spectrograms(ref, decoded, out / "spectrograms.png")
+    print(f"\nmain job done: {out} (baselines.csv/png, energy/, spectrograms.png, *.snc, *.wav)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
