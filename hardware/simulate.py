@@ -10,7 +10,10 @@ z as an (N, T) uint8 array, the same array the snnTorch encoder gives for the fi
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +63,27 @@ class SimulationResult:
         return self.n_audio_samples / self.sample_rate_hz / max(self.wall_time_s, 1e-9)
 
 
+@contextlib.contextmanager
+def _workers_ignore_sigint(first: bool):
+    """Around the run that forks Lava's workers: they inherit a SIGINT handler that only notes.
+
+    A terminal's Ctrl-C reaches the whole process group; a worker that died of it would leave
+    the runtime waiting for it forever. With this handler inherited, only this process reacts
+    (KeyboardInterrupt, raised once the forking run is back) and `stop()` ends the workers.
+    """
+    if not first or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
+
+
 def run_lava_graph(lg: LavaEncoderGraph, progress: bool = False,
                    desc: str = "lava") -> list[np.ndarray]:
     """Run a built graph to the end and return each layer's spikes aligned to frames.
@@ -83,7 +107,8 @@ def run_lava_graph(lg: LavaEncoderGraph, progress: bool = False,
     bar = tqdm(total=lg.n_steps, desc=desc, unit="step", disable=not progress)
     try:
         for stop in stops:
-            anchor.run(condition=RunSteps(num_steps=stop - done), run_cfg=cfg)
+            with _workers_ignore_sigint(first=done == 0):
+                anchor.run(condition=RunSteps(num_steps=stop - done), run_cfg=cfg)
             for sink, buf in zip(lg.sinks, raw):
                 # Column (step − 1) % buffer holds 1-based step `step`: read once per chunk,
                 # since every Var read is one message per element.

@@ -1,0 +1,238 @@
+"""Lava fidelity and speed: the encoder in Loihi 2's simulation against snnTorch.
+
+    python benchmarks/lava.py CKPT [CKPT ...] [--audio IN.wav] [--seconds 20] [--out DIR]
+
+Per checkpoint, on the audio (a file, else the built-in test split, else synthetic tones):
+spike agreement of Lava's floating-point and fixed-point runs with the snnTorch encoder (z and
+every hidden layer; float64 reference), whether the fixed-point run equals the integer replica
+of neuro_codec.fixed_point, the payload bitrate of z (smallest exact format) in both precisions,
+the SI-SNR of decoding each z when the checkpoint has a decoder, and simulation speed (steps/s,
+× real time; goal ≥ 5×). Prints a Markdown table, saves CSV + PNG under --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+# This file is named lava.py: run as a script, its folder heads sys.path and would shadow the
+# `lava` package that hardware.simulate imports. Drop the folder, add the repository root.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent))
+
+from conversion.nir_export import encoder_to_nir  # noqa: E402
+from hardware.simulate import simulate_audio  # noqa: E402
+from neuro_codec.audio import SAMPLE_RATE_HZ, load_audio  # noqa: E402
+from neuro_codec.checkpoint import build_encoder, load_checkpoint  # noqa: E402
+from neuro_codec.errors import CodecError  # noqa: E402
+from neuro_codec.fileio import atomic_path  # noqa: E402
+from neuro_codec.fixed_point import simulate_fixed_point  # noqa: E402
+from neuro_codec.storage import best_format, payload_bits  # noqa: E402
+
+SPEED_GOAL = 5.0
+
+
+@dataclass
+class Row:
+    checkpoint: str
+    label: str                         # model id, with the file when ids repeat
+    model_id: str
+    audio: str
+    seconds: float
+    float_equal: bool                  # every layer spike for spike
+    float_agreement: list[float]       # per layer, fraction of neuron-steps equal
+    fixed_agreement: list[float]
+    fixed_equals_replica: bool
+    float_payload_bps: float
+    fixed_payload_bps: float
+    float_steps_per_s: float
+    fixed_steps_per_s: float
+    float_realtime: float
+    fixed_realtime: float
+    si_snr_float_db: float | None = None
+    si_snr_fixed_db: float | None = None
+    note: str = ""
+
+
+def _audio(path: str, seconds: float) -> tuple[str, np.ndarray]:
+    n = int(seconds * SAMPLE_RATE_HZ)
+    if path:
+        return Path(path).name, load_audio(path)[:n]
+    try:
+        from neuro_codec.dataset import default_root, load_manifest
+
+        pieces = [p for p in load_manifest(default_root()) if p.split == "test"]
+        if pieces:
+            parts, names, total = [], [], 0
+            for p in pieces:
+                x = load_audio(p.wav_path, quiet=True)
+                parts.append(x[: n - total])
+                names.append(p.id)
+                total += parts[-1].size
+                if total >= n:
+                    break
+            label = f"builtin test ({len(names)} piece{'s' if len(names) > 1 else ''})"
+            return label, np.concatenate(parts)
+    except CodecError:
+        pass
+    from neuro_codec.synthetic import SyntheticTones
+
+    return "synthetic tones", SyntheticTones(n_clips=1, clip_samples=n, seed=7)[0]["audio"].numpy()
+
+
+def _payload_bps(z: np.ndarray, n_samples: int) -> float:
+    bits = payload_bits(best_format(z), z.shape[0], z.shape[1], int(z.sum()))
+    return bits * SAMPLE_RATE_HZ / n_samples
+
+
+def _si_snr(ckpt: dict, source: str, z: np.ndarray, audio: np.ndarray, steps: int,
+            n_samples: int) -> float:
+    from neuro_codec.codec import build_codec
+    from neuro_codec.metrics import si_snr_db
+
+    codec = build_codec(ckpt, source)
+    n_frames = -(-n_samples // codec.hop)
+    zt = torch.from_numpy(z[:, :n_frames].astype(np.float32)).unsqueeze(0)
+    gen = torch.Generator().manual_seed(0)
+    x = codec.decode(zt, n_samples, steps=steps, generator=gen)
+    return si_snr_db(x[0].numpy(), audio[:n_samples])
+
+
+def bench(path: str, audio_name: str, audio: np.ndarray, decode_seconds: float,
+          decode_steps: int, progress: bool) -> Row:
+    ckpt = load_checkpoint(path)
+    encoder = build_encoder(ckpt, path)
+    graph = encoder_to_nir(encoder, model_id=ckpt["model_id"])
+    with torch.no_grad():
+        _, trace = encoder.double()(torch.from_numpy(audio.astype(np.float64)),
+                                    return_trace=True)
+    ref = [t[0].numpy().astype(np.uint8) for t in trace.layers]
+    fl = simulate_audio(graph, audio, "float", progress=progress)
+    fx = simulate_audio(graph, audio, "fixed", progress=progress)
+    _, replica = simulate_fixed_point(encoder, audio)
+    n_steps = fl.n_frames
+    row = Row(
+        checkpoint=path, label=ckpt["model_id"], model_id=ckpt["model_id"], audio=audio_name,
+        seconds=audio.size / SAMPLE_RATE_HZ,
+        float_equal=all(np.array_equal(a, b) for a, b in zip(fl.layers, ref)),
+        float_agreement=[float((a == b).mean()) for a, b in zip(fl.layers, ref)],
+        fixed_agreement=[float((a == b).mean()) for a, b in zip(fx.layers, ref)],
+        fixed_equals_replica=all(np.array_equal(a, b[0].numpy()) for a, b in
+                                 zip(fx.layers, replica.layers)),
+        float_payload_bps=_payload_bps(fl.z, audio.size),
+        fixed_payload_bps=_payload_bps(fx.z, audio.size),
+        float_steps_per_s=n_steps / fl.wall_time_s, fixed_steps_per_s=n_steps / fx.wall_time_s,
+        float_realtime=fl.realtime_factor, fixed_realtime=fx.realtime_factor,
+    )
+    if ckpt.get("decoder"):
+        n = min(audio.size, int(decode_seconds * SAMPLE_RATE_HZ))
+        row.si_snr_float_db = _si_snr(ckpt, path, fl.z, audio, decode_steps, n)
+        row.si_snr_fixed_db = _si_snr(ckpt, path, fx.z, audio, decode_steps, n)
+    else:
+        row.note = "no decoder in checkpoint: SI-SNR skipped"
+    return row
+
+
+def print_table(rows: list[Row]) -> None:
+    print("| model | audio (s) | float = snnTorch | float agreement (layers…z) | "
+          "fixed agreement (layers…z) | fixed = replica | payload bps float / fixed (Δ) | "
+          "SI-SNR dB float / fixed | steps/s float / fixed | × real time float / fixed |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        fa = " ".join(f"{100 * a:.2f}" for a in r.float_agreement)
+        xa = " ".join(f"{100 * a:.2f}" for a in r.fixed_agreement)
+        delta = 100 * (r.fixed_payload_bps / max(r.float_payload_bps, 1e-9) - 1)
+        snr = (f"{r.si_snr_float_db:.2f} / {r.si_snr_fixed_db:.2f}"
+               if r.si_snr_float_db is not None else "— (no decoder)")
+        print(f"| {r.label} | {r.seconds:.1f} | {'yes' if r.float_equal else 'NO'} | {fa} | "
+              f"{xa} | {'yes' if r.fixed_equals_replica else 'NO'} | "
+              f"{r.float_payload_bps:.0f} / {r.fixed_payload_bps:.0f} ({delta:+.1f} %) | {snr} | "
+              f"{r.float_steps_per_s:.0f} / {r.fixed_steps_per_s:.0f} | "
+              f"{r.float_realtime:.1f} / {r.fixed_realtime:.1f} |")
+
+
+def plot(rows: list[Row]):
+    fig, (ax_a, ax_s) = plt.subplots(1, 2, figsize=(11, 4))
+    width = 0.8 / max(len(rows), 1)
+    for k, r in enumerate(rows):
+        x = np.arange(len(r.fixed_agreement)) + k * width
+        ax_a.bar(x, 100 * np.array(r.fixed_agreement), width, label=f"{r.label} fixed")
+        ax_a.plot(x, 100 * np.array(r.float_agreement), "k_", markersize=12)
+    n_layers = max(len(r.fixed_agreement) for r in rows)
+    ax_a.set_xticks(np.arange(n_layers) + 0.4 - width / 2,
+                    [f"layer {i}" if i < n_layers - 1 else "z" for i in range(n_layers)])
+    ax_a.axhline(99, color="r", lw=0.8, ls="--", label="99 % target")
+    lo = min(min(r.fixed_agreement) for r in rows) * 100
+    ax_a.set_ylim(max(0, lo - 2), 100.5)
+    ax_a.set_ylabel("neuron-steps equal to snnTorch (%)")
+    ax_a.set_title("spike agreement (bars: fixed point; —: float)")
+    ax_a.legend(fontsize=7)
+    labels = [r.label.replace(" (", "\n(") for r in rows]
+    x = np.arange(len(rows))
+    ax_s.bar(x - 0.2, [r.float_realtime for r in rows], 0.4, label="float")
+    ax_s.bar(x + 0.2, [r.fixed_realtime for r in rows], 0.4, label="fixed")
+    ax_s.axhline(SPEED_GOAL, color="r", lw=0.8, ls="--", label=f"goal {SPEED_GOAL:.0f}×")
+    ax_s.set_xticks(x, labels, fontsize=7)
+    ax_s.set_ylabel("× real time (Loihi2SimCfg, CPU)")
+    ax_s.set_title("Lava simulation speed")
+    ax_s.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("checkpoints", nargs="+", help="checkpoint files (.pt)")
+    ap.add_argument("--audio", default="", help="wav file (default: built-in test split, else "
+                    "synthetic tones)")
+    ap.add_argument("--seconds", type=float, default=20.0, help="seconds of audio (default 20)")
+    ap.add_argument("--decode-seconds", type=float, default=5.94,
+                    help="seconds decoded for SI-SNR (default 5.94)")
+    ap.add_argument("--decode-steps", type=int, default=10,
+                    help="DPM-Solver++ steps for SI-SNR (default 10)")
+    ap.add_argument("--out", default="out/benchmarks", help="folder for CSV and PNG")
+    ap.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = ap.parse_args(argv)
+    try:
+        name, audio = _audio(args.audio, args.seconds)
+        rows = [bench(p, name, audio, args.decode_seconds, args.decode_steps, not args.quiet)
+                for p in args.checkpoints]
+        ids = [r.model_id for r in rows]
+        for r in rows:
+            if ids.count(r.model_id) > 1:
+                r.label = f"{r.model_id} ({Path(r.checkpoint).parent.name}/{Path(r.checkpoint).name})"
+    except (CodecError, ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"\nLava vs snnTorch; audio: {name}; agreement in % of neuron-steps")
+    print_table(rows)
+    for r in rows:
+        if r.note:
+            print(f"note ({r.label}): {r.note}")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / "lava.csv") as tmp, open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(asdict(rows[0])))
+        w.writeheader()
+        for r in rows:
+            w.writerow(asdict(r))
+    fig = plot(rows)
+    with atomic_path(out / "lava.png") as tmp:
+        fig.savefig(tmp, dpi=120)
+    print(f"saved {out / 'lava.csv'} and {out / 'lava.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
