@@ -211,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
         ids = [r.model_id for r in rows]
         for r in rows:
             if ids.count(r.model_id) > 1:
-                r.label = f"{r.model_id} ({Path(r.checkpoint).parent.name}/{Path(r.checkpoint).name})"
+                where = Path(r.checkpoint)
+                r.label = f"{r.model_id} ({where.parent.name}/{where.name})"
     except (CodecError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

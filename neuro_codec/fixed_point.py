@@ -2,8 +2,10 @@
 bit-exact replica of Lava's `fixed_pt` Dense and LIF arithmetic (no Lava needed).
 
 `conversion.lava_graph` sets Lava's variables from `quantize_network`; training fine-tunes with
-`fake_quantized_forward` (straight-through) and checks with `simulate_fixed_point`, which
-predicts Lava's fixed-point spikes exactly. This module never imports Lava.
+`fixed_point_forward` (the same integer arithmetic, differentiable through straight-through
+roundings and the surrogate spike); `simulate_fixed_point` (pure integers, no gradient) is the
+reference both are tested against. Both give Lava's fixed-point spikes bit for bit. This module
+never imports Lava.
 
 Formats (Lava 0.10 `PyLifModelBitAcc`, `PyDenseModelBitAcc`, Loihi's registers):
 
@@ -12,7 +14,8 @@ Formats (Lava 0.10 `PyLifModelBitAcc`, `PyDenseModelBitAcc`, Loihi's registers):
                 a left shift for exponents > 0, an arithmetic right shift (floor) for < 0
     graded in   12-bit signed payload x_int = round(2^11 · x), |x_int| ≤ 2047 (audio in [−1, 1));
                 9 + 12 + log2(F) bits ≤ 31 keeps the int32 dot product exact for F ≤ 4096
-    a_in        16-bit activation into the neuron (Lava's LIF `a_in` precision)
+    a_in        the summed Dense outputs; Lava declares 16 bits but computes in int32, what
+                bounds it is u: |a_in| ≤ 2^17 − 1 so that a_in · 2^6 fits 24 bits
     u, v        24-bit signed state; u = a_in · 2^6 (MSB alignment); u wraps, v saturates
     du          12 bit; du = 4095 (+1 offset = 4096): the current keeps only this step's input
     dv          12 bit; v ← sign(v)·(|v·(4096 − dv)| >> 12), dv = 4096 − round(4096 β)
@@ -22,7 +25,7 @@ Formats (Lava 0.10 `PyLifModelBitAcc`, `PyDenseModelBitAcc`, Loihi's registers):
 Scale. Layer i has one integer scale S = 2^s: a real current I is a_in = I·S, a real membrane
 is v = 64·S·V, θ becomes vth = round(θ S), b becomes bias = round(64 S b), and a weight W
 becomes 2m·2^e with 2m·2^e ≈ W·S. S is the largest power of two for which no state can leave
-its register for any input (worst case Σ_j |w_nj|·max|x| ≤ 2^15 − 1), vth fits 17 bits and
+its register for any input (worst case Σ_j |w_nj|·max|x| ≤ 2^17 − 1), vth fits 17 bits and
 the bias fits 13 + 7 bits; the weights then use their full 8-bit mantissa per Dense.
 
 What fixed point changes against the float network: weights are rounded to 8 bits relative to

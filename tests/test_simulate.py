@@ -107,3 +107,17 @@ def test_cli_bad_input_one_line(files, capsys, case):
     err = capsys.readouterr().err
     assert rc == 1 and err.startswith("error: ") and err.count("\n") == 1
     assert not (d / "z.npy").exists()
+
+
+def test_cli_from_nir_file_in_fixed_point(files):
+    from conversion.export import main as export_main
+
+    enc, d = files
+    assert export_main(["--checkpoint", str(d / "enc.pt"), "--out", str(d / "e.nir"),
+                        "--quiet"]) == 0
+    rc = simulate.main(["--nir", str(d / "e.nir"), str(d / "in.wav"), "--precision", "fixed",
+                        "--quiet", "--events-out", str(d / "zf.npy")])
+    assert rc == 0
+    audio, _ = sf.read(d / "in.wav", dtype="float32")
+    z_ref, _ = simulate_fixed_point(enc, audio)
+    assert np.array_equal(np.load(d / "zf.npy"), z_ref[0].numpy().astype(np.uint8))
