@@ -28,6 +28,9 @@ class Codec(nn.Module):
         self.context = ContextIntegrator(decoder_config)
         self.unet = UNet1d(decoder_config)
         self.diffusion = VDiffusion()
+        # Quantisation-aware training: encode with Loihi's fixed-point arithmetic (bit-exact
+        # with Lava's fixed_pt models, straight-through gradients); see fixed_point.py.
+        self.loihi_fixed = False
 
     @property
     def hop(self) -> int:
@@ -47,7 +50,12 @@ class Codec(nn.Module):
         Returns:
             (diffusion loss (scalar), z [B, N, T]).
         """
-        z = self.encoder(audio)
+        if self.loihi_fixed:
+            from neuro_codec.fixed_point import fixed_point_forward
+
+            z = fixed_point_forward(self.encoder, audio).to(audio.dtype)
+        else:
+            z = self.encoder(audio)
         n_pad = self._padded_frames(z.shape[-1])
         cond = self.context(nn.functional.pad(z, (0, n_pad - z.shape[-1])))
         x0 = nn.functional.pad(audio, (0, n_pad * self.hop - audio.shape[-1]))

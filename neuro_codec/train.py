@@ -50,6 +50,10 @@ class TrainConfig:
         sparsity_schedule: ((fraction of steps, β), …): β is 0 before the first point.
         log_every, ckpt_every: steps between CSV rows and between checkpoints.
         seed: seeds the initial weights and the batch draws.
+        loihi_fixed: encode with Loihi's fixed-point arithmetic (quantisation-aware training,
+            so that Lava's fixed_pt run gives the trained spikes).
+        init_from: start from this checkpoint's weights (e.g. fine-tune a float model with
+            `loihi_fixed`); its presets must match.
     """
 
     model: str = "free"
@@ -68,6 +72,8 @@ class TrainConfig:
     log_every: int = 10
     ckpt_every: int = 200
     seed: int = 0
+    loihi_fixed: bool = False
+    init_from: str = ""
 
     def __post_init__(self):
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
@@ -178,6 +184,11 @@ def _plot_log(csv_path: Path, png_path: Path) -> None:
     plt.close(fig)
 
 
+def _load_weights(model: Codec, ckpt: dict) -> None:
+    model.load_state_dict({**ckpt["decoder"], **{f"encoder.{k}": v
+                                                for k, v in ckpt["encoder"].items()}})
+
+
 def _checkpoint_dict(cfg: TrainConfig, model: Codec, opt, step: int, extra: dict) -> dict:
     preset = get_preset(cfg.preset)
     enc_state = {k: v.detach().cpu() for k, v in model.encoder.state_dict().items()}
@@ -209,6 +220,13 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, resume: bool = False, da
     torch.manual_seed(cfg.seed)
     preset = get_preset(cfg.preset)
     model = Codec(preset.encoder, preset.decoder).to(device)
+    model.loihi_fixed = cfg.loihi_fixed
+    if cfg.init_from:
+        init = load_checkpoint(cfg.init_from)
+        if init.get("preset") != cfg.preset:
+            raise CheckpointError(f"{cfg.init_from} is preset {init.get('preset')!r}, "
+                                  f"not {cfg.preset!r}")
+        _load_weights(model, init)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=cfg.betas, eps=cfg.eps,
                             weight_decay=cfg.weight_decay)
     start = 0
@@ -219,9 +237,7 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, resume: bool = False, da
         if TrainConfig.from_dict(saved) != replace(cfg):
             raise CheckpointError(f"{last} was trained with another configuration; "
                                   f"use another --out or drop --resume")
-        model.encoder.load_state_dict(ckpt["encoder"])
-        model.load_state_dict({**ckpt["decoder"], **{f"encoder.{k}": v
-                                                    for k, v in ckpt["encoder"].items()}})
+        _load_weights(model, ckpt)
         opt.load_state_dict(ckpt["optimizer"])
         start = int(ckpt["step"])
     dataset = dataset if dataset is not None else make_dataset(cfg, progress=rank == 0)
@@ -298,6 +314,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: torch's choice)")
     p.add_argument("--out", default="", help="output folder (default runs/<model>-<config>)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.add_argument("--loihi-fixed", action="store_true", help="quantisation-aware training: "
+                   "encode with Loihi's fixed-point arithmetic (bit-exact with Lava fixed_pt)")
+    p.add_argument("--init", default="", help="start from this checkpoint's weights "
+                   "(e.g. fine-tune a float model with --loihi-fixed)")
     return p
 
 
@@ -308,7 +328,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                           data_root=args.root, steps=args.steps, batch_size=args.batch_size,
                           clip_samples=args.clip_samples, lr=args.lr,
                           sparsity_theta=args.theta, ckpt_every=args.ckpt_every,
-                          log_every=args.log_every, seed=args.seed)
+                          log_every=args.log_every, seed=args.seed,
+                          loihi_fixed=args.loihi_fixed, init_from=args.init)
         if args.data == "maestro" and not args.root:
             raise CodecError("--data maestro needs --root DIR (the MAESTRO v3 folder)")
         if args.threads:

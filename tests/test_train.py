@@ -2,6 +2,7 @@ import csv
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -101,3 +102,25 @@ def test_torchrun_two_cpu_processes_with_gloo(tmp_path):
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     assert load_checkpoint(out / "last.pt")["step"] == 3
+
+
+def test_loihi_fixed_fine_tuning_starts_from_a_checkpoint(tmp_path):
+    from neuro_codec.fixed_point import simulate_fixed_point
+
+    data = SyntheticTones(n_clips=2, clip_samples=2**13)
+    train(_tiny_cfg(steps=2), tmp_path / "float", dataset=data)
+    row = train(_tiny_cfg(steps=2, loihi_fixed=True, init_from=str(tmp_path / "float/last.pt")),
+                tmp_path / "qat", dataset=data)
+    assert row["step"] == 2
+    ckpt = load_checkpoint(tmp_path / "qat" / "last.pt")
+    assert ckpt["config"]["train"]["loihi_fixed"] is True
+    # The QAT forward's spikes are the fixed-point replica's (what Lava fixed_pt computes).
+    from neuro_codec.checkpoint import build_encoder
+    from neuro_codec.fixed_point import fixed_point_forward
+
+    enc = build_encoder(ckpt)
+    x = data[0]["audio"]
+    with torch.no_grad():
+        z_qat = fixed_point_forward(enc, x)[0].numpy()
+    z_ref = simulate_fixed_point(enc, x)[0][0].numpy()
+    assert z_ref.sum() > 0 and np.array_equal(z_qat, z_ref)
