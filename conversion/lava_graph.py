@@ -32,28 +32,39 @@ Precision "fixed" quantises with `neuro_codec.fixed_point` (weights 8-bit mantis
 
 from __future__ import annotations
 
+import multiprocessing
 from dataclasses import dataclass, field
 from typing import Literal
 
-import nir
-import numpy as np
-from lava.magma.core.decorator import implements, requires, tag
-from lava.magma.core.model.py.model import PyLoihiProcessModel
-from lava.magma.core.model.py.ports import PyInPort
-from lava.magma.core.model.py.type import LavaPyType
-from lava.magma.core.process.ports.ports import InPort
-from lava.magma.core.process.process import AbstractProcess
-from lava.magma.core.process.variable import Var
-from lava.magma.core.resources import CPU
-from lava.magma.core.run_configs import Loihi2SimCfg
-from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
-from lava.proc.dense.process import Dense
-from lava.proc.io.source import RingBuffer as FrameSource
-from lava.proc.lif.process import LIF
-from lava.utils.weightutils import SignMode
+# Importing Lava calls multiprocessing.set_start_method("fork") without force, which fails once
+# anything has fixed the start method (even to "fork", e.g. by get_start_method()). Un-fix a
+# "fork" so that Lava can set it again; any other method cannot run Lava's workers.
+_START_METHOD = multiprocessing.get_start_method(allow_none=True)
+if _START_METHOD == "fork":
+    multiprocessing.set_start_method(None, force=True)
+elif _START_METHOD is not None:
+    raise ImportError(f"Lava needs the 'fork' multiprocessing start method; this process already "
+                      f"uses {_START_METHOD!r}")
 
-from conversion.nir_export import ConversionError, EncoderGraph, parse_encoder_graph
-from neuro_codec.fixed_point import (
+import nir  # noqa: E402
+import numpy as np  # noqa: E402
+from lava.magma.core.decorator import implements, requires, tag  # noqa: E402
+from lava.magma.core.model.py.model import PyLoihiProcessModel  # noqa: E402
+from lava.magma.core.model.py.ports import PyInPort  # noqa: E402
+from lava.magma.core.model.py.type import LavaPyType  # noqa: E402
+from lava.magma.core.process.ports.ports import InPort  # noqa: E402
+from lava.magma.core.process.process import AbstractProcess  # noqa: E402
+from lava.magma.core.process.variable import Var  # noqa: E402
+from lava.magma.core.resources import CPU  # noqa: E402
+from lava.magma.core.run_configs import Loihi2SimCfg  # noqa: E402
+from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol  # noqa: E402
+from lava.proc.dense.process import Dense  # noqa: E402
+from lava.proc.io.source import RingBuffer as FrameSource  # noqa: E402
+from lava.proc.lif.process import LIF  # noqa: E402
+from lava.utils.weightutils import SignMode  # noqa: E402
+
+from conversion.nir_export import ConversionError, EncoderGraph, parse_encoder_graph  # noqa: E402
+from neuro_codec.fixed_point import (  # noqa: E402
     DU_FULL,
     FixedPointNetwork,
     quantize_input,

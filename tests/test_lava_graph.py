@@ -135,3 +135,30 @@ def test_unpack_spikes_round_trip():
     words = np.einsum("wbt,b->wt", padded.reshape(n_words, WORD_BITS, 7),
                       2.0 ** np.arange(WORD_BITS))
     assert np.array_equal(unpack_spikes(words, spikes.shape[0]), spikes)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("precision", ["float", "fixed"])
+def test_full_size_encoder(precision):
+    """The shipped shape (512 → 64 → 128 rec → 80) over 300 frames, in both precisions."""
+    enc = tiny_encoder(EncoderConfig(), 0, bias_std=0.1)
+    audio = noise(512 * 300, 0, std=0.2)
+    layers = run(encoder_to_nir(enc), audio, precision)
+    if precision == "float":
+        _, trace = enc.double()(torch.from_numpy(audio), return_trace=True)
+    else:
+        _, trace = simulate_fixed_point(enc, audio)
+    ref = [t[0].detach().numpy().astype(np.uint8) for t in trace.layers]
+    assert_active(ref)
+    for got, want in zip(layers, ref):
+        assert np.array_equal(got, want)
+
+
+def test_import_after_start_method_was_fixed():
+    """Lava's import sets the start method; a process that already fixed "fork" can still run it."""
+    import subprocess
+    import sys
+
+    code = ("import multiprocessing as mp; mp.get_start_method(); import hardware.simulate; "
+            "assert mp.get_start_method() == 'fork'")
+    assert subprocess.run([sys.executable, "-c", code], timeout=120).returncode == 0
