@@ -1,1 +1,18 @@
-"""neuro-codec: an event-based (spiking) audio codec for piano music."""
+"""neuro-codec: an event-based (spiking) audio codec for piano music.
+
+Spiking encoder (`encoder`) → binary events z → exact storage (`storage`, `entropy`,
+`bitstream`) → context + diffusion decoder (`decoder`, `diffusion`, `codec`). Never imports Lava.
+"""
+
+from neuro_codec.bitstream import SncHeader, pack_snc, read_snc, unpack_snc, write_snc
+from neuro_codec.codec import Codec, build_codec
+from neuro_codec.decoder import DecoderConfig
+from neuro_codec.encoder import EncoderConfig, SpikingEncoder
+from neuro_codec.metrics import mel_distance, si_snr_db, visqol_score
+from neuro_codec.storage import EventFormat, paper_costs, payload_bits
+
+__all__ = [
+    "Codec", "DecoderConfig", "EncoderConfig", "EventFormat", "SncHeader", "SpikingEncoder",
+    "build_codec", "mel_distance", "pack_snc", "paper_costs", "payload_bits", "read_snc",
+    "si_snr_db", "unpack_snc", "visqol_score", "write_snc",
+]

@@ -93,7 +93,6 @@ def test_resume_refuses_another_configuration(tmp_path, capsys):
     assert "another configuration" in capsys.readouterr().err
 
 
-@pytest.mark.slow
 def test_torchrun_two_cpu_processes_with_gloo(tmp_path):
     out = tmp_path / "ddp"
     r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
