@@ -159,7 +159,7 @@ class LavaEncoderGraph:
 
     @property
     def latency_steps(self) -> int:
-        """L: the steps a frame takes to reach the last layer's sink beyond the first."""
+        """L, the number of layers: one Dense delay per layer on the way to z, so T + L steps."""
         return len(self.lifs)
 
     @property
