@@ -7,8 +7,9 @@ import sys
 import numpy as np
 import pytest
 import torch
+from factories import tiny_encoder
 
-from neuro_codec.encoder import EncoderConfig, SpikingEncoder
+from neuro_codec.encoder import EncoderConfig
 from neuro_codec.fixed_point import (
     ACTIVATION_MAX,
     BIAS_MANT_MAX,
@@ -29,14 +30,6 @@ TINY = [
     EncoderConfig(frame_samples=16, hidden_sizes=(8, 6), recurrent=(True, True), n_units=5),
 ]
 
-
-def tiny_encoder(cfg: EncoderConfig, seed: int, bias_std: float = 0.3) -> SpikingEncoder:
-    torch.manual_seed(seed)
-    enc = SpikingEncoder(cfg)
-    with torch.no_grad():
-        for fc in enc.fc:
-            fc.bias.normal_(0.0, bias_std)
-    return enc.eval()
 
 
 def noise(n_samples: int, seed: int, std: float = 0.3) -> torch.Tensor:

@@ -8,6 +8,7 @@ import nir
 import numpy as np
 import pytest
 import torch
+from factories import noise, tiny_encoder
 
 from conversion.lava_graph import (
     WORD_BITS,
@@ -17,7 +18,7 @@ from conversion.lava_graph import (
 )
 from conversion.nir_export import ConversionError, encoder_to_nir, lif_name, read_graph, write_graph
 from hardware.simulate import run_lava_graph
-from neuro_codec.encoder import EncoderConfig, SpikingEncoder
+from neuro_codec.encoder import EncoderConfig
 from neuro_codec.fixed_point import simulate_fixed_point
 
 pytestmark = pytest.mark.lava
@@ -33,18 +34,6 @@ SHAPES = {
 N_FRAMES = 210
 
 
-def tiny_encoder(cfg: EncoderConfig, seed: int, bias_std: float = 0.3) -> SpikingEncoder:
-    torch.manual_seed(seed)
-    enc = SpikingEncoder(cfg)
-    with torch.no_grad():
-        for fc in enc.fc:
-            fc.bias.normal_(0.0, bias_std)
-    return enc.eval()
-
-
-def noise(n_samples: int, seed: int, std: float = 0.3) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return np.clip(rng.normal(0.0, std, n_samples), -1, 1)
 
 
 def run(graph, audio: np.ndarray, precision: str) -> list[np.ndarray]:

@@ -9,6 +9,7 @@ import nirtorch
 import numpy as np
 import pytest
 import torch
+from factories import tiny_encoder
 from snntorch import import_nir as snntorch_import
 
 from conversion.export import main as export_main
@@ -25,7 +26,7 @@ from conversion.nir_export import (
     write_graph,
 )
 from neuro_codec.checkpoint import encoder_only_checkpoint, save_checkpoint
-from neuro_codec.encoder import EncoderConfig, SpikingEncoder
+from neuro_codec.encoder import EncoderConfig
 
 SHAPES = [
     EncoderConfig(frame_samples=16, hidden_sizes=(8, 6), recurrent=(False, False), n_units=5),
@@ -34,14 +35,6 @@ SHAPES = [
                   input_gain=3.0),
 ]
 
-
-def tiny_encoder(cfg: EncoderConfig, seed: int) -> SpikingEncoder:
-    torch.manual_seed(seed)
-    enc = SpikingEncoder(cfg)
-    with torch.no_grad():
-        for fc in enc.fc:
-            fc.bias.normal_(0.0, 0.3)
-    return enc.eval()
 
 
 def np32(t: torch.Tensor) -> np.ndarray:

@@ -8,30 +8,28 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from factories import tiny_encoder
 
 import hardware.simulate as simulate
 from conversion.nir_export import encoder_to_nir, lif_name
 from neuro_codec.checkpoint import encoder_only_checkpoint, save_checkpoint
-from neuro_codec.encoder import EncoderConfig, SpikingEncoder
+from neuro_codec.encoder import EncoderConfig
 from neuro_codec.fixed_point import simulate_fixed_point
+
+
+def _tiny(seed: int = 0):
+    return tiny_encoder(CFG, seed)
+
 
 pytestmark = pytest.mark.lava
 
 CFG = EncoderConfig(frame_samples=16, hidden_sizes=(8, 6), recurrent=(False, True), n_units=5)
 
 
-def tiny_encoder(seed: int = 0) -> SpikingEncoder:
-    torch.manual_seed(seed)
-    enc = SpikingEncoder(CFG)
-    with torch.no_grad():
-        for fc in enc.fc:
-            fc.bias.normal_(0.0, 0.3)
-    return enc.eval()
-
 
 @pytest.fixture
 def files(tmp_path):
-    enc = tiny_encoder()
+    enc = _tiny()
     save_checkpoint(tmp_path / "enc.pt", encoder_only_checkpoint(enc))
     rng = np.random.default_rng(0)
     audio = np.clip(rng.normal(0, 0.3, 16 * 230 + 7), -1, 1).astype(np.float32)
