@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from neuro_codec.encoder import EncoderConfig, SpikingEncoder
@@ -84,6 +85,23 @@ def build_encoder(ckpt: dict[str, Any], source: str = "checkpoint") -> SpikingEn
         raise CheckpointError(f"{source}: encoder config does not match its weights "
                               f"({first})") from None
     return encoder.eval()
+
+
+def is_loihi_fixed(ckpt: dict[str, Any]) -> bool:
+    """Whether the checkpoint was trained with Loihi's fixed-point encoder (`--loihi-fixed`):
+    its events are then defined by the fixed-point arithmetic, as Lava's fixed_pt run gives."""
+    return bool((ckpt.get("config") or {}).get("train", {}).get("loihi_fixed", False))
+
+
+def encode_events(encoder: SpikingEncoder, x, loihi_fixed: bool = False) -> np.ndarray:
+    """z [N, T] uint8 for one waveform: the float64 path, or Loihi fixed point when the
+    checkpoint was trained for it (the decoder then expects fixed-point events)."""
+
+    if loihi_fixed:
+        from neuro_codec.fixed_point import simulate_fixed_point
+
+        return simulate_fixed_point(encoder, x)[0][0].numpy().astype(np.uint8)
+    return encoder.run_float64(x)[-1]
 
 
 def load_encoder(path: str | os.PathLike) -> tuple[SpikingEncoder, str]:

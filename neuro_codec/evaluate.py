@@ -62,13 +62,17 @@ def split_excerpts(root: str | Path | None, n_clips: int, seconds: float, split:
 
 def evaluate_clips(codec: Codec, model_id: str, clips: list[tuple[str, np.ndarray]],
                    steps: int = 25, sampler: str = "dpmpp", with_visqol: bool = True,
-                   seed: int = 0, progress: bool = False) -> list[dict]:
-    """Per clip: kbps (payload and file), event rate, SI-SNR, mel distance, ViSQOL."""
+                   seed: int = 0, progress: bool = False, loihi_fixed: bool = False) -> list[dict]:
+    """Per clip: kbps (payload and file), event rate, SI-SNR, mel distance, ViSQOL.
+
+    `loihi_fixed`: the events are the fixed-point encoder's (checkpoints trained so).
+    """
+    from neuro_codec.checkpoint import encode_events
+
     device = next(codec.unet.parameters()).device
     rows = []
     for name, x in tqdm(clips, disable=not progress, desc="eval"):
-        layers = codec.encoder.run_float64(x)
-        z = layers[-1]
+        z = encode_events(codec.encoder, x, loihi_fixed)
         data = pack_snc(z, n_audio_samples=x.size, model_id=model_id)
         header, z_back = unpack_snc(data)
         assert np.array_equal(z, z_back), "the .snc round trip must be exact"
@@ -111,12 +115,13 @@ def table_row(model: str, rows: list[dict]) -> dict:
 def model_row(checkpoint: str | Path, clips: list[tuple[str, np.ndarray]], steps: int = 25,
               sampler: str = "dpmpp", with_visqol: bool = True, progress: bool = False) -> dict:
     """Evaluate a checkpoint on `clips` (GPU if present) and return its table row."""
-    from neuro_codec.checkpoint import load_checkpoint
+    from neuro_codec.checkpoint import is_loihi_fixed, load_checkpoint
     from neuro_codec.codec import build_codec
 
     ckpt = load_checkpoint(checkpoint)
     codec = build_codec(ckpt, str(checkpoint))
     codec.to("cuda" if torch.cuda.is_available() else "cpu")
     rows = evaluate_clips(codec, ckpt["model_id"], clips, steps=steps, sampler=sampler,
-                          with_visqol=with_visqol, progress=progress)
+                          with_visqol=with_visqol, progress=progress,
+                          loihi_fixed=is_loihi_fixed(ckpt))
     return table_row(ckpt["model"], rows)

@@ -84,6 +84,11 @@ def main(argv=None) -> int:
     ref = out / "excerpt.wav"
     save_audio(ref, excerpt)
     print(f"\nexcerpt: {name} ({args.seconds:g} s) → {ref}")
+    from neuro_codec.checkpoint import is_loihi_fixed, load_checkpoint
+
+    # Checkpoints fine-tuned with --loihi-fixed define their events by Loihi's fixed point:
+    # their Lava run is the fixed_pt one, and it must equal the .snc spike for spike.
+    precision = {c: "fixed" if is_loihi_fixed(load_checkpoint(c)) else "float" for c in ckpts}
     decoded = []
     for ckpt in ckpts:
         tag = ckpt.stem
@@ -93,20 +98,21 @@ def main(argv=None) -> int:
         stage(f"{tag}: .snc header", nc + ["info", str(snc)])
         stage(f"{tag}: the same encoder in Lava's Loihi simulation",
               [py, "-m", "hardware.simulate", "--checkpoint", str(ckpt), str(ref),
-               "--precision", "float", "--events-out", str(z_lava)])
+               "--precision", precision[ckpt], "--events-out", str(z_lava)])
         import numpy as np
 
         from neuro_codec.bitstream import read_snc
 
         same = np.array_equal(read_snc(snc)[1], np.load(z_lava))
-        print(f"Lava z equals the snnTorch z in the .snc, spike for spike: {same}")
+        print(f"Lava ({precision[ckpt]}) z equals the z in the .snc, spike for spike: {same}")
         stage(f"{tag}: decode", nc + ["decode", str(snc), str(wav), "--checkpoint", str(ckpt),
                                       "--steps", str(args.steps)])
         decoded.append(wav)
     if ckpts:
         stage("events, operations and energy per second of audio (Lava)",
               [py, "-m", "hardware.energy", "--checkpoint", *map(str, ckpts), "--split", "test",
-               "--max-seconds", str(args.energy_seconds), "--out", str(out / "energy")])
+               "--max-seconds", str(args.energy_seconds), "--out", str(out / "energy"),
+               "--precision", "fixed" if "fixed" in precision.values() else "float"])
         print((out / "energy" / "report.md").read_text())
     stage("rate–quality table: Opus 6/12 kbps and our models on the same test clips",
           [py, "benchmarks/baselines.py", "--clips", str(args.clips), "--out", str(out),

@@ -24,11 +24,17 @@ def _device(name: str) -> torch.device:
 
 def _encode(args) -> int:
     from neuro_codec.bitstream import write_snc
-    from neuro_codec.checkpoint import load_encoder
+    from neuro_codec.checkpoint import (
+        build_encoder,
+        encode_events,
+        is_loihi_fixed,
+        load_checkpoint,
+    )
 
-    encoder, model_id = load_encoder(args.checkpoint)
+    ckpt = load_checkpoint(args.checkpoint)
+    encoder, model_id = build_encoder(ckpt, str(args.checkpoint)), ckpt["model_id"]
     x = load_audio(args.input)
-    z = encoder.run_float64(x)[-1]
+    z = encode_events(encoder, x, is_loihi_fixed(ckpt))
     header = write_snc(args.output, z, fmt=args.format, sample_rate_hz=SAMPLE_RATE_HZ,
                        hop_samples=encoder.config.frame_samples, n_audio_samples=x.size,
                        model_id=model_id)
@@ -78,8 +84,11 @@ def _eval(args) -> int:
     clips = split_excerpts(args.root or None, args.clips, args.seconds, args.split, args.data)
     if not clips:
         raise CodecError(f"no clips of {args.seconds} s in split {args.split!r}")
+    from neuro_codec.checkpoint import is_loihi_fixed
+
     rows = evaluate_clips(codec, ckpt["model_id"], clips, steps=args.steps,
-                          sampler=args.sampler, with_visqol=not args.no_visqol, progress=True)
+                          sampler=args.sampler, with_visqol=not args.no_visqol, progress=True,
+                          loihi_fixed=is_loihi_fixed(ckpt))
     mean = summarize(rows)
     name = f"{ckpt['model']} ({ckpt['model_id']})"
     print(f"\n{name}: {len(rows)} clips of {args.seconds:g} s from {args.split}, "
