@@ -197,7 +197,7 @@ def check_event_matrix(z: Any) -> np.ndarray:
         raise BitstreamError(f"event matrix must be numeric 0/1, got dtype {z.dtype}")
     is_binary = (z == 0) | (z == 1)  # False for 2, -1, 0.5 and NaN
     if not is_binary.all():
-        bad = z[~is_binary].ravel()[0]
+        bad = z[~is_binary].ravel()[0].item()  # a Python number: same message on numpy 1 and 2
         raise BitstreamError(f"event matrix must hold only 0 and 1, found {bad!r}")
     return z.astype(np.uint8)
 

@@ -260,7 +260,8 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, resume: bool = False, da
         # a resumed run repeats exactly what the uninterrupted one would have done.
         torch.manual_seed(((cfg.seed * 1_000_003 + step) * 64 + rank + 1) % 2**63)
         diff_loss, z = net(audio)
-        beta = sparsity_weight(step, cfg.steps, cfg.sparsity_schedule)
+        beta = (sparsity_weight(step, cfg.steps, cfg.sparsity_schedule) if cfg.model == "sparse"
+                else 0.0)
         penalty = (storage_penalty(z, cfg.sparsity_theta) if cfg.model == "sparse"
                    else torch.zeros((), device=device))
         loss = diff_loss + beta * penalty
