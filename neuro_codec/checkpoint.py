@@ -110,6 +110,15 @@ def load_encoder(path: str | os.PathLike) -> tuple[SpikingEncoder, str]:
     return build_encoder(ckpt, str(path)), ckpt["model_id"]
 
 
+def strip_for_release(src: str | os.PathLike, dst: str | os.PathLike) -> dict[str, Any]:
+    """Copy a training checkpoint without its optimiser state (a third of the size): what
+    encode/decode/eval need, and what the repository ships. Returns the written dict."""
+    ckpt = load_checkpoint(src)
+    ckpt["optimizer"] = None
+    save_checkpoint(dst, {k: v for k, v in ckpt.items() if k not in ("format", "version")})
+    return ckpt
+
+
 def encoder_only_checkpoint(encoder: SpikingEncoder, model: str = "random") -> dict[str, Any]:
     """A checkpoint dict holding just an encoder (for conversion tests and export demos)."""
     state = {k: v.detach().cpu() for k, v in encoder.state_dict().items()}
