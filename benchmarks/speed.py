@@ -23,7 +23,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from neuro_codec.audio import SAMPLE_RATE_HZ, load_audio  # noqa: E402
-from neuro_codec.checkpoint import load_checkpoint  # noqa: E402
+from neuro_codec.checkpoint import encode_events, is_loihi_fixed, load_checkpoint  # noqa: E402
 from neuro_codec.codec import Codec, build_codec  # noqa: E402
 from neuro_codec.fileio import atomic_path  # noqa: E402
 from neuro_codec.metrics import si_snr_db  # noqa: E402
@@ -73,9 +73,11 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
 
+    fixed = False
     if args.checkpoint:
         ckpt = load_checkpoint(args.checkpoint)
         codec, label = build_codec(ckpt, args.checkpoint), ckpt["model_id"]
+        fixed = is_loihi_fixed(ckpt)
     else:
         preset = get_preset("small")
         codec, label = Codec(preset.encoder, preset.decoder).eval(), "small (random weights)"
@@ -95,10 +97,13 @@ def main(argv=None) -> int:
         enc.float()
     t = _time(lambda: enc.run_float64(long), repeat=3)
     rows.append(("encoder", "float64 fast path (encode)", "cpu", args.encoder_seconds / t, ""))
+    t = _time(lambda: encode_events(enc, long, loihi_fixed=True))
+    rows.append(("encoder", "Loihi fixed-point replica (encode, --loihi-fixed models)", "cpu",
+                 args.encoder_seconds / t, ""))
 
     n = int(args.seconds * SAMPLE_RATE_HZ)
     clip = audio[:n]
-    z = torch.from_numpy(enc.run_float64(clip)[-1]).float().unsqueeze(0)
+    z = torch.from_numpy(encode_events(enc, clip, fixed)).float().unsqueeze(0)
     settings = [("ddim", 100)] + [("dpmpp", int(s)) for s in args.fast_steps.split(",")]
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     for device in devices:
