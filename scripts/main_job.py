@@ -93,7 +93,7 @@ def main(argv=None) -> int:
     for ckpt in ckpts:
         tag = ckpt.stem
         snc, z_lava, wav = out / f"{tag}.snc", out / f"{tag}-lava-z.npy", out / f"{tag}.wav"
-        stage(f"{tag}: encode (snnTorch)", nc + ["encode", str(ref), str(snc), "--checkpoint",
+        stage(f"{tag}: encode", nc + ["encode", str(ref), str(snc), "--checkpoint",
                                                  str(ckpt)])
         stage(f"{tag}: .snc header", nc + ["info", str(snc)])
         stage(f"{tag}: the same encoder in Lava's Loihi simulation",
