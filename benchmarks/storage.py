@@ -142,6 +142,38 @@ def plot(tables: dict[int, list[dict]], marks: dict[int, list[Crossover]]) -> pl
     return fig
 
 
+def real_output_table(checkpoints: list[str], seconds: float) -> None:
+    """Exact formats against entropy coding on the events trained encoders make of the
+    built-in test split (the first `seconds` of each piece long enough)."""
+    from neuro_codec.checkpoint import (
+        build_encoder,
+        encode_events,
+        is_loihi_fixed,
+        load_checkpoint,
+    )
+    from neuro_codec.entropy import encode_entropy
+    from neuro_codec.evaluate import split_excerpts
+
+    clips = split_excerpts(None, 100, seconds, "test")
+    total_s = sum(x.size for _, x in clips) / 22_050
+    print(f"\nreal events: {len(clips)} test excerpts of {seconds:g} s ({total_s:.0f} s)")
+    print(f"{'model':>22} {'event rate':>10} {'best exact bps':>15} {'entropy bps':>12} "
+          f"{'gain':>7}")
+    for path in checkpoints:
+        ckpt = load_checkpoint(path)
+        encoder = build_encoder(ckpt, path)
+        exact = coded = events = cells = 0
+        for _, x in clips:
+            z = encode_events(encoder, x, is_loihi_fixed(ckpt))
+            n, t = z.shape
+            s = int(z.sum())
+            exact += min(payload_bits(f, n, t, s) for f in EXACT_FORMATS)
+            coded += encode_entropy(z)[1]
+            events, cells = events + s, cells + z.size
+        print(f"{ckpt['model_id']:>22} {events / cells:10.2%} {exact / total_s:15.0f} "
+              f"{coded / total_s:12.0f} {1 - coded / exact:7.1%}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="out/benchmarks", help="folder for the PNG")
@@ -149,6 +181,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="generated matrices per rate (default 3)")
     parser.add_argument("--hour-rate", type=float, default=0.05,
                         help="event rate of the one-hour speed test (default 0.05)")
+    parser.add_argument("--checkpoint", nargs="*", default=[],
+                        help="trained checkpoints: also code their events on real test audio")
+    parser.add_argument("--real-seconds", type=float, default=60.0,
+                        help="seconds taken from each test piece for --checkpoint (default 60)")
     args = parser.parse_args(argv)
     progress = True
 
@@ -187,6 +223,9 @@ def main(argv: list[str] | None = None) -> int:
     for r in speed:
         print(f"{r['format']:>9} {r['bits']:13d} {r['bps']:8.1f} {r['pack_s']:7.3f} "
               f"{r['unpack_s']:8.3f}")
+
+    if args.checkpoint:
+        real_output_table(args.checkpoint, args.real_seconds)
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
