@@ -20,7 +20,7 @@ from conversion.nir_export import (
     parse_encoder_graph,
 )
 from neuro_codec.checkpoint import load_encoder
-from neuro_codec.errors import CodecError
+from neuro_codec.errors import run_command
 from neuro_codec.fileio import atomic_path
 
 
@@ -58,11 +58,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    try:
-        graph = export_checkpoint(args.checkpoint, args.out)
-    except (CodecError, OSError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    return run_command(lambda: _export(args), also=(OSError, ValueError))
+
+
+def _export(args) -> int:
+    graph = export_checkpoint(args.checkpoint, args.out)
     if not args.quiet:
         spec = parse_encoder_graph(graph)
         sizes = "-".join(str(layer.size) for layer in spec.layers)

@@ -23,7 +23,7 @@ from hardware.energy_model import CONSTANTS, EnergyModel
 from hardware.report import build_report, markdown, write_outputs
 from neuro_codec.audio import SAMPLE_RATE_HZ, load_audio
 from neuro_codec.checkpoint import build_encoder, load_checkpoint
-from neuro_codec.errors import CodecError
+from neuro_codec.errors import CodecError, run_command
 
 
 class EnergyError(CodecError):
@@ -201,15 +201,8 @@ def run(args) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    try:
-        args = build_parser().parse_args(argv)
-        return run(args)
-    except (_UsageError, CodecError, ValueError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
+    return run_command(lambda: run(build_parser().parse_args(argv)),
+                       also=(_UsageError, ValueError, OSError))
 
 
 if __name__ == "__main__":

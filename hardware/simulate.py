@@ -33,7 +33,7 @@ from conversion.lava_graph import (
 from conversion.nir_export import encoder_to_nir, parse_encoder_graph, read_graph
 from neuro_codec.audio import SAMPLE_RATE_HZ, load_audio
 from neuro_codec.checkpoint import load_encoder
-from neuro_codec.errors import CodecError
+from neuro_codec.errors import run_command
 from neuro_codec.fileio import atomic_path
 
 DEFAULT_CHUNK_STEPS = 256
@@ -181,33 +181,30 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    try:
-        model_id = ""
-        if args.checkpoint is not None:
-            encoder, model_id = load_encoder(args.checkpoint)
-            graph = encoder_to_nir(encoder, model_id=model_id)
-        else:
-            graph = read_graph(args.nir)
-            model_id = str(graph.metadata.get("model_id", "")) if graph.metadata else ""
-        audio = load_audio(args.audio)
-        result = simulate_audio(graph, audio, precision=args.precision, progress=not args.quiet)
-        with atomic_path(args.events_out, suffix=".npy") as tmp:
-            np.save(tmp, result.z, allow_pickle=False)
-        if args.hidden_out is not None:
-            with atomic_path(args.hidden_out, suffix=".npz") as tmp:
-                np.savez_compressed(tmp, **dict(zip(result.layer_names, result.layers)))
-        if args.snc is not None:
-            from neuro_codec.bitstream import write_snc
+    return run_command(lambda: _simulate(args), also=(ValueError, OSError))
 
-            write_snc(args.snc, result.z, sample_rate_hz=result.sample_rate_hz,
-                      hop_samples=result.inputs.shape[0], n_audio_samples=result.n_audio_samples,
-                      model_id=model_id)
-    except (CodecError, ValueError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
+
+def _simulate(args) -> int:
+    model_id = ""
+    if args.checkpoint is not None:
+        encoder, model_id = load_encoder(args.checkpoint)
+        graph = encoder_to_nir(encoder, model_id=model_id)
+    else:
+        graph = read_graph(args.nir)
+        model_id = str(graph.metadata.get("model_id", "")) if graph.metadata else ""
+    audio = load_audio(args.audio)
+    result = simulate_audio(graph, audio, precision=args.precision, progress=not args.quiet)
+    with atomic_path(args.events_out, suffix=".npy") as tmp:
+        np.save(tmp, result.z, allow_pickle=False)
+    if args.hidden_out is not None:
+        with atomic_path(args.hidden_out, suffix=".npz") as tmp:
+            np.savez_compressed(tmp, **dict(zip(result.layer_names, result.layers)))
+    if args.snc is not None:
+        from neuro_codec.bitstream import write_snc
+
+        write_snc(args.snc, result.z, sample_rate_hz=result.sample_rate_hz,
+                  hop_samples=result.inputs.shape[0], n_audio_samples=result.n_audio_samples,
+                  model_id=model_id)
     rate = result.z.sum() / (result.n_audio_samples / result.sample_rate_hz)
     if not args.quiet:
         print(f"{args.events_out}: z {result.z.shape[0]}×{result.z.shape[1]}, "

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from neuro_codec.commands import COMMAND_MODULES
-from neuro_codec.errors import CodecError
+from neuro_codec.errors import run_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,14 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 1
-    try:
-        return int(args.func(args) or 0)
-    except CodecError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
+    return run_command(lambda: args.func(args))
 
 
 if __name__ == "__main__":

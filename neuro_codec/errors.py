@@ -6,6 +6,9 @@ Library code raises these at its boundaries (files, audio, checkpoints, bitstrea
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
+
 
 class CodecError(Exception):
     """Base class of every error the project raises on bad input."""
@@ -25,3 +28,18 @@ class CheckpointError(CodecError):
 
 class DataError(CodecError):
     """A dataset that is missing, incomplete, or cannot be built (missing tools included)."""
+
+
+def run_command(body: Callable[[], int | None],
+                also: tuple[type[BaseException], ...] = ()) -> int:
+    """Run a command's body the way every project command ends: the project's errors (and
+    `also`) become one line `error: …` on stderr with exit code 1, Ctrl-C exits 130, never a
+    traceback. Returns the exit code."""
+    try:
+        return int(body() or 0)
+    except (CodecError, *also) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130

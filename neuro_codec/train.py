@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from neuro_codec.audio import SAMPLE_RATE_HZ
 from neuro_codec.checkpoint import load_checkpoint, model_id_for, save_checkpoint
 from neuro_codec.codec import Codec
-from neuro_codec.errors import CheckpointError, CodecError
+from neuro_codec.errors import CheckpointError, CodecError, run_command
 from neuro_codec.presets import PRESETS, get_preset
 from neuro_codec.sparsity import sparsity_weight, storage_penalty
 from neuro_codec.storage import EventFormat, payload_bits
@@ -324,22 +324,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        cfg = TrainConfig(model=args.model, preset=args.preset, data=args.data,
-                          data_root=args.root, steps=args.steps, batch_size=args.batch_size,
-                          clip_samples=args.clip_samples, lr=args.lr,
-                          sparsity_theta=args.theta, ckpt_every=args.ckpt_every,
-                          log_every=args.log_every, seed=args.seed,
-                          loihi_fixed=args.loihi_fixed, init_from=args.init)
-        if args.data == "maestro" and not args.root:
-            raise CodecError("--data maestro needs --root DIR (the MAESTRO v3 folder)")
-        if args.threads:
-            torch.set_num_threads(args.threads)
-        out = args.out or f"runs/{args.model}-{args.preset}"
-        row = train(cfg, out, resume=args.resume, progress=True)
-    except (CodecError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    return run_command(lambda: _train(args), also=(ValueError,))
+
+
+def _train(args) -> int:
+    cfg = TrainConfig(model=args.model, preset=args.preset, data=args.data,
+                      data_root=args.root, steps=args.steps, batch_size=args.batch_size,
+                      clip_samples=args.clip_samples, lr=args.lr, sparsity_theta=args.theta,
+                      ckpt_every=args.ckpt_every, log_every=args.log_every, seed=args.seed,
+                      loihi_fixed=args.loihi_fixed, init_from=args.init)
+    if args.data == "maestro" and not args.root:
+        raise CodecError("--data maestro needs --root DIR (the MAESTRO v3 folder)")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    out = args.out or f"runs/{args.model}-{args.preset}"
+    row = train(cfg, out, resume=args.resume, progress=True)
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"done: {out}/last.pt  " + "  ".join(f"{k}={v:.4g}" if isinstance(v, float)
                                                    else f"{k}={v}" for k, v in row.items()))
