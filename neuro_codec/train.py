@@ -153,6 +153,15 @@ def _setup_distributed() -> tuple[int, int, torch.device]:
     return rank, world, device
 
 
+def _logged_seconds(log_path: Path) -> float:
+    """Training seconds already logged (so that a resumed run's clock continues)."""
+    if not log_path.exists():
+        return 0.0
+    with open(log_path) as f:
+        rows = list(csv.DictReader(f))
+    return float(rows[-1]["seconds"]) if rows else 0.0
+
+
 def _plot_log(csv_path: Path, png_path: Path) -> None:
     import matplotlib
 
@@ -250,7 +259,7 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, resume: bool = False, da
         with open(log_path, "w", newline="") as f:
             csv.writer(f).writerow(fields)
     row: dict = {}
-    t0 = time.time()
+    t0 = time.time() - _logged_seconds(log_path) if start else time.time()
     model.train()
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, disable=not progress
                or rank != 0, desc=f"train {cfg.model}/{cfg.preset}")
