@@ -25,6 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from neuro_codec.audio import SAMPLE_RATE_HZ, load_audio  # noqa: E402
 from neuro_codec.checkpoint import encode_events, is_loihi_fixed, load_checkpoint  # noqa: E402
 from neuro_codec.codec import Codec, build_codec  # noqa: E402
+from neuro_codec.errors import CodecError  # noqa: E402
+from neuro_codec.evaluate import split_excerpts  # noqa: E402
 from neuro_codec.fileio import atomic_path  # noqa: E402
 from neuro_codec.metrics import si_snr_db  # noqa: E402
 from neuro_codec.presets import get_preset  # noqa: E402
@@ -32,14 +34,10 @@ from neuro_codec.presets import get_preset  # noqa: E402
 
 def _test_audio(seconds: float) -> tuple[str, np.ndarray]:
     try:
-        from neuro_codec.dataset import default_root, load_manifest
-
-        pieces = [p for p in load_manifest(default_root()) if p.split == "test"]
-        for p in pieces:
-            x = load_audio(p.wav_path, quiet=True)
-            if x.size >= seconds * SAMPLE_RATE_HZ:
-                return p.id, x
-    except Exception:  # no rendered data: fall back to synthetic tones
+        clips = split_excerpts(None, 1, seconds, "test")
+        if clips:
+            return clips[0]
+    except CodecError:  # no rendered data: fall back to synthetic tones
         pass
     from neuro_codec.synthetic import SyntheticTones
 

@@ -26,6 +26,7 @@ from neuro_codec.storage import (  # noqa: E402
     EventFormat,
     decode_payload,
     encode_payload,
+    min_exact_bits,
     paper_costs,
     payload_bits,
 )
@@ -79,11 +80,11 @@ def rate_table(n_frames: int, seeds: int, progress: bool) -> list[dict]:
         for seed in range(seeds):
             z = bursty_event_matrix(N_UNITS, n_frames, rate, seed=seed)
             s = int(z.sum())
-            best = min(payload_bits(f, N_UNITS, n_frames, s) for f in EXACT_FORMATS)
+            best = min_exact_bits(N_UNITS, n_frames, s)
             bursty.append((entropy_bits(z)[0], best))
             s_mean.append(s)
             zi = (np.random.default_rng(seed).random((N_UNITS, n_frames)) < rate).astype(np.uint8)
-            best_i = min(payload_bits(f, N_UNITS, n_frames, int(zi.sum())) for f in EXACT_FORMATS)
+            best_i = min_exact_bits(N_UNITS, n_frames, int(zi.sum()))
             iid.append((entropy_bits(zi)[0], best_i))
         s = round(rate * N_UNITS * n_frames)
         row = {"rate": rate, "S": s}
@@ -167,7 +168,7 @@ def real_output_table(checkpoints: list[str], seconds: float) -> None:
             z = encode_events(encoder, x, is_loihi_fixed(ckpt))
             n, t = z.shape
             s = int(z.sum())
-            exact += min(payload_bits(f, n, t, s) for f in EXACT_FORMATS)
+            exact += min_exact_bits(n, t, s)
             coded += encode_entropy(z)[1]
             events, cells = events + s, cells + z.size
         print(f"{ckpt['model_id']:>22} {events / cells:10.2%} {exact / total_s:15.0f} "

@@ -17,6 +17,7 @@ from neuro_codec.storage import (
     EventFormat,
     decode_payload,
     encode_payload,
+    min_exact_bits,
     payload_bits,
 )
 
@@ -190,7 +191,7 @@ def decode_entropy(payload: bytes, n_bits: int, n_units: int, n_frames: int,
             f"entropy payload of {n_bits} bits needs {n_bits // 8} bytes, got {len(payload)}"
         )
     n, t = n_units, n_frames
-    exact_bits = min(payload_bits(f, n, t, n_events) for f in EXACT_FORMATS)
+    exact_bits = min_exact_bits(n, t, n_events)
     if n_bits - 8 >= exact_bits:
         raise BitstreamError(
             f"range-coded payload of {n_bits - 8} bits is not smaller than the best exact "

@@ -390,6 +390,11 @@ def _check_increasing(keys: np.ndarray, what: str, message: str) -> None:
         raise BitstreamError(f"{what} payload: {message} (event {i})")
 
 
+def min_exact_bits(n_units: int, n_frames: int, n_events: int) -> int:
+    """Payload bits of the cheapest exact format for N, T, S (what `auto` would store)."""
+    return min(payload_bits(f, n_units, n_frames, n_events) for f in EXACT_FORMATS)
+
+
 def best_format(z: np.ndarray) -> EventFormat:
     """The exact format with the smallest payload for `z` (ties go to the lower code).
 

@@ -29,7 +29,7 @@ from neuro_codec.codec import Codec
 from neuro_codec.errors import CheckpointError, CodecError, run_command
 from neuro_codec.presets import PRESETS, get_preset
 from neuro_codec.sparsity import sparsity_weight, storage_penalty
-from neuro_codec.storage import EventFormat, payload_bits
+from neuro_codec.storage import min_exact_bits
 
 MODELS = ("free", "sparse")
 DATA_SOURCES = ("builtin", "maestro", "synthetic")
@@ -134,9 +134,7 @@ def best_exact_bits(z: torch.Tensor) -> torch.Tensor:
     """Per clip, payload bits of the cheapest exact format (what `.snc` would store)."""
     _, n, t = z.shape
     counts = z.sum(dim=(1, 2)).long().tolist()
-    fmts = (EventFormat.DENSE, EventFormat.COO, EventFormat.CSR_UNIT, EventFormat.CSC_TIME)
-    return torch.tensor([min(payload_bits(f, n, t, s) for f in fmts) for s in counts],
-                        dtype=torch.float64)
+    return torch.tensor([min_exact_bits(n, t, s) for s in counts], dtype=torch.float64)
 
 
 def _setup_distributed() -> tuple[int, int, torch.device]:

@@ -242,3 +242,14 @@ def test_one_hour_pack_unpack_under_a_second():
             times.append(time.perf_counter() - start)
             assert np.array_equal(back, z)
         assert min(times) < 1.0, f"{fmt.value}: {min(times):.2f} s"
+
+
+@pytest.mark.parametrize("n,t,s", [(80, 256, 0), (80, 256, 500), (80, 1024, 5000), (1, 1, 1)])
+def test_min_exact_bits_is_the_best_formats_payload(n, t, s):
+    from neuro_codec.storage import min_exact_bits
+
+    z = np.zeros((n, t), dtype=np.uint8)
+    z.flat[np.random.default_rng(0).choice(n * t, s, replace=False)] = 1
+    assert min_exact_bits(n, t, s) == payload_bits(best_format(z), n, t, s)
+    assert min_exact_bits(n, t, s) == len(encode_payload(z, best_format(z))[0]) * 8 - (
+        -payload_bits(best_format(z), n, t, s) % 8)
