@@ -70,20 +70,12 @@ def _audio(path: str, seconds: float) -> tuple[str, np.ndarray]:
     if path:
         return Path(path).name, load_audio(path)[:n]
     try:
-        from neuro_codec.dataset import default_root, load_manifest
+        from neuro_codec.evaluate import split_audio
 
-        pieces = [p for p in load_manifest(default_root()) if p.split == "test"]
+        pieces = split_audio(None, "test", seconds)
         if pieces:
-            parts, names, total = [], [], 0
-            for p in pieces:
-                x = load_audio(p.wav_path, quiet=True)
-                parts.append(x[: n - total])
-                names.append(p.id)
-                total += parts[-1].size
-                if total >= n:
-                    break
-            label = f"builtin test ({len(names)} piece{'s' if len(names) > 1 else ''})"
-            return label, np.concatenate(parts)
+            label = f"builtin test ({len(pieces)} piece{'s' if len(pieces) > 1 else ''})"
+            return label, np.concatenate([x for _, x in pieces])
     except CodecError:
         pass
     from neuro_codec.synthetic import SyntheticTones

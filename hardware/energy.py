@@ -84,25 +84,16 @@ def build_parser() -> argparse.ArgumentParser:
 def _load_clips(args) -> list[Clip]:
     """The audio to run, cut to --max-seconds in all."""
     if args.input is not None:
-        paths = [(Path(args.input).stem, Path(args.input))]
-    else:
-        from neuro_codec.dataset import load_manifest
+        audio = load_audio(args.input)
+        if args.max_seconds is not None:
+            audio = audio[:int(round(args.max_seconds * SAMPLE_RATE_HZ))]
+        return [Clip(Path(args.input).stem, audio)]
+    from neuro_codec.evaluate import split_audio
 
-        pieces = [p for p in load_manifest(args.root) if p.split == args.split]
-        if not pieces:
-            raise EnergyError(f"the {args.split} split of the built-in dataset has no pieces")
-        paths = [(p.id, Path(p.wav_path)) for p in pieces]
-    budget = None if args.max_seconds is None else int(round(args.max_seconds * SAMPLE_RATE_HZ))
-    clips = []
-    for name, path in paths:
-        if budget is not None and budget <= 0:
-            break
-        audio = load_audio(path)
-        if budget is not None:
-            audio = audio[:budget]
-            budget -= len(audio)
-        clips.append(Clip(name, audio))
-    return clips
+    pieces = split_audio(args.root, args.split, args.max_seconds)
+    if not pieces:
+        raise EnergyError(f"the {args.split} split of the built-in dataset has no pieces")
+    return [Clip(name, audio) for name, audio in pieces]
 
 
 def _lava_stack():

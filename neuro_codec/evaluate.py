@@ -60,6 +60,30 @@ def split_excerpts(root: str | Path | None, n_clips: int, seconds: float, split:
     return clips
 
 
+def split_audio(root: str | Path | None, split: str, max_seconds: float | None = None,
+                data: str = "builtin") -> list[tuple[str, np.ndarray]]:
+    """The split's pieces in manifest order, whole, the last one cut so that all together
+    hold at most `max_seconds` (all of them if None): for streaming measurements (Lava, energy).
+
+    Returns:
+        [(piece id, waveform float32 [samples])].
+    """
+    from neuro_codec.dataset import load_manifest
+
+    pieces = [p for p in load_manifest(root, data=data) if p.split == split]
+    budget = None if max_seconds is None else int(round(max_seconds * SAMPLE_RATE_HZ))
+    out = []
+    for p in pieces:
+        if budget is not None and budget <= 0:
+            break
+        x = load_audio(p.wav_path, quiet=True)
+        if budget is not None:
+            x = x[:budget]
+            budget -= x.size
+        out.append((p.id, x))
+    return out
+
+
 def evaluate_clips(codec: Codec, model_id: str, clips: list[tuple[str, np.ndarray]],
                    steps: int = 25, sampler: str = "dpmpp", with_visqol: bool = True,
                    seed: int = 0, progress: bool = False, loihi_fixed: bool = False) -> list[dict]:
