@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing, and nothing else: Debian packages (fluidsynth, a GM soundfont,
 # opus-tools), a Python 3.10 virtual environment in .venv, and the project with its extras.
-# Quick when everything is already there (a stamp records the installed pyproject.toml).
+# Quick when everything is already there (a stamp records the installed pyproject.toml and lock).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,11 +37,18 @@ if [ ! -x .venv/bin/python ]; then
   "$py" -m venv .venv
 fi
 
+# Installs the exact lock (every package pinned, with hashes), then the project without
+# dependencies: version ranges alone let a new upload (torchaudio 2.11.1, which does not load
+# with torch 2.11.0) break every fresh machine. scripts/lock.sh refreshes the lock.
+lock=requirements/lock-py310.txt
 stamp=.venv/.neuro-codec-installed
-want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+want=$(cat pyproject.toml "$lock" | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  log "installing the project and its dependencies into .venv (first time: a few minutes)"
-  .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".[lava,dev]"
+  log "installing $lock and the project into .venv (first time: a few minutes)"
+  .venv/bin/python -m pip install -q --upgrade "pip==25.3"
+  .venv/bin/python -m pip install -q --require-hashes --no-deps -r "$lock"
+  .venv/bin/python -m pip install -q --no-deps -e .
+  .venv/bin/python -m pip check >/dev/null || { .venv/bin/python -m pip check >&2; echo "error: the installed packages do not agree (pip check above); refresh the lock with scripts/lock.sh" >&2; exit 1; }
+  .venv/bin/python scripts/check_install.py || exit 1
   echo "$want" > "$stamp"
 fi
