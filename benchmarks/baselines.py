@@ -35,6 +35,7 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from neuro_codec.audio import SAMPLE_RATE_HZ, resample  # noqa: E402
+from neuro_codec.codec import DEFAULT_STEPS  # noqa: E402
 from neuro_codec.errors import CodecError, DataError  # noqa: E402
 from neuro_codec.evaluate import model_row, split_excerpts  # noqa: E402
 from neuro_codec.metrics import mel_distance, si_snr_db, visqol_score  # noqa: E402
@@ -117,8 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="dataset kind (default builtin)")
     p.add_argument("--split", choices=["train", "validation", "test"], default="test",
                    help="split to code (default test)")
-    p.add_argument("--clips", type=int, default=8,
-                   help="number of clips (default 8: ViSQOL takes a few seconds per clip)")
+    p.add_argument("--clips", type=int, default=16,
+                   help="number of clips (default 16, from at least 8 pieces)")
     p.add_argument("--seconds", type=float, default=2**17 / SAMPLE_RATE_HZ,
                    help="clip length in seconds (default 5.944, i.e. 2^17 samples)")
     p.add_argument("--bitrates", type=float, nargs="+", default=[6.0, 12.0],
@@ -126,8 +127,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--no-visqol", action="store_true", help="skip ViSQOL (the slow metric)")
     p.add_argument("--checkpoint", nargs="*", default=[],
                    help="our trained checkpoints to add to the table, on the same clips")
-    p.add_argument("--steps", type=int, default=25,
-                   help="decoder sampling steps for --checkpoint rows (default 25)")
+    p.add_argument("--steps", type=int, nargs="+", default=[0, DEFAULT_STEPS],
+                   help="refiner sampling steps for --checkpoint rows, one row each; 0 is the "
+                        f"first stage alone (default 0 {DEFAULT_STEPS})")
     p.add_argument("--sampler", choices=["dpmpp", "ddim"], default="dpmpp",
                    help="decoder sampler for --checkpoint rows (default dpmpp)")
     p.add_argument("--out", default="out/benchmarks",
@@ -143,9 +145,9 @@ def main(argv: Sequence[str] | None = None) -> int:
               + ", ".join(name for name, _ in clips))
         rows = [evaluate_opus(clips, kbps, not args.no_visqol, progress=True)
                 for kbps in args.bitrates]
-        rows += [model_row(path, clips, steps=args.steps, sampler=args.sampler,
+        rows += [model_row(path, clips, steps=steps, sampler=args.sampler,
                            with_visqol=not args.no_visqol, progress=True)
-                 for path in args.checkpoint]
+                 for path in args.checkpoint for steps in args.steps]
         table = write_table(rows, args.out)
     except CodecError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -88,9 +88,17 @@ def build_encoder(ckpt: dict[str, Any], source: str = "checkpoint") -> SpikingEn
 
 
 def is_loihi_fixed(ckpt: dict[str, Any]) -> bool:
-    """Whether the checkpoint was trained with Loihi's fixed-point encoder (`--loihi-fixed`):
-    its events are then defined by the fixed-point arithmetic, as Lava's fixed_pt run gives."""
-    return bool((ckpt.get("config") or {}).get("train", {}).get("loihi_fixed", False))
+    """Whether the checkpoint was trained with Loihi's fixed-point encoder (`--loihi-fixed`,
+    or a saved step inside the `--fixed-point-fraction` phase): its events are then defined
+    by the fixed-point arithmetic, as Lava's fixed_pt run gives."""
+    train = (ckpt.get("config") or {}).get("train", {})
+    if train.get("loihi_fixed", False):
+        return True
+    # The recipe's last `fixed_point_fraction` of the steps encode in fixed point: a
+    # checkpoint saved in that phase has a decoder trained on fixed-point events.
+    fraction = float(train.get("fixed_point_fraction", 0.0))
+    start = round((1 - fraction) * int(train.get("steps", 0)))
+    return fraction > 0 and int(ckpt.get("step", 0)) > start
 
 
 def encode_events(encoder: SpikingEncoder, x, loihi_fixed: bool = False) -> np.ndarray:

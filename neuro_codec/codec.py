@@ -1,8 +1,8 @@
-"""The whole codec as one module: spiking encoder → events z → context → diffusion U-Net.
+"""The whole codec as one module: spiking encoder → events z → frame-rate decoder → waveform.
 
 `Codec.forward` is the training step's computation (so DDP can wrap it): it encodes the clip,
-integrates the context and returns the diffusion loss with z. `encode` and `decode` are the
-inference paths used by the CLI and the evaluation.
+runs the first stage, and returns its reconstruction loss terms, the refiner's v-diffusion
+loss and z. `encode` and `decode` are the inference paths of the CLI and the evaluation.
 """
 
 from __future__ import annotations
@@ -10,13 +10,18 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from neuro_codec.decoder import ContextIntegrator, DecoderConfig, UNet1d
+from neuro_codec.decoder import (DecoderConfig, FirstStage, Refiner, compress, decompress, istft,
+                                 stft)
 from neuro_codec.diffusion import VDiffusion, sample
 from neuro_codec.encoder import EncoderConfig, SpikingEncoder
+from neuro_codec.losses import LossConfig, reconstruction_loss
+
+DEFAULT_STEPS = 4
 
 
 class Codec(nn.Module):
-    def __init__(self, encoder_config: EncoderConfig, decoder_config: DecoderConfig):
+    def __init__(self, encoder_config: EncoderConfig, decoder_config: DecoderConfig,
+                 loss_config: LossConfig | None = None):
         super().__init__()
         if encoder_config.frame_samples != decoder_config.hop_samples:
             raise ValueError(f"encoder frame_samples={encoder_config.frame_samples} differs "
@@ -25,43 +30,58 @@ class Codec(nn.Module):
             raise ValueError(f"encoder n_units={encoder_config.n_units} differs from decoder "
                              f"n_units={decoder_config.n_units}")
         self.encoder = SpikingEncoder(encoder_config)
-        self.context = ContextIntegrator(decoder_config)
-        self.unet = UNet1d(decoder_config)
+        self.first_stage = FirstStage(decoder_config)
+        self.refiner = Refiner(decoder_config) if decoder_config.refiner_blocks else None
         self.diffusion = VDiffusion()
+        self.loss_config = loss_config or LossConfig()
         # Quantisation-aware training: encode with Loihi's fixed-point arithmetic (bit-exact
         # with Lava's fixed_pt models, straight-through gradients); see fixed_point.py.
         self.loihi_fixed = False
 
     @property
-    def hop(self) -> int:
-        return self.unet.cfg.hop_samples
+    def cfg(self) -> DecoderConfig:
+        return self.first_stage.cfg
 
-    def _padded_frames(self, n_frames: int) -> int:
-        """Frames after padding so that frames·hop is a multiple of the U-Net's total stride."""
-        per = self.unet.cfg.total_stride // self.hop
-        return -(-n_frames // per) * per
+    @property
+    def hop(self) -> int:
+        return self.cfg.hop_samples
+
+    def _events(self, audio: torch.Tensor) -> torch.Tensor:
+        if self.loihi_fixed:
+            from neuro_codec.fixed_point import fixed_point_forward
+
+            return fixed_point_forward(self.encoder, audio).to(audio.dtype)
+        return self.encoder(audio)
 
     def forward(self, audio: torch.Tensor,
-                generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                generator: torch.Generator | None = None) -> tuple[dict, torch.Tensor]:
         """Training computation.
 
         Args:
             audio: [B, L] clean waveforms, L a multiple of the hop.
         Returns:
-            (diffusion loss (scalar), z [B, N, T]).
+            (terms, z [B, N, T]); terms holds the first stage's "mel", "stft", "wave" and
+            weighted "recon" losses, the refiner's "diffusion" v-MSE (0 without a refiner) and
+            their sum "loss".
         """
-        if self.loihi_fixed:
-            from neuro_codec.fixed_point import fixed_point_forward
-
-            z = fixed_point_forward(self.encoder, audio).to(audio.dtype)
-        else:
-            z = self.encoder(audio)
-        n_pad = self._padded_frames(z.shape[-1])
-        cond = self.context(nn.functional.pad(z, (0, n_pad - z.shape[-1])))
-        x0 = nn.functional.pad(audio, (0, n_pad * self.hop - audio.shape[-1]))
-        x0 = (x0 * self.unet.cfg.signal_scale).unsqueeze(1)
-        loss = self.diffusion.loss(lambda x_t, t: self.unet(x_t, t, cond), x0, generator)
-        return loss, z
+        z = self._events(audio)
+        features, spec = self.first_stage(z)
+        x_hat = istft(spec, self.cfg, audio.shape[-1])
+        terms = reconstruction_loss(x_hat, audio, self.loss_config)
+        terms["recon"] = terms.pop("loss")
+        diffusion = audio.new_zeros(())
+        if self.refiner is not None:
+            # The refiner learns the first stage's residual; its gradient stays out of the
+            # first stage, whose own objective is the reconstruction loss.
+            cfg = self.cfg
+            first = compress(spec.detach(), cfg.compress)
+            x0 = (compress(stft(audio, cfg), cfg.compress) - first) / cfg.residual_scale
+            feats = features.detach()
+            diffusion = self.diffusion.loss(
+                lambda r_t, t: self.refiner(r_t, t, feats, first), x0, generator)
+        terms["diffusion"] = diffusion
+        terms["loss"] = terms["recon"] + diffusion
+        return terms, z
 
     @torch.no_grad()
     def encode(self, audio: torch.Tensor) -> torch.Tensor:
@@ -69,17 +89,28 @@ class Codec(nn.Module):
         return self.encoder(audio)
 
     @torch.no_grad()
-    def decode(self, z: torch.Tensor, n_samples: int, steps: int = 25, sampler: str = "dpmpp",
-               generator: torch.Generator | None = None, progress: bool = False) -> torch.Tensor:
-        """z [B, N, T] → waveforms [B, n_samples] (float32, on z's device)."""
+    def decode(self, z: torch.Tensor, n_samples: int, steps: int = DEFAULT_STEPS,
+               sampler: str = "dpmpp", generator: torch.Generator | None = None,
+               progress: bool = False) -> torch.Tensor:
+        """z [B, N, T] → waveforms [B, n_samples] (float32, on z's device).
+
+        Args:
+            steps: refiner sampling steps; 0 returns the first stage alone.
+        """
+        if steps < 0:
+            raise ValueError(f"steps must be ≥ 0, got {steps}")
         z = z.float()
         n_frames = z.shape[-1]
-        n_pad = self._padded_frames(n_frames)
-        cond = self.context(nn.functional.pad(z, (0, n_pad - n_frames)))
-        shape = (z.shape[0], 1, n_pad * self.hop)
-        x = sample(lambda x_t, t: self.unet(x_t, t, cond), shape, steps=steps, sampler=sampler,
-                   generator=generator, device=z.device, progress=progress)
-        return (x[:, 0, :n_samples] / self.unet.cfg.signal_scale).clamp(-1.0, 1.0)
+        features, spec = self.first_stage(z)
+        if steps and self.refiner is not None:
+            cfg = self.cfg
+            first = compress(spec, cfg.compress)
+            r = sample(lambda r_t, t: self.refiner(r_t, t, features, first), tuple(first.shape),
+                       steps=steps, sampler=sampler, generator=generator, device=z.device,
+                       progress=progress)
+            spec = decompress(first + r * cfg.residual_scale, cfg.compress)
+        x = istft(spec, self.cfg, n_frames * self.hop)
+        return x[:, :n_samples].clamp(-1.0, 1.0)
 
 
 def build_codec(ckpt: dict, source: str = "checkpoint") -> Codec:

@@ -1,14 +1,15 @@
-"""The decoder's networks: context integration over the events, and a 1-D diffusion U-Net.
+"""The decoder's networks, all at the frame rate: a first stage from events to an STFT, and a
+diffusion refiner of that STFT's residual.
 
-Context integration (the paper's `IntegrateContext`): a depthwise Conv1d over z (kernel 3,
-"same"), a linear map to the model width with sinusoidal positions, a Transformer encoder with
-a causal mask, and a linear map to the conditioning channels, one vector per frame.
+First stage (Vocos-style): z [B, N, T] → Conv1d → ConvNeXt blocks at the event-frame rate →
+LayerNorm → Linear to `stft_per_frame` STFT frames per event frame, each a log-magnitude and a
+phase per bin → complex STFT Ŝ → `torch.istft` → waveform. It works on 43 frames per second
+instead of 22,050 samples, which is why it trains on two CPU cores (../shared/CALIBRATION.md).
 
-The U-Net works on the waveform (Mousai-style): resolution falls by the given factors; at the
-depth whose stride equals the hop (512 samples) the conditioning frames are concatenated to
-the features. diffusers' `UNet1DModel` is built for Dance Diffusion (no channel conditioning
-at a chosen depth), so the U-Net is written here from torch blocks; the noise schedule and the
-samplers come from diffusers (see `diffusion.py`).
+Refiner (the v-objective diffusion of DESIGN §4): in the magnitude-compressed STFT domain
+c(S) = |S|^κ · e^{i∠S}, it models the residual r = c(S) − c(Ŝ) given the first stage's
+features and c(Ŝ). A few sampling steps add what a deterministic decoder averages away;
+`steps = 0` is the first stage alone.
 """
 
 from __future__ import annotations
@@ -22,64 +23,59 @@ from torch import nn
 
 @dataclass(frozen=True)
 class DecoderConfig:
-    """Sizes of the context integrator and the U-Net.
+    """Sizes of the first stage and the refiner.
 
     Fields:
         n_units: N, event channels (rows of z).
-        hop_samples: samples per event frame; the U-Net injects the context at this stride.
-        context_dim: width of the Transformer.
-        context_layers, context_heads, context_ffn: Transformer depth, heads, feed-forward width.
-        context_dropout: dropout in the Transformer (the paper's 0.1).
-        cond_channels: conditioning channels handed to the U-Net.
-        unet_channels: channels at each U-Net depth, stride 1 first (len = len(factors) + 1).
-        unet_factors: downsampling factor between depths; a prefix must multiply to hop_samples.
-        unet_blocks: residual blocks per depth on the way down (and up).
+        hop_samples: samples per event frame.
+        dim, hidden, blocks, kernel: ConvNeXt width, MLP width, depth, depthwise kernel
+            (in event frames) of the first stage.
+        n_fft, stft_hop: the STFT the head predicts (Hann window of n_fft samples).
+        max_log_magnitude: the head's log-magnitude is clipped here (exp(4.6) ≈ 100, Vocos).
+        refiner_dim, refiner_blocks: width and depth of the diffusion refiner (0 blocks: none).
         time_dim: width of the diffusion-time embedding.
-        signal_scale: waveform multiplier before diffusion (piano RMS ~0.1 → nearer unit scale).
+        compress: κ, the magnitude exponent of the domain the refiner works in.
+        residual_scale: the residual is divided by this before diffusion (unit-order data).
     """
 
     n_units: int = 80
     hop_samples: int = 512
-    context_dim: int = 128
-    context_layers: int = 2
-    context_heads: int = 4
-    context_ffn: int = 256
-    context_dropout: float = 0.1
-    cond_channels: int = 64
-    unet_channels: tuple[int, ...] = (16, 32, 64, 96, 128, 128)
-    unet_factors: tuple[int, ...] = (4, 4, 4, 4, 2)
-    unet_blocks: int = 1
+    dim: int = 256
+    hidden: int = 768
+    blocks: int = 6
+    kernel: int = 7
+    n_fft: int = 1024
+    stft_hop: int = 256
+    max_log_magnitude: float = 4.6
+    refiner_dim: int = 256
+    refiner_blocks: int = 3
     time_dim: int = 64
-    signal_scale: float = 3.0
+    compress: float = 0.5
+    residual_scale: float = 1.0
 
     def __post_init__(self):
-        object.__setattr__(self, "unet_channels", tuple(int(c) for c in self.unet_channels))
-        object.__setattr__(self, "unet_factors", tuple(int(f) for f in self.unet_factors))
-        if len(self.unet_channels) != len(self.unet_factors) + 1:
-            raise ValueError(f"unet_channels needs len(unet_factors) + 1 = "
-                             f"{len(self.unet_factors) + 1} entries, got {len(self.unet_channels)}")
-        if self.inject_depth is None:
-            raise ValueError(f"no prefix of unet_factors {self.unet_factors} multiplies to "
-                             f"hop_samples={self.hop_samples}")
-        if self.context_dim % self.context_heads:
-            raise ValueError(f"context_dim={self.context_dim} is not a multiple of "
-                             f"context_heads={self.context_heads}")
-        if self.signal_scale <= 0:
-            raise ValueError(f"signal_scale must be > 0, got {self.signal_scale}")
+        if self.hop_samples % self.stft_hop:
+            raise ValueError(f"hop_samples={self.hop_samples} must be a multiple of "
+                             f"stft_hop={self.stft_hop}")
+        if self.n_fft < self.stft_hop or self.n_fft % 2:
+            raise ValueError(f"n_fft must be even and ≥ stft_hop, got {self.n_fft}")
+        for name in ("dim", "hidden", "blocks", "kernel", "refiner_dim", "time_dim"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be ≥ 1, got {getattr(self, name)}")
+        if self.refiner_blocks < 0:
+            raise ValueError(f"refiner_blocks must be ≥ 0, got {self.refiner_blocks}")
+        if not 0 < self.compress <= 1:
+            raise ValueError(f"compress must be in (0, 1], got {self.compress}")
+        if self.residual_scale <= 0:
+            raise ValueError(f"residual_scale must be > 0, got {self.residual_scale}")
 
     @property
-    def inject_depth(self) -> int | None:
-        """U-Net depth (1-based count of downsamplings) whose stride equals the hop."""
-        stride = 1
-        for depth, f in enumerate(self.unet_factors, start=1):
-            stride *= f
-            if stride == self.hop_samples:
-                return depth
-        return None
+    def stft_per_frame(self) -> int:
+        return self.hop_samples // self.stft_hop
 
     @property
-    def total_stride(self) -> int:
-        return math.prod(self.unet_factors)
+    def n_bins(self) -> int:
+        return self.n_fft // 2 + 1
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -97,114 +93,110 @@ def sinusoidal(positions: torch.Tensor, dim: int) -> torch.Tensor:
     return torch.cat([torch.sin(args), torch.cos(args)], dim=-1)
 
 
-class ContextIntegrator(nn.Module):
-    """z [B, N, T] → conditioning [B, cond_channels, T] (causal Transformer over frames)."""
+class ConvNeXtBlock(nn.Module):
+    """Depthwise conv → LayerNorm → MLP, residual with a layer scale (ConvNeXt, as Vocos).
 
-    def __init__(self, cfg: DecoderConfig):
-        super().__init__()
-        self.cfg = cfg
-        self.depthwise = nn.Conv1d(cfg.n_units, cfg.n_units, 3, padding=1, groups=cfg.n_units)
-        self.proj_in = nn.Linear(cfg.n_units, cfg.context_dim)
-        layer = nn.TransformerEncoderLayer(
-            cfg.context_dim, cfg.context_heads, cfg.context_ffn, cfg.context_dropout,
-            batch_first=True, norm_first=True,
-        )
-        self.transformer = nn.TransformerEncoder(layer, cfg.context_layers,
-                                                 enable_nested_tensor=False)
-        self.proj_out = nn.Linear(cfg.context_dim, cfg.cond_channels)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        n_frames = z.shape[-1]
-        h = self.depthwise(z).transpose(1, 2)                          # [B, T, N]
-        h = self.proj_in(h) * math.sqrt(self.cfg.context_dim)
-        h = h + sinusoidal(torch.arange(n_frames, device=z.device), self.cfg.context_dim)
-        mask = nn.Transformer.generate_square_subsequent_mask(n_frames, device=z.device)
-        h = self.transformer(h, mask=mask, is_causal=True)
-        return self.proj_out(h).transpose(1, 2)                        # [B, C, T]
-
-
-def _groups(channels: int) -> int:
-    for g in (8, 4, 2):
-        if channels % g == 0:
-            return g
-    return 1
-
-
-class ResBlock1d(nn.Module):
-    """GroupNorm–SiLU–Conv ×2 with a FiLM (scale, shift) from the diffusion time."""
-
-    def __init__(self, c_in: int, c_out: int, time_dim: int):
-        super().__init__()
-        self.norm1 = nn.GroupNorm(_groups(c_in), c_in)
-        self.conv1 = nn.Conv1d(c_in, c_out, 3, padding=1)
-        self.film = nn.Linear(time_dim, 2 * c_out)
-        self.norm2 = nn.GroupNorm(_groups(c_out), c_out)
-        self.conv2 = nn.Conv1d(c_out, c_out, 3, padding=1)
-        self.skip = nn.Conv1d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
-        nn.init.zeros_(self.conv2.weight)
-        nn.init.zeros_(self.conv2.bias)
-
-    def forward(self, x: torch.Tensor, temb: torch.Tensor) -> torch.Tensor:
-        h = self.conv1(nn.functional.silu(self.norm1(x)))
-        scale, shift = self.film(temb).unsqueeze(-1).chunk(2, dim=1)
-        h = self.norm2(h) * (1 + scale) + shift
-        h = self.conv2(nn.functional.silu(h))
-        return h + self.skip(x)
-
-
-class UNet1d(nn.Module):
-    """v-prediction network: (noisy waveform [B,1,L], timestep [B], cond [B,C,L/hop]) → [B,1,L].
-
-    L must be a multiple of `total_stride`.
+    With `cond_dim`, a FiLM (scale, shift) of the normalised features from a vector (the
+    diffusion time).
     """
 
+    def __init__(self, dim: int, hidden: int, kernel: int, cond_dim: int = 0):
+        super().__init__()
+        self.dwconv = nn.Conv1d(dim, dim, kernel, padding=kernel // 2, groups=dim)
+        self.norm = nn.LayerNorm(dim)
+        self.film = nn.Linear(cond_dim, 2 * dim) if cond_dim else None
+        self.pw1 = nn.Linear(dim, hidden)
+        self.pw2 = nn.Linear(hidden, dim)
+        self.gamma = nn.Parameter(torch.full((dim,), 1.0 / 8))
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.norm(self.dwconv(x).transpose(1, 2))                 # [B, T, C]
+        if self.film is not None:
+            scale, shift = self.film(cond).unsqueeze(1).chunk(2, dim=-1)
+            h = h * (1 + scale) + shift
+        h = self.pw2(nn.functional.gelu(self.pw1(h)))
+        return x + (self.gamma * h).transpose(1, 2)
+
+
+def hann_window(cfg: DecoderConfig, device=None) -> torch.Tensor:
+    return torch.hann_window(cfg.n_fft, device=device)
+
+
+def stft(x: torch.Tensor, cfg: DecoderConfig) -> torch.Tensor:
+    """[B, L] → complex [B, F, L/stft_hop] (centred frames; the last, half-outside, dropped so
+    that the frame count equals the head's)."""
+    spec = torch.stft(x, cfg.n_fft, cfg.stft_hop, window=hann_window(cfg, x.device),
+                      center=True, return_complex=True)
+    return spec[..., : x.shape[-1] // cfg.stft_hop]
+
+
+def istft(spec: torch.Tensor, cfg: DecoderConfig, n_samples: int) -> torch.Tensor:
+    """complex [B, F, frames] → [B, n_samples]."""
+    return torch.istft(spec, cfg.n_fft, cfg.stft_hop, window=hann_window(cfg, spec.device),
+                       center=True, length=n_samples)
+
+
+def compress(spec: torch.Tensor, kappa: float) -> torch.Tensor:
+    """c(S) = |S|^κ e^{i∠S} as real [B, 2F, frames] (real parts, then imaginary parts)."""
+    c = spec * (spec.abs() + 1e-8) ** (kappa - 1.0)
+    return torch.cat([c.real, c.imag], dim=1)
+
+
+def decompress(y: torch.Tensor, kappa: float) -> torch.Tensor:
+    """The inverse of `compress`: real [B, 2F, frames] → complex [B, F, frames]."""
+    c = torch.complex(*y.chunk(2, dim=1))
+    return c * (c.abs() + 1e-8) ** (1.0 / kappa - 1.0)
+
+
+class FirstStage(nn.Module):
+    """z [B, N, T] → (features [B, dim, T], complex STFT [B, F, T·stft_per_frame])."""
+
     def __init__(self, cfg: DecoderConfig):
         super().__init__()
         self.cfg = cfg
-        ch, td = cfg.unet_channels, cfg.time_dim
-        self.time_mlp = nn.Sequential(nn.Linear(td, 4 * td), nn.SiLU(), nn.Linear(4 * td, td))
-        self.conv_in = nn.Conv1d(1, ch[0], 7, padding=3)
-        self.down_blocks = nn.ModuleList()
-        self.downsample = nn.ModuleList()
-        for i, f in enumerate(cfg.unet_factors):
-            self.down_blocks.append(nn.ModuleList(
-                ResBlock1d(ch[i], ch[i], td) for _ in range(cfg.unet_blocks)))
-            self.downsample.append(nn.Conv1d(ch[i], ch[i + 1], 2 * f, stride=f, padding=f // 2))
-        inj = cfg.inject_depth
-        self.inject = ResBlock1d(ch[inj] + cfg.cond_channels, ch[inj], td)
-        self.mid = nn.ModuleList([ResBlock1d(ch[-1], ch[-1], td), ResBlock1d(ch[-1], ch[-1], td)])
-        self.upsample = nn.ModuleList()
-        self.up_blocks = nn.ModuleList()
-        for i in reversed(range(len(cfg.unet_factors))):
-            f = cfg.unet_factors[i]
-            self.upsample.append(nn.ConvTranspose1d(ch[i + 1], ch[i], f, stride=f))
-            blocks = [ResBlock1d(2 * ch[i], ch[i], td)]
-            blocks += [ResBlock1d(ch[i], ch[i], td) for _ in range(cfg.unet_blocks - 1)]
-            self.up_blocks.append(nn.ModuleList(blocks))
-        self.conv_out = nn.Conv1d(ch[0], 1, 3, padding=1)
-        nn.init.zeros_(self.conv_out.weight)
-        nn.init.zeros_(self.conv_out.bias)
+        self.conv_in = nn.Conv1d(cfg.n_units, cfg.dim, cfg.kernel, padding=cfg.kernel // 2)
+        self.blocks = nn.ModuleList(ConvNeXtBlock(cfg.dim, cfg.hidden, cfg.kernel)
+                                    for _ in range(cfg.blocks))
+        self.norm = nn.LayerNorm(cfg.dim)
+        self.head = nn.Linear(cfg.dim, cfg.stft_per_frame * 2 * cfg.n_bins)
 
-    def forward(self, x: torch.Tensor, timesteps: torch.Tensor,
-                cond: torch.Tensor) -> torch.Tensor:
-        if x.shape[-1] % self.cfg.total_stride:
-            raise ValueError(f"U-Net input length {x.shape[-1]} is not a multiple of "
-                             f"{self.cfg.total_stride}")
+    def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        cfg = self.cfg
+        h = self.conv_in(z)
+        for block in self.blocks:
+            h = block(h)
+        out = self.head(self.norm(h.transpose(1, 2)))                  # [B, T, per·2F]
+        b, t, _ = out.shape
+        out = out.reshape(b, t * cfg.stft_per_frame, 2, cfg.n_bins)
+        log_mag = out[:, :, 0].clamp(max=cfg.max_log_magnitude)
+        phase = out[:, :, 1]
+        spec = torch.polar(torch.exp(log_mag), phase).transpose(1, 2)  # [B, F, frames]
+        return h, spec
+
+
+class Refiner(nn.Module):
+    """v-prediction network of the STFT residual: (r_t [B, 2F, M], t [B], features
+    [B, dim, T], c(Ŝ) [B, 2F, M]) → v̂ [B, 2F, M], with M = T·stft_per_frame."""
+
+    def __init__(self, cfg: DecoderConfig):
+        super().__init__()
+        self.cfg = cfg
+        td = cfg.time_dim
+        self.time_mlp = nn.Sequential(nn.Linear(td, 4 * td), nn.SiLU(), nn.Linear(4 * td, td))
+        self.proj_in = nn.Conv1d(4 * cfg.n_bins + cfg.dim, cfg.refiner_dim, 1)
+        self.blocks = nn.ModuleList(
+            ConvNeXtBlock(cfg.refiner_dim, 3 * cfg.refiner_dim, cfg.kernel, cond_dim=td)
+            for _ in range(cfg.refiner_blocks))
+        self.norm = nn.LayerNorm(cfg.refiner_dim)
+        self.proj_out = nn.Linear(cfg.refiner_dim, 2 * cfg.n_bins)
+        nn.init.zeros_(self.proj_out.weight)
+        nn.init.zeros_(self.proj_out.bias)
+
+    def forward(self, r_t: torch.Tensor, timesteps: torch.Tensor, features: torch.Tensor,
+                first: torch.Tensor) -> torch.Tensor:
         temb = self.time_mlp(sinusoidal(timesteps, self.cfg.time_dim))
-        h = self.conv_in(x)
-        skips = []
-        for depth, (blocks, down) in enumerate(zip(self.down_blocks, self.downsample), start=1):
-            for block in blocks:
-                h = block(h, temb)
-            skips.append(h)
-            h = down(h)
-            if depth == self.cfg.inject_depth:
-                h = self.inject(torch.cat([h, cond], dim=1), temb)
-        for block in self.mid:
+        feats = features.repeat_interleave(self.cfg.stft_per_frame, dim=-1)
+        h = self.proj_in(torch.cat([r_t, first, feats], dim=1))
+        for block in self.blocks:
             h = block(h, temb)
-        for up, blocks in zip(self.upsample, self.up_blocks):
-            h = up(h)
-            h = torch.cat([h, skips.pop()], dim=1)
-            for block in blocks:
-                h = block(h, temb)
-        return self.conv_out(h)
+        return self.proj_out(self.norm(h.transpose(1, 2))).transpose(1, 2)

@@ -22,13 +22,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from typing import Literal
 
 import numpy as np
 import snntorch as snn
 import torch
 from torch import nn
 
+from neuro_codec.audio import SAMPLE_RATE_HZ
+
 DECAY_GRID = 4096  # Loihi 2's decay registers are 12-bit: du, dv ∈ {0, …, 4095}/4096
+
+InputInit = Literal["random", "gabor"]
+InputSupport = Literal["dense", "banded"]
 
 
 class _BoxcarHeaviside(torch.autograd.Function):
@@ -70,6 +76,16 @@ class EncoderConfig:
         surrogate_scale: dampening of the surrogate derivative (the paper's 0.3).
         input_gain: multiplies the waveform before the first layer (piano at −1 dBFS peak has
             an RMS near 0.1; the gain brings first-layer currents to order θ at init).
+        input_init: first-layer weights at init: "random" (unit-norm Gaussian rows) or
+            "gabor" (a filterbank: log-spaced frequencies × 4 phases, Hann-windowed, unit
+            norm; then trained like any weight).
+        input_support: "dense" (every unit sees the whole frame) or "banded" (unit k sees a
+            window of the frame whose length falls with its Gabor frequency, constant-Q:
+            ``gabor_cycles`` periods, at least ``min_window_samples``; weights outside stay
+            exactly zero in training, so Loihi stores and runs only the band's synapses).
+        gabor_f_min_hz, gabor_f_max_hz: frequency range of the filterbank.
+        gabor_cycles: periods of a banded filter's frequency in its window.
+        min_window_samples: shortest banded window (at most the frame).
     """
 
     frame_samples: int = 512
@@ -81,6 +97,12 @@ class EncoderConfig:
     threshold: float = 1.0
     surrogate_scale: float = 0.3
     input_gain: float = 4.0
+    input_init: InputInit = "random"
+    input_support: InputSupport = "dense"
+    gabor_f_min_hz: float = 40.0
+    gabor_f_max_hz: float = 8000.0
+    gabor_cycles: float = 4.0
+    min_window_samples: int = 32
 
     def __post_init__(self):
         object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
@@ -98,6 +120,18 @@ class EncoderConfig:
                              f"{self.tau_min_steps}, {self.tau_max_steps}")
         if self.threshold <= 0:
             raise ValueError(f"threshold must be > 0, got {self.threshold}")
+        if self.input_init not in ("random", "gabor"):
+            raise ValueError(f"input_init must be 'random' or 'gabor', got {self.input_init!r}")
+        if self.input_support not in ("dense", "banded"):
+            raise ValueError(f"input_support must be 'dense' or 'banded', got "
+                             f"{self.input_support!r}")
+        if not 0 < self.gabor_f_min_hz < self.gabor_f_max_hz <= SAMPLE_RATE_HZ / 2:
+            raise ValueError(f"need 0 < gabor_f_min_hz < gabor_f_max_hz ≤ Nyquist, got "
+                             f"{self.gabor_f_min_hz}, {self.gabor_f_max_hz}")
+        if self.min_window_samples < 2:
+            raise ValueError(f"min_window_samples must be ≥ 2, got {self.min_window_samples}")
+        if self.gabor_cycles <= 0:
+            raise ValueError(f"gabor_cycles must be > 0, got {self.gabor_cycles}")
 
     @property
     def layer_sizes(self) -> tuple[int, ...]:
@@ -115,6 +149,40 @@ class EncoderConfig:
     @classmethod
     def from_dict(cls, d: dict) -> EncoderConfig:
         return cls(**d)
+
+
+def gabor_bank(cfg: EncoderConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first layer's filterbank initialisation and its support.
+
+    Unit k = 4·j + p has frequency f_j (log-spaced in [f_min, f_max]) and phase p·90°:
+    w_k[s] = hann_L(s − c) · cos(2π f_j (s − c)/sr + p·π/2), normalised to unit L2 norm, with
+    c the frame centre and L the window (the whole frame for "dense"; for "banded",
+    clamp(cycles·sr/f_j, min_window, frame), so high frequencies need few synapses). The four
+    phases let the rectifying LIF units carry both the envelope and the sign of each band.
+
+    Returns:
+        weights [units, frame_samples] float32, mask [units, frame_samples] bool (support).
+    """
+    units, frame = cfg.hidden_sizes[0], cfg.frame_samples
+    n_freqs = max(1, -(-units // 4))
+    freqs = np.geomspace(cfg.gabor_f_min_hz, cfg.gabor_f_max_hz, n_freqs)
+    weights = np.zeros((units, frame))
+    mask = np.zeros((units, frame), dtype=bool)
+    pos = np.arange(frame)
+    for k in range(units):
+        f, phase = freqs[k // 4], (k % 4) * np.pi / 2
+        if cfg.input_support == "banded":
+            length = int(np.clip(round(cfg.gabor_cycles * SAMPLE_RATE_HZ / f),
+                                 min(cfg.min_window_samples, frame), frame))
+        else:
+            length = frame
+        start = (frame - length) // 2
+        s = pos[start:start + length] - (start + (length - 1) / 2)
+        window = np.hanning(length + 2)[1:-1]          # no zero end taps inside the support
+        w = window * np.cos(2 * np.pi * f * s / SAMPLE_RATE_HZ + phase)
+        weights[k, start:start + length] = w / np.linalg.norm(w)
+        mask[k, start:start + length] = True
+    return torch.from_numpy(weights).float(), torch.from_numpy(mask)
 
 
 def grid_betas(n: int, tau_min: float, tau_max: float) -> torch.Tensor:
@@ -161,6 +229,13 @@ class SpikingEncoder(nn.Module):
                 learn_threshold=False,
             ))
         self._init_weights()
+        if config.input_support == "banded":
+            # The band is kept by masking the gradient, not by a parametrisation: the weight
+            # stays a plain tensor with exact zeros (AdamW leaves a weight whose gradient is
+            # always zero at zero), so NIR, Lava and the fixed-point path see ordinary Linear
+            # weights and the synaptic-op counts see only the band.
+            mask = gabor_bank(config)[1].to(self.fc[0].weight.dtype)
+            self.fc[0].weight.register_hook(lambda g: g * mask.to(g.device, g.dtype))
 
     def _init_weights(self) -> None:
         # Input layer: unit-norm random filters, so the current is ~ gain·rms·√frame at init.
@@ -172,6 +247,14 @@ class SpikingEncoder(nn.Module):
             nn.init.constant_(fc.bias, 0.0)
         for rec in self.rec.values():
             nn.init.normal_(rec.weight, 0.0, 0.5 / math.sqrt(rec.in_features))
+        cfg = self.config
+        if cfg.input_init == "gabor" or cfg.input_support == "banded":
+            weights, mask = gabor_bank(cfg)
+            with torch.no_grad():
+                if cfg.input_init == "gabor":
+                    self.fc[0].weight.copy_(weights)
+                else:
+                    self.fc[0].weight.mul_(mask)
 
     def frames(self, x: torch.Tensor) -> torch.Tensor:
         """Cut [B, samples] into [B, T, frame_samples], T = ⌈samples / frame⌉, zero-padded."""
@@ -254,13 +337,13 @@ class SpikingEncoder(nn.Module):
         Args:
             rates: spike probability per step of each LIF layer (default 10 %).
         Returns:
-            dict with per-step `graded_synops` (every input sample × fan-out),
+            dict with per-step `graded_synops` (every input sample × its non-zero fan-out),
             `spike_synops` (expected spikes × fan-out, recurrences included) and
             `neuron_updates`.
         """
         sizes = self.config.layer_sizes
         rates = rates or [0.1] * len(sizes)
-        graded = self.config.frame_samples * sizes[0]
+        graded = int(torch.count_nonzero(self.fc[0].weight))  # a banded layer: only its band
         spike = 0.0
         for i, h in enumerate(sizes):
             fan_out = (sizes[i + 1] if i + 1 < len(sizes) else 0) + (

@@ -7,6 +7,7 @@ ViSQOL, from `metrics.py`. Results are rows (dicts), summarised by their mean.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from tqdm.auto import tqdm
 
 from neuro_codec.audio import SAMPLE_RATE_HZ, load_audio
 from neuro_codec.bitstream import pack_snc, unpack_snc
-from neuro_codec.codec import Codec
+from neuro_codec.codec import DEFAULT_STEPS, Codec
 from neuro_codec.metrics import mel_distance, si_snr_db, visqol_score
 
 
@@ -85,15 +86,16 @@ def split_audio(root: str | Path | None, split: str, max_seconds: float | None =
 
 
 def evaluate_clips(codec: Codec, model_id: str, clips: list[tuple[str, np.ndarray]],
-                   steps: int = 25, sampler: str = "dpmpp", with_visqol: bool = True,
+                   steps: int = DEFAULT_STEPS, sampler: str = "dpmpp", with_visqol: bool = True,
                    seed: int = 0, progress: bool = False, loihi_fixed: bool = False) -> list[dict]:
-    """Per clip: kbps (payload and file), event rate, SI-SNR, mel distance, ViSQOL.
+    """Per clip: kbps (payload and file), event rate, SI-SNR, mel distance, ViSQOL, and the
+    decoder's speed (× real time, on the codec's device).
 
     `loihi_fixed`: the events are the fixed-point encoder's (checkpoints trained so).
     """
     from neuro_codec.checkpoint import encode_events
 
-    device = next(codec.unet.parameters()).device
+    device = next(codec.first_stage.parameters()).device
     rows = []
     for name, x in tqdm(clips, disable=not progress, desc="eval"):
         z = encode_events(codec.encoder, x, loihi_fixed)
@@ -102,8 +104,10 @@ def evaluate_clips(codec: Codec, model_id: str, clips: list[tuple[str, np.ndarra
         assert np.array_equal(z, z_back), "the .snc round trip must be exact"
         gen = torch.Generator(device=device).manual_seed(seed)
         zt = torch.from_numpy(z_back).float().unsqueeze(0).to(device)
+        t0 = time.perf_counter()
         x_hat = codec.decode(zt, x.size, steps=steps, sampler=sampler,
                              generator=gen)[0].cpu().numpy()
+        decode_s = time.perf_counter() - t0
         seconds = x.size / SAMPLE_RATE_HZ
         rows.append({
             "clip": name, "format": header.format.value if hasattr(header.format, "value")
@@ -113,6 +117,7 @@ def evaluate_clips(codec: Codec, model_id: str, clips: list[tuple[str, np.ndarra
             "event_rate": float(z.mean()), "si_snr_db": si_snr_db(x_hat, x),
             "mel_distance": mel_distance(x_hat, x),
             "visqol": visqol_score(x_hat, x) if with_visqol else float("nan"),
+            "decode_x_realtime": seconds / decode_s,
         })
     return rows
 
@@ -128,15 +133,17 @@ def summarize(rows: list[dict]) -> dict:
     return out
 
 
-def table_row(model: str, rows: list[dict]) -> dict:
+def table_row(model: str, rows: list[dict], steps: int | None = None) -> dict:
     """The shared rate–quality table's row (`quality_table`) for per-clip `rows`."""
     mean = summarize(rows)
-    return {"codec": f"spiking-{model}", "kbps": round(mean["payload_kbps"], 3),
+    label = f"spiking-{model}" + ("" if steps is None else f" ({steps} steps)")
+    return {"codec": label, "kbps": round(mean["payload_kbps"], 3),
             "si_snr_db": mean["si_snr_db"], "mel_distance": mean["mel_distance"],
-            "visqol": mean["visqol"], "file_kbps": mean["file_kbps"], "clips": len(rows)}
+            "visqol": mean["visqol"], "file_kbps": mean["file_kbps"], "clips": len(rows),
+            "decode_x_realtime": mean["decode_x_realtime"]}
 
 
-def model_row(checkpoint: str | Path, clips: list[tuple[str, np.ndarray]], steps: int = 25,
+def model_row(checkpoint: str | Path, clips: list[tuple[str, np.ndarray]], steps: int = DEFAULT_STEPS,
               sampler: str = "dpmpp", with_visqol: bool = True, progress: bool = False) -> dict:
     """Evaluate a checkpoint on `clips` (GPU if present) and return its table row."""
     from neuro_codec.checkpoint import is_loihi_fixed, load_checkpoint
@@ -148,4 +155,4 @@ def model_row(checkpoint: str | Path, clips: list[tuple[str, np.ndarray]], steps
     rows = evaluate_clips(codec, ckpt["model_id"], clips, steps=steps, sampler=sampler,
                           with_visqol=with_visqol, progress=progress,
                           loihi_fixed=is_loihi_fixed(ckpt))
-    return table_row(ckpt["model"], rows)
+    return table_row(ckpt["model"], rows, steps)

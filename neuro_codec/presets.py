@@ -19,26 +19,28 @@ class Preset:
     batch_size: int
 
 
+# The recipe (docs/model.md): a wide first layer initialised as a Gabor bank with constant-Q
+# (banded) support, a recurrent second layer, the frame-rate decoder; 2^14-sample clips.
 PRESETS: dict[str, Preset] = {
     "tiny": Preset(
-        encoder=EncoderConfig(hidden_sizes=(32,), recurrent=(False,)),
-        decoder=DecoderConfig(context_dim=32, context_layers=1, context_heads=2, context_ffn=64,
-                              context_dropout=0.0, cond_channels=16,
-                              unet_channels=(8, 16, 32, 32), unet_factors=(8, 8, 8),
-                              time_dim=32),
+        encoder=EncoderConfig(hidden_sizes=(32,), recurrent=(False,), input_init="gabor",
+                              input_support="banded"),
+        decoder=DecoderConfig(dim=32, hidden=64, blocks=1, n_fft=256, stft_hop=128,
+                              refiner_dim=32, refiner_blocks=1, time_dim=16),
         clip_samples=2**13, batch_size=4,
     ),
     "small": Preset(
-        encoder=EncoderConfig(hidden_sizes=(64, 128), recurrent=(False, True)),
+        encoder=EncoderConfig(hidden_sizes=(256, 256), recurrent=(False, True),
+                              input_init="gabor", input_support="banded"),
         decoder=DecoderConfig(),
-        clip_samples=2**15, batch_size=8,
+        clip_samples=2**14, batch_size=8,
     ),
     "large": Preset(
-        encoder=EncoderConfig(hidden_sizes=(128, 256), recurrent=(False, True)),
-        decoder=DecoderConfig(context_dim=256, context_layers=3, context_ffn=1024,
-                              cond_channels=128, unet_channels=(32, 64, 128, 256, 512, 512),
-                              unet_blocks=2, time_dim=128),
-        clip_samples=2**17, batch_size=32,
+        encoder=EncoderConfig(hidden_sizes=(512, 512), recurrent=(False, True),
+                              input_init="gabor", input_support="banded"),
+        decoder=DecoderConfig(dim=512, hidden=1536, blocks=8, refiner_dim=384,
+                              refiner_blocks=4, time_dim=128),
+        clip_samples=2**16, batch_size=32,
     ),
 }
 

@@ -17,7 +17,8 @@ import numpy as np
 from neuro_codec.fileio import atomic_path, write_bytes_atomic
 
 TABLE_NAME = "baselines"
-COLUMNS = ("codec", "kbps", "si_snr_db", "mel_distance", "visqol", "file_kbps", "clips")
+COLUMNS = ("codec", "kbps", "si_snr_db", "mel_distance", "visqol", "file_kbps", "clips",
+           "decode_x_realtime")
 METRICS = (("si_snr_db", "SI-SNR (dB)"), ("mel_distance", "mel distance"),
            ("visqol", "ViSQOL (MOS-LQO)"))
 

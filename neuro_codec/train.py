@@ -1,8 +1,11 @@
 """`python -m neuro_codec.train`: trains the codec (FREE or SPARSE) end to end.
 
 The loop reads top to bottom: draw a batch (a pure function of seed, step and rank), encode
-to events, diffusion loss on the waveform, plus β(step)·storage penalty for SPARSE; AdamW with
-the paper's settings. Checkpoints (`DIR/last.pt`, atomic) hold everything needed to resume.
+to events, the first stage's reconstruction loss (multi-scale mel + complex STFT + waveform)
+plus the refiner's v-diffusion loss, plus β(step)·storage penalty for SPARSE; AdamW with
+gradient clipping; the last `fixed_point_fraction` of the steps encode in Loihi fixed point, so
+that the shipped model's events are the Lava fixed_pt run's. Every checkpoint also scores a
+fixed set of validation clips (loss, mel distance, SI-SNR, ViSQOL) into `val.csv`. Checkpoints (`DIR/last.pt`, atomic) hold everything needed to resume.
 Several processes: `torchrun --nproc_per_node=K -m neuro_codec.train ...` (PyTorch DDP, NCCL on
 GPUs, gloo on CPUs).
 """
@@ -15,8 +18,9 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -26,6 +30,8 @@ from tqdm.auto import tqdm
 from neuro_codec.audio import SAMPLE_RATE_HZ
 from neuro_codec.checkpoint import load_checkpoint, model_id_for, save_checkpoint
 from neuro_codec.codec import Codec
+from neuro_codec.decoder import DecoderConfig
+from neuro_codec.encoder import EncoderConfig
 from neuro_codec.errors import CheckpointError, CodecError, run_command
 from neuro_codec.presets import PRESETS, get_preset
 from neuro_codec.sparsity import sparsity_weight, storage_penalty
@@ -45,15 +51,21 @@ class TrainConfig:
         data, data_root: dataset ("builtin", "maestro", "synthetic") and its folder.
         steps: total optimiser steps.
         batch_size, clip_samples: per process; 0 takes the preset's.
-        lr, betas, eps, weight_decay: AdamW (the paper's 1e-4, (0.95, 0.99), 1e-6, 1e-3).
+        lr, betas, eps, weight_decay: AdamW (Vocos-like 3e-4, (0.8, 0.99), 1e-6, 1e-3).
+        grad_clip: global gradient-norm clip (0: none).
         sparsity_theta: θ of the penalty, as a fraction of the dense 80 bits/frame.
         sparsity_schedule: ((fraction of steps, β), …): β is 0 before the first point.
         log_every, ckpt_every: steps between CSV rows and between checkpoints.
         seed: seeds the initial weights and the batch draws.
-        loihi_fixed: encode with Loihi's fixed-point arithmetic (quantisation-aware training,
-            so that Lava's fixed_pt run gives the trained spikes).
+        loihi_fixed: encode with Loihi's fixed-point arithmetic throughout (quantisation-aware
+            training, so that Lava's fixed_pt run gives the trained spikes).
+        fixed_point_fraction: the last fraction of the steps encode in fixed point (the
+            recipe's fine-tuning phase; float before it, which is 2–3× faster).
+        val_clips, val_clip_samples: validation clips scored at every checkpoint (0: none).
         init_from: start from this checkpoint's weights (e.g. fine-tune a float model with
             `loihi_fixed`); its presets must match.
+        encoder_overrides, decoder_overrides: ((field, value), …) replacing the preset's
+            EncoderConfig / DecoderConfig fields (the ablation rows of benchmarks/ablation.py).
     """
 
     model: str = "free"
@@ -63,20 +75,29 @@ class TrainConfig:
     steps: int = 2000
     batch_size: int = 0
     clip_samples: int = 0
-    lr: float = 1e-4
-    betas: tuple[float, float] = (0.95, 0.99)
+    lr: float = 3e-4
+    betas: tuple[float, float] = (0.8, 0.99)
     eps: float = 1e-6
     weight_decay: float = 1e-3
+    grad_clip: float = 1.0
     sparsity_theta: float = 0.5
     sparsity_schedule: tuple[tuple[float, float], ...] = ((0.2, 0.1), (0.5, 1.0))
     log_every: int = 10
     ckpt_every: int = 200
     seed: int = 0
     loihi_fixed: bool = False
+    fixed_point_fraction: float = 0.0
+    val_clips: int = 8
+    val_clip_samples: int = 2**16
     init_from: str = ""
+    encoder_overrides: tuple[tuple[str, Any], ...] = ()
+    decoder_overrides: tuple[tuple[str, Any], ...] = ()
 
     def __post_init__(self):
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
+        for name in ("encoder_overrides", "decoder_overrides"):
+            object.__setattr__(self, name, tuple(
+                (str(k), tuple(v) if isinstance(v, list) else v) for k, v in getattr(self, name)))
         object.__setattr__(self, "sparsity_schedule",
                            tuple((float(f), float(b)) for f, b in self.sparsity_schedule))
         if self.model not in MODELS:
@@ -88,6 +109,10 @@ class TrainConfig:
         for name in ("steps", "log_every", "ckpt_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be ≥ 1, got {getattr(self, name)}")
+        if not 0.0 <= self.fixed_point_fraction <= 1.0:
+            raise ValueError(f"fixed_point_fraction must be in [0, 1], got "
+                             f"{self.fixed_point_fraction}")
+        self.encoder_config(), self.decoder_config()  # an unknown field or value fails here
         hop = get_preset(self.preset).encoder.frame_samples
         if self.clip_samples and self.clip_samples % hop:
             raise ValueError(f"clip_samples must be a multiple of the hop ({hop}), "
@@ -101,12 +126,32 @@ class TrainConfig:
     def effective_clip_samples(self) -> int:
         return self.clip_samples or get_preset(self.preset).clip_samples
 
+    def encoder_config(self) -> EncoderConfig:
+        return _with_overrides(get_preset(self.preset).encoder, self.encoder_overrides)
+
+    def decoder_config(self) -> DecoderConfig:
+        return _with_overrides(get_preset(self.preset).decoder, self.decoder_overrides)
+
+    def fixed_point_at(self, step: int) -> bool:
+        """Whether step `step` (0-based) encodes in Loihi fixed point."""
+        return self.loihi_fixed or (self.fixed_point_fraction > 0
+                                    and step >= round((1 - self.fixed_point_fraction) * self.steps))
+
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
         return cls(**d)
+
+
+def _with_overrides(base, overrides: tuple[tuple[str, Any], ...]):
+    names = {f.name for f in fields(base)}
+    for key, _ in overrides:
+        if key not in names:
+            raise ValueError(f"{type(base).__name__} has no field {key!r}; fields: "
+                             f"{', '.join(sorted(names))}")
+    return replace(base, **dict(overrides))
 
 
 def make_dataset(cfg: TrainConfig, split: str = "train", progress: bool = False):
@@ -120,13 +165,56 @@ def make_dataset(cfg: TrainConfig, split: str = "train", progress: bool = False)
     root = cfg.data_root or ds.default_root()
     if cfg.data == "builtin":
         ds.ensure_builtin(root, progress=progress)
-    return ds.ClipDataset(root, split, clip_samples=clip, data=cfg.data)
+    return ds.ClipDataset(root, split, clip_samples=clip, data=cfg.data,
+                          random_offset=split == "train")
+
+
+def make_validation(cfg: TrainConfig) -> torch.Tensor | None:
+    """[val_clips, val_clip_samples]: evenly spaced clips of the validation split (fixed)."""
+    if not cfg.val_clips:
+        return None
+    if cfg.data == "synthetic":
+        from neuro_codec.synthetic import SyntheticTones
+
+        data = SyntheticTones(n_clips=cfg.val_clips, clip_samples=cfg.val_clip_samples,
+                              seed=cfg.seed + 1)
+    else:
+        from neuro_codec import dataset as ds
+
+        data = ds.ClipDataset(cfg.data_root or ds.default_root(), "validation",
+                              clip_samples=cfg.val_clip_samples, data=cfg.data)
+    if len(data) == 0:
+        return None
+    idx = torch.linspace(0, len(data) - 1, min(cfg.val_clips, len(data))).round().long()
+    return torch.stack([data[int(i)]["audio"] for i in idx])
+
+
+@torch.no_grad()
+def validate(model: Codec, clips: torch.Tensor, fixed_point: bool) -> dict[str, float]:
+    """Validation loss terms and the first stage's quality on `clips` ([V, L])."""
+    from neuro_codec.metrics import mel_distance, si_snr_db, visqol_score
+
+    was_training = model.training
+    model.eval()
+    model.loihi_fixed = fixed_point
+    torch.manual_seed(0)  # the diffusion loss's draws: the same every validation
+    terms, z = model(clips)
+    x_hat = model.decode(z, clips.shape[-1], steps=0)
+    model.train(was_training)
+    scores = [(mel_distance(a, b), si_snr_db(a, b), visqol_score(a, b))
+              for a, b in zip(x_hat, clips)]
+    mel, snr, vq = (sum(col) / len(col) for col in zip(*scores))
+    return {"val_loss": float(terms["loss"]), "val_recon": float(terms["recon"]),
+            "val_diffusion": float(terms["diffusion"]), "val_event_rate": float(z.mean()),
+            "val_mel_distance": mel, "val_si_snr_db": snr, "val_visqol": vq}
 
 
 def draw_batch(dataset, batch_size: int, seed: int, step: int, rank: int) -> torch.Tensor:
     """[B, L] clips chosen by a generator seeded from (seed, step, rank): resumable exactly."""
-    gen = torch.Generator().manual_seed(((seed * 1_000_003 + step) * 64 + rank) % 2**63)
+    derived = ((seed * 1_000_003 + step) * 64 + rank) % 2**63
+    gen = torch.Generator().manual_seed(derived)
     idx = torch.randint(len(dataset), (batch_size,), generator=gen).tolist()
+    torch.manual_seed(derived)  # random clip offsets inside the dataset
     return torch.stack([dataset[i]["audio"] for i in idx])
 
 
@@ -160,26 +248,43 @@ def _logged_seconds(log_path: Path) -> float:
     return float(rows[-1]["seconds"]) if rows else 0.0
 
 
-def _plot_log(csv_path: Path, png_path: Path) -> None:
+def _read_csv(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def _plot_log(csv_path: Path, png_path: Path, val_path: Path | None = None) -> None:
+    """Training curves (loss terms, event rate, bitrate) and, if logged, validation quality."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    with open(csv_path) as f:
-        rows = list(csv.DictReader(f))
+    rows = _read_csv(csv_path)
     if not rows:
         return
+    val = _read_csv(val_path) if val_path is not None else []
     step = [int(r["step"]) for r in rows]
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    for key, ax_i, label in (("loss", 0, "total"), ("diffusion_loss", 0, "diffusion (v-MSE)"),
+    fig, axes = plt.subplots(1, 5 if val else 3, figsize=(21 if val else 13, 3.6))
+    for key, ax_i, label in (("loss", 0, "total"), ("recon", 0, "reconstruction"),
+                             ("diffusion", 0, "refiner (v-MSE)"),
                              ("event_rate", 1, "event rate"), ("kbps", 2, "payload kbps")):
-        axes[ax_i].plot(step, [float(r[key]) for r in rows], label=label)
+        axes[ax_i].plot(step, [float(r[key]) for r in rows], label=label, lw=0.8)
     axes[0].set_yscale("log")
-    axes[0].set_title("loss")
+    axes[0].set_title("training loss")
     axes[0].legend()
     axes[1].set_title("event rate (z)")
     axes[2].set_title("bitrate, cheapest exact format")
+    if val:
+        vstep = [int(r["step"]) for r in val]
+        axes[3].plot(vstep, [float(r["val_mel_distance"]) for r in val], "o-")
+        axes[3].set_title("validation mel distance (first stage)")
+        axes[4].plot(vstep, [float(r["val_si_snr_db"]) for r in val], "o-", label="SI-SNR dB")
+        ax2 = axes[4].twinx()
+        ax2.plot(vstep, [float(r["val_visqol"]) for r in val], "s-", color="C1", label="ViSQOL")
+        axes[4].set_title("validation SI-SNR (o) and ViSQOL (s)")
     for ax in axes:
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
@@ -197,14 +302,13 @@ def _load_weights(model: Codec, ckpt: dict) -> None:
 
 
 def _checkpoint_dict(cfg: TrainConfig, model: Codec, opt, step: int, extra: dict) -> dict:
-    preset = get_preset(cfg.preset)
     enc_state = {k: v.detach().cpu() for k, v in model.encoder.state_dict().items()}
     dec_state = {k: v.detach().cpu() for k, v in model.state_dict().items()
                  if not k.startswith("encoder.")}
     return {
         "model_id": model_id_for(cfg.model, enc_state), "model": cfg.model,
         "preset": cfg.preset,
-        "config": {"encoder": preset.encoder.to_dict(), "decoder": preset.decoder.to_dict(),
+        "config": {"encoder": model.encoder.config.to_dict(), "decoder": model.cfg.to_dict(),
                    "train": cfg.to_dict()},
         "encoder": enc_state, "decoder": dec_state, "optimizer": opt.state_dict(),
         "step": step, "extra": extra,
@@ -212,12 +316,14 @@ def _checkpoint_dict(cfg: TrainConfig, model: Codec, opt, step: int, extra: dict
 
 
 def train(cfg: TrainConfig, out_dir: str | os.PathLike, resume: bool = False, dataset=None,
-          progress: bool = False) -> dict:
+          progress: bool = False, max_seconds: float | None = None) -> dict:
     """Train, checkpointing to `out_dir/last.pt`; returns the last logged row.
 
     Args:
         dataset: overrides the config's dataset (tests pass a tiny one).
         resume: continue from `out_dir/last.pt` if it exists (same config required).
+        max_seconds: stop (with a checkpoint) once this much training time is logged: the
+            equal-time budget of an ablation row, or the share of a session.
     Raises:
         CheckpointError: `resume` with a checkpoint of another configuration.
     """
@@ -225,9 +331,7 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, resume: bool = False, da
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
-    preset = get_preset(cfg.preset)
-    model = Codec(preset.encoder, preset.decoder).to(device)
-    model.loihi_fixed = cfg.loihi_fixed
+    model = Codec(cfg.encoder_config(), cfg.decoder_config()).to(device)
     if cfg.init_from:
         init = load_checkpoint(cfg.init_from)
         if init.get("preset") != cfg.preset:
@@ -247,15 +351,22 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, resume: bool = False, da
         _load_weights(model, ckpt)
         opt.load_state_dict(ckpt["optimizer"])
         start = int(ckpt["step"])
+    dataset_given = dataset
     dataset = dataset if dataset is not None else make_dataset(cfg, progress=rank == 0)
     net = DistributedDataParallel(model) if world > 1 else model
-    frames_per_s = SAMPLE_RATE_HZ / preset.encoder.frame_samples
+    frames_per_s = SAMPLE_RATE_HZ / model.hop
     log_path = out / "log.csv"
-    fields = ["step", "loss", "diffusion_loss", "penalty", "beta", "event_rate", "kbps",
-              "seconds"]
+    val_path = out / "val.csv"
+    log_fields = ["step", "loss", "recon", "mel", "stft", "wave", "diffusion", "penalty", "beta",
+              "event_rate", "kbps", "fixed_point", "seconds"]
+    val_fields = ["step", "val_loss", "val_recon", "val_diffusion", "val_event_rate",
+                  "val_mel_distance", "val_si_snr_db", "val_visqol", "seconds"]
     if rank == 0 and (start == 0 or not log_path.exists()):
         with open(log_path, "w", newline="") as f:
-            csv.writer(f).writerow(fields)
+            csv.writer(f).writerow(log_fields)
+        with open(val_path, "w", newline="") as f:
+            csv.writer(f).writerow(val_fields)
+    val_clips = make_validation(cfg) if rank == 0 and dataset_given is None else None
     row: dict = {}
     t0 = time.time() - _logged_seconds(log_path) if start else time.time()
     model.train()
@@ -266,28 +377,47 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, resume: bool = False, da
         # Diffusion times, noise and dropout are a pure function of (seed, step, rank) too, so
         # a resumed run repeats exactly what the uninterrupted one would have done.
         torch.manual_seed(((cfg.seed * 1_000_003 + step) * 64 + rank + 1) % 2**63)
-        diff_loss, z = net(audio)
+        model.loihi_fixed = cfg.fixed_point_at(step)
+        terms, z = net(audio)
         beta = (sparsity_weight(step, cfg.steps, cfg.sparsity_schedule) if cfg.model == "sparse"
                 else 0.0)
         penalty = (storage_penalty(z, cfg.sparsity_theta) if cfg.model == "sparse"
                    else torch.zeros((), device=device))
-        loss = diff_loss + beta * penalty
+        loss = terms["loss"] + beta * penalty
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        if cfg.grad_clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
         done = step + 1
-        if rank == 0 and (done % cfg.log_every == 0 or done == cfg.steps):
+        out_of_time = max_seconds is not None and time.time() - t0 >= max_seconds
+        if world > 1 and max_seconds is not None:  # every rank stops at the same step
+            flag = torch.tensor([float(out_of_time)], device=device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            out_of_time = bool(flag.item())
+        if rank == 0 and (done % cfg.log_every == 0 or done == cfg.steps or out_of_time):
             kbps = float(best_exact_bits(z.detach()).mean()) / z.shape[-1] * frames_per_s / 1e3
-            row = {"step": done, "loss": loss.item(), "diffusion_loss": diff_loss.item(),
+            row = {"step": done, "loss": loss.item(),
+                   **{k: terms[k].item() for k in ("recon", "mel", "stft", "wave", "diffusion")},
                    "penalty": penalty.item(), "beta": beta, "event_rate": z.mean().item(),
-                   "kbps": kbps, "seconds": round(time.time() - t0, 2)}
+                   "kbps": kbps, "fixed_point": int(model.loihi_fixed),
+                   "seconds": round(time.time() - t0, 2)}
             with open(log_path, "a", newline="") as f:
-                csv.writer(f).writerow([row[k] for k in fields])
+                csv.writer(f).writerow([row[k] for k in log_fields])
             bar.set_postfix(loss=f"{row['loss']:.4f}", rate=f"{row['event_rate']:.3f}",
                             kbps=f"{kbps:.2f}")
-        if rank == 0 and (done % cfg.ckpt_every == 0 or done == cfg.steps):
-            save_checkpoint(last, _checkpoint_dict(cfg, model, opt, done, {"last_log": row}))
-            _plot_log(log_path, out / "curves.png")
+        if rank == 0 and (done % cfg.ckpt_every == 0 or done == cfg.steps or out_of_time):
+            extra = {"last_log": row}
+            if val_clips is not None:
+                val = validate(model, val_clips.to(device), cfg.fixed_point_at(step))
+                val_row = {"step": done, **val, "seconds": round(time.time() - t0, 2)}
+                with open(val_path, "a", newline="") as f:
+                    csv.writer(f).writerow([val_row[k] for k in val_fields])
+                extra["last_val"] = val_row
+            save_checkpoint(last, _checkpoint_dict(cfg, model, opt, done, extra))
+            _plot_log(log_path, out / "curves.png", val_path)
+        if out_of_time:
+            break
     if world > 1:
         dist.barrier()
         dist.destroy_process_group()
@@ -310,7 +440,15 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: the preset's)")
     p.add_argument("--clip-samples", type=int, default=0, help="samples per training clip "
                    "(default: the preset's)")
-    p.add_argument("--lr", type=float, default=1e-4, help="AdamW learning rate (default 1e-4)")
+    d = TrainConfig()
+    p.add_argument("--lr", type=float, default=d.lr, help=f"AdamW learning rate (default {d.lr})")
+    p.add_argument("--grad-clip", type=float, default=d.grad_clip,
+                   help=f"gradient-norm clip, 0 for none (default {d.grad_clip})")
+    p.add_argument("--fixed-point-fraction", type=float, default=d.fixed_point_fraction,
+                   help="the last fraction of the steps encode in Loihi fixed point (the "
+                        f"recipe's fine-tuning phase) (default {d.fixed_point_fraction})")
+    p.add_argument("--val-clips", type=int, default=d.val_clips, help="validation clips "
+                   f"scored at every checkpoint, 0 for none (default {d.val_clips})")
     p.add_argument("--theta", type=float, default=0.5, help="SPARSE: allowed storage cost as a "
                    "fraction of 80 bits/frame (default 0.5)")
     p.add_argument("--ckpt-every", type=int, default=200, help="steps between checkpoints "
@@ -322,6 +460,14 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: torch's choice)")
     p.add_argument("--out", default="", help="output folder (default runs/<model>-<config>)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.add_argument("--max-minutes", type=float, default=0.0, help="stop with a checkpoint "
+                   "after this much training time, 0 for no limit (default 0)")
+    p.add_argument("--set-encoder", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override a field of the preset's EncoderConfig (repeatable; VALUE "
+                        "is JSON or a bare string), e.g. input_support=dense")
+    p.add_argument("--set-decoder", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override a field of the preset's DecoderConfig, e.g. "
+                        "refiner_blocks=0")
     p.add_argument("--loihi-fixed", action="store_true", help="quantisation-aware training: "
                    "encode with Loihi's fixed-point arithmetic (bit-exact with Lava fixed_pt)")
     p.add_argument("--init", default="", help="start from this checkpoint's weights "
@@ -334,18 +480,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run_command(lambda: _train(args), also=(ValueError,))
 
 
+def _overrides(items: list[str]) -> tuple[tuple[str, Any], ...]:
+    """["field=value", …] → ((field, value), …); a value is JSON if it parses, else a string."""
+    import json
+
+    out = []
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise CodecError(f"override {item!r} is not FIELD=VALUE")
+        try:
+            out.append((key, json.loads(value)))
+        except json.JSONDecodeError:
+            out.append((key, value))
+    return tuple(out)
+
+
 def _train(args) -> int:
     cfg = TrainConfig(model=args.model, preset=args.preset, data=args.data,
                       data_root=args.root, steps=args.steps, batch_size=args.batch_size,
                       clip_samples=args.clip_samples, lr=args.lr, sparsity_theta=args.theta,
                       ckpt_every=args.ckpt_every, log_every=args.log_every, seed=args.seed,
-                      loihi_fixed=args.loihi_fixed, init_from=args.init)
+                      loihi_fixed=args.loihi_fixed, init_from=args.init, grad_clip=args.grad_clip,
+                      fixed_point_fraction=args.fixed_point_fraction, val_clips=args.val_clips,
+                      encoder_overrides=_overrides(args.set_encoder),
+                      decoder_overrides=_overrides(args.set_decoder))
     if args.data == "maestro" and not args.root:
         raise CodecError("--data maestro needs --root DIR (the MAESTRO v3 folder)")
     if args.threads:
         torch.set_num_threads(args.threads)
     out = args.out or f"runs/{args.model}-{args.preset}"
-    row = train(cfg, out, resume=args.resume, progress=True)
+    row = train(cfg, out, resume=args.resume, progress=True,
+                max_seconds=args.max_minutes * 60 if args.max_minutes else None)
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"done: {out}/last.pt  " + "  ".join(f"{k}={v:.4g}" if isinstance(v, float)
                                                    else f"{k}={v}" for k, v in row.items()))

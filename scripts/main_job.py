@@ -21,6 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 CHECKPOINTS = ROOT / "neuro_codec" / "checkpoints"
 
+from neuro_codec.codec import DEFAULT_STEPS  # noqa: E402
+
 
 def stage(title: str, cmd: list[str]) -> None:
     print(f"\n=== {title}\n$ {' '.join(cmd)}", flush=True)
@@ -47,7 +49,7 @@ def plot_spectrograms(reference: Path, decoded: list[Path], png: Path) -> None:
     for ax, path in zip(axes, paths):
         ax.specgram(load_audio(path, quiet=True), NFFT=1024, Fs=22_050, noverlap=768,
                     cmap="magma", vmin=-120)
-        ax.set_ylim(0, 5000)
+        ax.set_ylim(0, 8000)
         ax.set_ylabel("Hz")
         ax.set_title(path.name, fontsize=9)
     axes[-1].set_xlabel("s")
@@ -59,12 +61,15 @@ def plot_spectrograms(reference: Path, decoded: list[Path], png: Path) -> None:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--clips", type=int, default=8, help="test clips in the table (default 8)")
+    ap.add_argument("--clips", type=int, default=16,
+                    help="test clips in the table (default 16, from at least 8 pieces)")
     ap.add_argument("--seconds", type=float, default=10.0,
                     help="length of the excerpt coded end to end (default 10)")
     ap.add_argument("--energy-seconds", type=float, default=60.0,
                     help="audio for the Lava energy report (default 60)")
-    ap.add_argument("--steps", type=int, default=25, help="decoder steps (default 25)")
+    ap.add_argument("--steps", type=int, default=DEFAULT_STEPS,
+                    help=f"refiner sampling steps (default {DEFAULT_STEPS}); the table also "
+                         "has the first stage alone (0 steps)")
     ap.add_argument("--out", default="out/main", help="output folder (default out/main)")
     args = ap.parse_args(argv)
     out = ROOT / args.out
@@ -105,6 +110,8 @@ def main(argv=None) -> int:
 
         same = np.array_equal(read_snc(snc)[1], np.load(z_lava))
         print(f"Lava ({precision[ckpt]}) z equals the z in the .snc, spike for spike: {same}")
+        if not same:
+            sys.exit(f"main job: {tag}: Lava's {precision[ckpt]} z differs from the .snc")
         stage(f"{tag}: decode", nc + ["decode", str(snc), str(wav), "--checkpoint", str(ckpt),
                                       "--steps", str(args.steps)])
         decoded.append(wav)
@@ -116,7 +123,7 @@ def main(argv=None) -> int:
         print((out / "energy" / "report.md").read_text())
     stage("rate–quality table: Opus 6/12 kbps and our models on the same test clips",
           [py, "benchmarks/baselines.py", "--clips", str(args.clips), "--out", str(out),
-           "--steps", str(args.steps), *(["--checkpoint", *map(str, ckpts)] if ckpts else [])])
+           "--steps", *sorted({"0", str(args.steps)}), *(["--checkpoint", *map(str, ckpts)] if ckpts else [])])
     plot_spectrograms(ref, decoded, out / "spectrograms.png")
     print(f"\nmain job done: {out} (baselines.csv/png, energy/, spectrograms.png, *.snc, *.wav)")
     return 0

@@ -72,3 +72,41 @@ def test_config_validation_names_the_field():
         EncoderConfig(threshold=0.0)
     cfg = EncoderConfig(hidden_sizes=(7,), recurrent=(True,))
     assert EncoderConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_gabor_bank_rows_are_unit_norm_tuned_and_banded():
+    from neuro_codec.encoder import gabor_bank
+
+    cfg = EncoderConfig(hidden_sizes=(256, 256), recurrent=(False, True), input_init="gabor",
+                        input_support="banded")
+    w, mask = gabor_bank(cfg)
+    assert w.shape == mask.shape == (256, 512)
+    assert torch.allclose(w.norm(dim=1), torch.ones(256), atol=1e-5)
+    assert torch.equal(w != 0, mask) or bool(((w != 0) <= mask).all())
+    # Constant-Q support: the lowest band spans the frame, the highest min_window samples.
+    assert int(mask[0].sum()) == 512 and int(mask[-1].sum()) == cfg.min_window_samples
+    assert int(mask.sum()) == 61_080   # the synapses Loihi stores for the graded input
+    # Unit 4·j peaks at the j-th log-spaced frequency.
+    freqs = np.geomspace(cfg.gabor_f_min_hz, cfg.gabor_f_max_hz, 64)
+    spectrum = np.abs(np.fft.rfft(w[4 * 40].numpy(), 8192))
+    peak_hz = np.argmax(spectrum) * 22_050 / 8192
+    assert abs(peak_hz - freqs[40]) / freqs[40] < 0.05
+
+
+def test_banded_layer_keeps_its_zeros_through_training():
+    torch.manual_seed(0)
+    cfg = EncoderConfig(frame_samples=64, hidden_sizes=(8,), recurrent=(False,), n_units=5,
+                        input_init="random", input_support="banded", gabor_f_min_hz=200.0,
+                        min_window_samples=8)
+    enc = SpikingEncoder(cfg)
+    zeros = enc.fc[0].weight.detach() == 0
+    assert 0 < int(zeros.sum()) < zeros.numel()
+    opt = torch.optim.AdamW(enc.parameters(), lr=1e-2, weight_decay=0.1)
+    for _ in range(5):
+        z = enc(torch.randn(2, 64 * 20) * 0.5)
+        opt.zero_grad()
+        (z.mean() + enc.fc[0].weight.pow(2).sum()).backward()
+        opt.step()
+    w = enc.fc[0].weight.detach()
+    assert torch.equal(w == 0, zeros)                   # outside the band: exactly zero
+    assert enc.operation_counts()["graded_synops"] == int((~zeros).sum())

@@ -30,6 +30,10 @@ SHAPES = {
                                n_units=5),
     "all-recurrent": EncoderConfig(frame_samples=12, hidden_sizes=(7,), recurrent=(True,),
                                    n_units=4, input_gain=3.0),
+    # The shipped front end's kind: a Gabor-initialised first layer with banded support.
+    "banded": EncoderConfig(frame_samples=64, hidden_sizes=(8, 6), recurrent=(False, True),
+                            n_units=5, input_init="gabor", input_support="banded",
+                            gabor_f_min_hz=200.0, min_window_samples=8),
 }
 N_FRAMES = 210
 
@@ -53,7 +57,7 @@ def no_lava_workers_left():
 
 
 @pytest.mark.parametrize("shape,seed", [("feedforward", 0), ("recurrent", 1),
-                                        ("all-recurrent", 2)])
+                                        ("all-recurrent", 2), ("banded", 3)])
 def test_float_equals_snntorch_spike_for_spike(shape, seed, tmp_path):
     cfg = SHAPES[shape]
     enc = tiny_encoder(cfg, seed)
@@ -87,7 +91,7 @@ def test_bias_starts_with_the_first_frame():
         assert np.array_equal(got, want[0].detach().numpy().astype(np.uint8))
 
 
-@pytest.mark.parametrize("shape,seed", [("recurrent", 0), ("all-recurrent", 1)])
+@pytest.mark.parametrize("shape,seed", [("recurrent", 0), ("all-recurrent", 1), ("banded", 2)])
 def test_fixed_point_equals_integer_replica(shape, seed):
     cfg = SHAPES[shape]
     enc = tiny_encoder(cfg, seed)

@@ -51,14 +51,15 @@ def test_tiny_config_overfits_one_clip():
 
     def held_out_loss() -> float:
         with torch.no_grad():
-            losses = [float(model(clip, torch.Generator().manual_seed(k))[0]) for k in range(8)]
+            losses = [float(model(clip, torch.Generator().manual_seed(k))[0]["loss"])
+                      for k in range(8)]
         return sum(losses) / len(losses)
 
     before = held_out_loss()
     for step in range(250):
-        loss, _ = model(clip.expand(4, -1), torch.Generator().manual_seed(1000 + step))
+        terms, _ = model(clip.expand(4, -1), torch.Generator().manual_seed(1000 + step))
         opt.zero_grad()
-        loss.backward()
+        terms["loss"].backward()
         opt.step()
     assert held_out_loss() < 0.5 * before
 
@@ -80,8 +81,12 @@ def test_resume_after_a_kill_continues_with_the_same_steps(tmp_path):
     with open(tmp_path / "cut" / "log.csv") as f:
         steps = [int(r["step"]) for r in csv.DictReader(f)]
     assert steps == [1, 2, 3, 4, 5, 6]
-    # The same batches and the same updates: the resumed run ends where the full one did.
-    assert resumed["loss"] == pytest.approx(full["loss"], rel=1e-4)
+    # The same batches and the same updates: the resumed run ends where the full one did,
+    # exactly (weights too).
+    assert resumed["loss"] == full["loss"]
+    a, b = (load_checkpoint(tmp_path / d / "last.pt") for d in ("full", "cut"))
+    assert all(torch.equal(a["decoder"][k], b["decoder"][k]) for k in a["decoder"])
+    assert all(torch.equal(a["encoder"][k], b["encoder"][k]) for k in a["encoder"])
 
 
 def test_resume_refuses_another_configuration(tmp_path, capsys):
@@ -123,3 +128,51 @@ def test_loihi_fixed_fine_tuning_starts_from_a_checkpoint(tmp_path):
         z_qat = fixed_point_forward(enc, x)[0].numpy()
     z_ref = simulate_fixed_point(enc, x)[0][0].numpy()
     assert z_ref.sum() > 0 and np.array_equal(z_qat, z_ref)
+
+
+def test_fixed_point_phase_covers_the_last_fraction_of_the_steps(tmp_path):
+    from neuro_codec.checkpoint import is_loihi_fixed
+
+    data = SyntheticTones(n_clips=2, clip_samples=2**13)
+    cfg = _tiny_cfg(steps=8, ckpt_every=4, fixed_point_fraction=0.25)
+    assert [cfg.fixed_point_at(s) for s in range(8)] == [False] * 6 + [True] * 2
+    train(cfg, tmp_path / "run", dataset=data)
+    with open(tmp_path / "run" / "log.csv") as f:
+        assert [int(r["fixed_point"]) for r in csv.DictReader(f)] == [0] * 6 + [1] * 2
+    ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert is_loihi_fixed(ckpt)
+    assert not is_loihi_fixed({**ckpt, "step": 4})   # saved before the fixed-point phase
+
+
+def test_time_budget_stops_with_a_checkpoint(tmp_path):
+    data = SyntheticTones(n_clips=2, clip_samples=2**13)
+    row = train(_tiny_cfg(steps=10_000, ckpt_every=5_000), tmp_path / "run", dataset=data,
+                max_seconds=1.0)
+    ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert 1 <= ckpt["step"] < 10_000 and row["step"] == ckpt["step"]
+
+
+def test_overrides_change_the_model_and_are_stored(tmp_path):
+    from neuro_codec.codec import build_codec
+
+    data = SyntheticTones(n_clips=2, clip_samples=2**13)
+    cfg = _tiny_cfg(steps=1, encoder_overrides=(("input_support", "dense"),),
+                    decoder_overrides=(("refiner_blocks", 0),))
+    train(cfg, tmp_path / "run", dataset=data)
+    ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
+    codec = build_codec(ckpt)
+    assert codec.refiner is None and codec.encoder.config.input_support == "dense"
+    assert int((codec.encoder.fc[0].weight == 0).sum()) == 0
+    with pytest.raises(ValueError, match="no field 'bogus'"):
+        _tiny_cfg(decoder_overrides=(("bogus", 1),))
+
+
+def test_validation_rows_at_every_checkpoint(tmp_path):
+    cfg = _tiny_cfg(steps=4, ckpt_every=2, val_clips=2, val_clip_samples=2**15)
+    train(cfg, tmp_path / "run")
+    with open(tmp_path / "run" / "val.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["step"]) for r in rows] == [2, 4]
+    for r in rows:
+        assert float(r["val_mel_distance"]) > 0 and 1.0 <= float(r["val_visqol"]) <= 5.0
+    assert (tmp_path / "run" / "curves.png").stat().st_size > 10_000

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from neuro_codec.audio import SAMPLE_RATE_HZ, load_audio, save_audio
+from neuro_codec.codec import DEFAULT_STEPS
 from neuro_codec.diffusion import SAMPLERS
 from neuro_codec.errors import CheckpointError, CodecError
 from neuro_codec.fileio import atomic_path
@@ -149,7 +150,8 @@ def register(sub) -> None:
     p.add_argument("input", help=".snc file")
     p.add_argument("output", help="output WAV file")
     p.add_argument("--checkpoint", required=True, help="checkpoint whose model id made the file")
-    p.add_argument("--steps", type=int, default=25, help="sampling steps (default 25)")
+    p.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="refiner sampling "
+                   f"steps, 0 for the first stage alone (default {DEFAULT_STEPS})")
     p.add_argument("--sampler", choices=SAMPLERS, default="dpmpp",
                    help="dpmpp (DPM-Solver++, fast) or ddim (the paper's 100-step setting) "
                         "(default dpmpp)")
@@ -167,7 +169,8 @@ def register(sub) -> None:
     p.add_argument("--clips", type=int, default=8, help="number of clips (default 8)")
     p.add_argument("--seconds", type=float, default=2**17 / SAMPLE_RATE_HZ,
                    help="clip length (default 5.944 s = 2^17 samples)")
-    p.add_argument("--steps", type=int, default=25, help="sampling steps (default 25)")
+    p.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="refiner sampling "
+                   f"steps, 0 for the first stage alone (default {DEFAULT_STEPS})")
     p.add_argument("--sampler", choices=SAMPLERS, default="dpmpp", help="sampler "
                    "(default dpmpp)")
     p.add_argument("--no-visqol", action="store_true", help="skip ViSQOL (faster)")

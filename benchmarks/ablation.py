@@ -1,0 +1,186 @@
+"""Ablation of the encoder levers and decoder variants at equal training time.
+
+Every row is the FREE `small` recipe with one thing changed, trained for the same wall time on
+one CPU thread (two rows side by side on the 2-core machine), then scored on the same test
+clips: payload kbps, SI-SNR, mel distance, ViSQOL, decoder speed on the CPU, and (for rows with
+the diffusion refiner) the first stage alone against 4 and 10 refiner steps.
+
+    python benchmarks/ablation.py --train --minutes 12    # trains the rows, then the table
+    python benchmarks/ablation.py                         # the table from runs/ablation/*
+
+Prints a Markdown table; saves out/benchmarks/ablation.csv and ablation.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from neuro_codec.audio import SAMPLE_RATE_HZ  # noqa: E402
+from neuro_codec.errors import CodecError, run_command  # noqa: E402
+from neuro_codec.fileio import atomic_path, write_bytes_atomic  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    lever: str
+    train_args: tuple[str, ...] = ()
+
+
+ROWS = (
+    Row("banded-gabor", "recipe: 256 banded (constant-Q) Gabor-initialised, 256 recurrent, "
+        "frame-rate first stage + STFT-residual diffusion refiner"),
+    Row("dense-gabor", "first layer sees the whole frame (dense 512 → 256)",
+        ("--set-encoder", "input_support=dense")),
+    Row("banded-random", "banded support, random (not Gabor) initialisation",
+        ("--set-encoder", "input_init=random")),
+    Row("no-refiner", "first stage only: no diffusion refiner (all the time to the first stage)",
+        ("--set-decoder", "refiner_blocks=0")),
+)
+
+
+def train_rows(rows: Sequence[Row], out: Path, minutes: float, parallel: int = 2) -> None:
+    """Train `rows` for `minutes` each, `parallel` at a time, one torch thread each."""
+    for i in range(0, len(rows), parallel):
+        procs = []
+        for row in rows[i:i + parallel]:
+            cmd = [sys.executable, "-m", "neuro_codec.train", "--model", "free", "--config",
+                   "small", "--steps", "100000", "--ckpt-every", "1000", "--log-every", "50",
+                   "--val-clips", "0", "--threads", "1", "--max-minutes", str(minutes),
+                   "--out", str(out / row.name), *row.train_args]
+            print("$ " + " ".join(cmd), flush=True)
+            log = open(out / f"{row.name}.out", "w")
+            procs.append((row, subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=log), log))
+        for row, proc, log in procs:
+            if proc.wait() != 0:
+                raise CodecError(f"row {row.name} failed; see {out / (row.name + '.out')}")
+            log.close()
+
+
+def score_rows(rows: Sequence[Row], out: Path, clips, steps: Sequence[int],
+               progress: bool = True) -> list[dict]:
+    from neuro_codec.checkpoint import load_checkpoint
+    from neuro_codec.codec import build_codec
+    from neuro_codec.evaluate import evaluate_clips, summarize
+
+    results = []
+    for row in rows:
+        path = out / row.name / "last.pt"
+        if not path.is_file():
+            print(f"{row.name}: no checkpoint at {path}, skipped", file=sys.stderr)
+            continue
+        ckpt = load_checkpoint(path)
+        codec = build_codec(ckpt, str(path))
+        minutes = float(ckpt["extra"]["last_log"]["seconds"]) / 60
+        for k in steps if codec.refiner is not None else (0,):
+            mean = summarize(evaluate_clips(codec, ckpt["model_id"], clips, steps=k,
+                                            progress=progress))
+            results.append({
+                "row": row.name, "decoder": "first stage" if k == 0 else f"+ refiner, {k} steps",
+                "train_minutes": round(minutes, 1), "train_steps": int(ckpt["step"]),
+                "kbps": mean["payload_kbps"], "event_rate": mean["event_rate"],
+                "si_snr_db": mean["si_snr_db"], "mel_distance": mean["mel_distance"],
+                "visqol": mean["visqol"], "decode_x_realtime": mean["decode_x_realtime"],
+                "lever": row.lever,
+            })
+    return results
+
+
+COLUMNS = ("row", "decoder", "train_minutes", "train_steps", "kbps", "event_rate", "si_snr_db",
+           "mel_distance", "visqol", "decode_x_realtime")
+
+
+def format_table(results: list[dict]) -> str:
+    def cell(v):
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(cell(r[c]) for c in COLUMNS) + " |" for r in results]
+    return "\n".join(lines)
+
+
+def plot(results: list[dict]):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [f"{r['row']}\n{r['decoder']}" for r in results]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 0.5 * len(results) + 2))
+    for ax, (key, title) in zip(axes, (("si_snr_db", "SI-SNR (dB, higher is better)"),
+                                       ("mel_distance", "mel distance (lower is better)"),
+                                       ("visqol", "ViSQOL (higher is better)"))):
+        ax.barh(range(len(results)), [r[key] for r in results], color="C0")
+        ax.set_yticks(range(len(results)), labels if ax is axes[0] else [""] * len(results),
+                      fontsize=7)
+        ax.invert_yaxis()
+        ax.set_title(title)
+        ax.grid(alpha=0.3, axis="x")
+    fig.suptitle("ablation at equal training time (FREE small, one CPU thread per row)")
+    fig.tight_layout()
+    return fig
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--train", action="store_true", help="train the rows first")
+    p.add_argument("--minutes", type=float, default=12.0,
+                   help="training minutes per row with --train (default 12)")
+    p.add_argument("--rows", nargs="*", default=[r.name for r in ROWS],
+                   help="rows to train and score (default all)")
+    p.add_argument("--runs", default="runs/ablation", help="row folders (default runs/ablation)")
+    p.add_argument("--clips", type=int, default=16, help="test clips (default 16)")
+    p.add_argument("--seconds", type=float, default=2**17 / SAMPLE_RATE_HZ,
+                   help="clip length (default 5.944 s)")
+    p.add_argument("--steps", type=int, nargs="+", default=[0, 4, 10],
+                   help="refiner steps scored for rows with a refiner (default 0 4 10)")
+    p.add_argument("--threads", type=int, default=2, help="torch threads when scoring "
+                   "(default 2: decode speed is measured on both cores)")
+    p.add_argument("--out", default="out/benchmarks", help="folder of the CSV and PNG")
+    args = p.parse_args(argv)
+    unknown = set(args.rows) - {r.name for r in ROWS}
+    if unknown:
+        p.error(f"unknown rows: {', '.join(sorted(unknown))}")
+    return run_command(lambda: _run(args))
+
+
+def _run(args) -> int:
+    from neuro_codec.evaluate import split_excerpts
+
+    rows = [r for r in ROWS if r.name in args.rows]
+    runs = ROOT / args.runs
+    runs.mkdir(parents=True, exist_ok=True)
+    if args.train:
+        train_rows(rows, runs, args.minutes)
+    torch.set_num_threads(args.threads)
+    clips = split_excerpts(None, args.clips, args.seconds, "test")
+    pieces = {name.split("@")[0] for name, _ in clips}
+    print(f"{len(clips)} test clips of {args.seconds:g} s from {len(pieces)} pieces")
+    results = score_rows(rows, runs, clips, args.steps)
+    if not results:
+        raise CodecError(f"no trained row under {runs}; run with --train")
+    print(format_table(results))
+    out = ROOT / args.out
+    out.mkdir(parents=True, exist_ok=True)
+    lines = [",".join(COLUMNS + ("lever",))]
+    lines += [",".join([str(r[c]) for c in COLUMNS] + [f'"{r["lever"]}"']) for r in results]
+    write_bytes_atomic(out / "ablation.csv", ("\n".join(lines) + "\n").encode())
+    fig = plot(results)
+    with atomic_path(out / "ablation.png") as tmp:
+        fig.savefig(tmp, dpi=110)
+    print(f"saved {out / 'ablation.csv'} and ablation.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""The first stage's reconstruction loss: multi-scale log-mel L1, complex STFT L1, waveform L1.
+
+The mel scales are the evaluation's (`metrics.MEL_WINDOWS`, `MEL_BANDS`), so the loss optimises
+what the mel distance measures. Spectral terms alone leave phase free (SI-SNR ≪ 0 dB); the
+complex STFT and the waveform terms pin it down, and the waveform gradient also teaches the
+encoder faster (../shared/CALIBRATION.md, rows h and j).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import asdict, dataclass
+
+import torch
+import torchaudio.transforms as AT
+
+from neuro_codec.audio import SAMPLE_RATE_HZ
+from neuro_codec.metrics import MEL_BANDS, MEL_WINDOWS
+
+STFT_SIZES = (512, 1024, 2048)
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Weights of the reconstruction terms.
+
+    Fields:
+        mel_weight: multi-scale L1 of ln(max(mel, mel_floor)), averaged over the 7 scales.
+        stft_weight: complex STFT L1 over n_fft 512/1024/2048 (hop n_fft/4), each normalised
+            by the reference's mean magnitude.
+        wave_weight: L1 on the waveform.
+        mel_floor: clamp of the mel magnitude before the log.
+    """
+
+    mel_weight: float = 1.0
+    stft_weight: float = 0.2
+    wave_weight: float = 10.0
+    mel_floor: float = 1e-5
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> LossConfig:
+        return cls(**d)
+
+
+@functools.cache
+def _mels(device: str) -> tuple[AT.MelSpectrogram, ...]:
+    return tuple(
+        AT.MelSpectrogram(sample_rate=SAMPLE_RATE_HZ, n_fft=w, win_length=w, hop_length=w // 4,
+                          n_mels=m, power=1.0, center=True, norm="slaney",
+                          mel_scale="slaney").to(device)
+        for w, m in zip(MEL_WINDOWS, MEL_BANDS)
+    )
+
+
+def mel_loss(estimate: torch.Tensor, reference: torch.Tensor, floor: float = 1e-5) -> torch.Tensor:
+    """Mean over 7 scales of mean |ln max(M(ŝ), floor) − ln max(M(s), floor)|; [B, L] inputs."""
+    total = estimate.new_zeros(())
+    for mel in _mels(str(estimate.device)):
+        total = total + (torch.log(mel(estimate).clamp(min=floor))
+                         - torch.log(mel(reference).clamp(min=floor))).abs().mean()
+    return total / len(MEL_WINDOWS)
+
+
+def complex_stft_loss(estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """Mean over n_fft ∈ {512, 1024, 2048} of mean|Ŝ − S| / mean|S|; [B, L] inputs."""
+    total = estimate.new_zeros(())
+    for n_fft in STFT_SIZES:
+        window = torch.hann_window(n_fft, device=estimate.device)
+        s_hat, s = (torch.stft(x, n_fft, n_fft // 4, window=window, return_complex=True)
+                    for x in (estimate, reference))
+        total = total + (s_hat - s).abs().mean() / (s.abs().mean() + 1e-8)
+    return total / len(STFT_SIZES)
+
+
+def reconstruction_loss(estimate: torch.Tensor, reference: torch.Tensor,
+                        cfg: LossConfig) -> dict[str, torch.Tensor]:
+    """The weighted terms and their sum under "loss"; [B, L] waveforms."""
+    terms = {
+        "mel": mel_loss(estimate, reference, cfg.mel_floor),
+        "stft": complex_stft_loss(estimate, reference),
+        "wave": (estimate - reference).abs().mean(),
+    }
+    terms["loss"] = (cfg.mel_weight * terms["mel"] + cfg.stft_weight * terms["stft"]
+                     + cfg.wave_weight * terms["wave"])
+    return terms
