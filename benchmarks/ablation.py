@@ -37,15 +37,16 @@ class Row:
     train_args: tuple[str, ...] = ()
 
 
+REFINER = ("--set-decoder", "refiner_blocks=3")
 ROWS = (
-    Row("banded-gabor", "recipe: 256 banded (constant-Q) Gabor-initialised, 256 recurrent, "
-        "frame-rate first stage + STFT-residual diffusion refiner"),
-    Row("dense-gabor", "first layer sees the whole frame (dense 512 → 256)",
-        ("--set-encoder", "input_support=dense")),
-    Row("banded-random", "banded support, random (not Gabor) initialisation",
-        ("--set-encoder", "input_init=random")),
-    Row("no-refiner", "first stage only: no diffusion refiner (all the time to the first stage)",
-        ("--set-decoder", "refiner_blocks=0")),
+    Row("banded-gabor", "recipe: 256 banded (constant-Q) Gabor-initialised LIF, 256 recurrent "
+        "LIF, frame-rate first stage alone"),
+    Row("banded-gabor-refiner", "recipe + STFT-residual diffusion refiner (3 ConvNeXt blocks)",
+        REFINER),
+    Row("dense-gabor-refiner", "+ refiner; the first layer sees the whole frame (dense 512 → 256)",
+        ("--set-encoder", "input_support=dense", *REFINER)),
+    Row("banded-random-refiner", "+ refiner; banded support, random (not Gabor) initialisation",
+        ("--set-encoder", "input_init=random", *REFINER)),
 )
 
 

@@ -5,7 +5,8 @@
 Encoder: the snnTorch module (`forward`, float32 and float64) and the float64 fast path that
 `neuro-codec encode` uses (spike-for-spike equal), on `--encoder-seconds` of audio.
 Decoder: the first stage alone (0 steps) and with the diffusion refiner at a few DPM-Solver++
-steps, on the CPU and, when one is present, on the GPU; SI-SNR of each against the original. Prints a Markdown
+steps, on the CPU and, when one is present, on the GPU; SI-SNR of each against the original.
+Prints a Markdown
 table and saves CSV + PNG under --out.
 """
 

@@ -10,8 +10,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from neuro_codec.decoder import (DecoderConfig, FirstStage, Refiner, compress, decompress, istft,
-                                 stft)
+from neuro_codec.decoder import (
+    DecoderConfig,
+    FirstStage,
+    Refiner,
+    compress,
+    decompress,
+    istft,
+    stft,
+)
 from neuro_codec.diffusion import VDiffusion, sample
 from neuro_codec.encoder import EncoderConfig, SpikingEncoder
 from neuro_codec.losses import LossConfig, reconstruction_loss

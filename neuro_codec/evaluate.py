@@ -143,7 +143,8 @@ def table_row(model: str, rows: list[dict], steps: int | None = None) -> dict:
             "decode_x_realtime": mean["decode_x_realtime"]}
 
 
-def model_row(checkpoint: str | Path, clips: list[tuple[str, np.ndarray]], steps: int = DEFAULT_STEPS,
+def model_row(checkpoint: str | Path, clips: list[tuple[str, np.ndarray]],
+              steps: int = DEFAULT_STEPS,
               sampler: str = "dpmpp", with_visqol: bool = True, progress: bool = False) -> dict:
     """Evaluate a checkpoint on `clips` (GPU if present) and return its table row."""
     from neuro_codec.checkpoint import is_loihi_fixed, load_checkpoint

@@ -5,7 +5,8 @@ to events, the first stage's reconstruction loss (multi-scale mel + complex STFT
 plus the refiner's v-diffusion loss, plus β(step)·storage penalty for SPARSE; AdamW with
 gradient clipping; the last `fixed_point_fraction` of the steps encode in Loihi fixed point, so
 that the shipped model's events are the Lava fixed_pt run's. Every checkpoint also scores a
-fixed set of validation clips (loss, mel distance, SI-SNR, ViSQOL) into `val.csv`. Checkpoints (`DIR/last.pt`, atomic) hold everything needed to resume.
+fixed set of validation clips (loss, mel distance, SI-SNR, ViSQOL) into `val.csv`.
+Checkpoints (`DIR/last.pt`, atomic) hold everything needed to resume.
 Several processes: `torchrun --nproc_per_node=K -m neuro_codec.train ...` (PyTorch DDP, NCCL on
 GPUs, gloo on CPUs).
 """

@@ -123,7 +123,8 @@ def main(argv=None) -> int:
         print((out / "energy" / "report.md").read_text())
     stage("rate–quality table: Opus 6/12 kbps and our models on the same test clips",
           [py, "benchmarks/baselines.py", "--clips", str(args.clips), "--out", str(out),
-           "--steps", *sorted({"0", str(args.steps)}), *(["--checkpoint", *map(str, ckpts)] if ckpts else [])])
+           "--steps", *sorted({"0", str(args.steps)}),
+           *(["--checkpoint", *map(str, ckpts)] if ckpts else [])])
     plot_spectrograms(ref, decoded, out / "spectrograms.png")
     print(f"\nmain job done: {out} (baselines.csv/png, energy/, spectrograms.png, *.snc, *.wav)")
     return 0

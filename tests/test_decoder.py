@@ -6,8 +6,7 @@ import torch
 from diffusers import DDPMScheduler
 
 from neuro_codec.codec import Codec
-from neuro_codec.decoder import (DecoderConfig, FirstStage, compress, decompress, istft,
-                                 stft)
+from neuro_codec.decoder import DecoderConfig, FirstStage, compress, decompress, istft, stft
 from neuro_codec.diffusion import _SCHEDULE, VDiffusion, sample
 from neuro_codec.presets import get_preset
 

@@ -91,8 +91,8 @@ def test_resume_after_a_kill_continues_with_the_same_steps(tmp_path):
 
 def test_resume_refuses_another_configuration(tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["--config", "tiny", "--data", "synthetic", "--steps", "2", "--out",
-                 str(out)]) == 0
+    assert main(["--config", "tiny", "--data", "synthetic", "--steps", "2", "--val-clips", "0",
+                 "--out", str(out)]) == 0
     assert main(["--config", "tiny", "--data", "synthetic", "--steps", "4", "--lr", "0.01",
                  "--out", str(out), "--resume"]) == 1
     assert "another configuration" in capsys.readouterr().err
@@ -102,7 +102,8 @@ def test_torchrun_two_cpu_processes_with_gloo(tmp_path):
     out = tmp_path / "ddp"
     r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
                         "--master_port=29517", "-m", "neuro_codec.train", "--config", "tiny",
-                        "--data", "synthetic", "--steps", "3", "--out", str(out)],
+                        "--data", "synthetic", "--steps", "3", "--val-clips", "0",
+                        "--out", str(out)],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     assert load_checkpoint(out / "last.pt")["step"] == 3

@@ -166,7 +166,7 @@ def register(sub) -> None:
     p.add_argument("--data", default="builtin", choices=("builtin", "maestro"),
                    help="dataset (default builtin)")
     p.add_argument("--root", default="", help="dataset folder (default data/builtin)")
-    p.add_argument("--clips", type=int, default=8, help="number of clips (default 8)")
+    p.add_argument("--clips", type=int, default=16, help="number of clips (default 16)")
     p.add_argument("--seconds", type=float, default=2**17 / SAMPLE_RATE_HZ,
                    help="clip length (default 5.944 s = 2^17 samples)")
     p.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="refiner sampling "
