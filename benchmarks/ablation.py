@@ -14,6 +14,7 @@ Prints a Markdown table; saves out/benchmarks/ablation.csv and ablation.png.
 from __future__ import annotations
 
 import argparse
+import csv
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -27,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from neuro_codec.audio import SAMPLE_RATE_HZ  # noqa: E402
 from neuro_codec.errors import CodecError, run_command  # noqa: E402
-from neuro_codec.fileio import atomic_path, write_bytes_atomic  # noqa: E402
+from neuro_codec.fileio import atomic_path  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -173,9 +174,10 @@ def _run(args) -> int:
     print(format_table(results))
     out = ROOT / args.out
     out.mkdir(parents=True, exist_ok=True)
-    lines = [",".join(COLUMNS + ("lever",))]
-    lines += [",".join([str(r[c]) for c in COLUMNS] + [f'"{r["lever"]}"']) for r in results]
-    write_bytes_atomic(out / "ablation.csv", ("\n".join(lines) + "\n").encode())
+    with atomic_path(out / "ablation.csv") as tmp, open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=[*COLUMNS, "lever"])
+        w.writeheader()
+        w.writerows(results)
     fig = plot(results)
     with atomic_path(out / "ablation.png") as tmp:
         fig.savefig(tmp, dpi=110)

@@ -110,6 +110,14 @@ def evaluate_opus(clips: list[tuple[str, np.ndarray]], kbps: float, with_visqol:
 
 # --- command line ----------------------------------------------------------------------------
 
+def _steps_for(checkpoint: str, steps: Sequence[int]) -> list[int]:
+    """The step counts worth a row: a model without a refiner decodes the same at any count."""
+    from neuro_codec.checkpoint import load_checkpoint
+
+    decoder = load_checkpoint(checkpoint)["config"].get("decoder") or {}
+    return sorted(set(steps)) if decoder.get("refiner_blocks", 0) else [0]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--root", default=None,
@@ -147,7 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for kbps in args.bitrates]
         rows += [model_row(path, clips, steps=steps, sampler=args.sampler,
                            with_visqol=not args.no_visqol, progress=True)
-                 for path in args.checkpoint for steps in args.steps]
+                 for path in args.checkpoint for steps in _steps_for(path, args.steps)]
         table = write_table(rows, args.out)
     except CodecError as e:
         print(f"error: {e}", file=sys.stderr)

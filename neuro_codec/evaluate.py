@@ -136,7 +136,8 @@ def summarize(rows: list[dict]) -> dict:
 def table_row(model: str, rows: list[dict], steps: int | None = None) -> dict:
     """The shared rate–quality table's row (`quality_table`) for per-clip `rows`."""
     mean = summarize(rows)
-    label = f"spiking-{model}" + ("" if steps is None else f" ({steps} steps)")
+    label = f"spiking-{model}" + ("" if steps is None else " (first stage)" if steps == 0
+                                  else f" (+ refiner, {steps} steps)")
     return {"codec": label, "kbps": round(mean["payload_kbps"], 3),
             "si_snr_db": mean["si_snr_db"], "mel_distance": mean["mel_distance"],
             "visqol": mean["visqol"], "file_kbps": mean["file_kbps"], "clips": len(rows),
@@ -153,6 +154,8 @@ def model_row(checkpoint: str | Path, clips: list[tuple[str, np.ndarray]],
     ckpt = load_checkpoint(checkpoint)
     codec = build_codec(ckpt, str(checkpoint))
     codec.to("cuda" if torch.cuda.is_available() else "cpu")
+    if codec.refiner is None:
+        steps = 0  # a model without a refiner decodes with its first stage at any step count
     rows = evaluate_clips(codec, ckpt["model_id"], clips, steps=steps, sampler=sampler,
                           with_visqol=with_visqol, progress=progress,
                           loihi_fixed=is_loihi_fixed(ckpt))

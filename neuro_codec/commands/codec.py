@@ -69,8 +69,9 @@ def _decode(args) -> int:
     x = codec.decode(zt, header.n_audio_samples, steps=args.steps, sampler=args.sampler,
                      generator=gen, progress=True)[0].cpu().numpy()
     save_audio(args.output, x, header.sample_rate_hz)
-    print(f"{args.output}: {x.size / header.sample_rate_hz:.2f} s decoded with "
-          f"{args.sampler}, {args.steps} steps")
+    how = ("the first stage alone" if codec.refiner is None or args.steps == 0
+           else f"the first stage + {args.steps} refiner steps ({args.sampler})")
+    print(f"{args.output}: {x.size / header.sample_rate_hz:.2f} s decoded with {how}")
     return 0
 
 
@@ -146,7 +147,7 @@ def register(sub) -> None:
                    help="event storage format (default auto: the smallest)")
     p.set_defaults(func=_encode)
 
-    p = sub.add_parser("decode", help=".snc events → audio (diffusion decoder)")
+    p = sub.add_parser("decode", help=".snc events → audio (frame-rate decoder)")
     p.add_argument("input", help=".snc file")
     p.add_argument("output", help="output WAV file")
     p.add_argument("--checkpoint", required=True, help="checkpoint whose model id made the file")

@@ -1,0 +1,55 @@
+"""The shipped checkpoints: each loads, encodes a few seconds of built-in (rendered) piano
+with its own arithmetic, fires at the rate the README states, and round-trips through `.snc`
+exactly."""
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from neuro_codec import render
+from neuro_codec.bitstream import pack_snc, unpack_snc
+from neuro_codec.checkpoint import build_encoder, encode_events, is_loihi_fixed, load_checkpoint
+from neuro_codec.midi_gen import generate_piece
+
+CHECKPOINTS = Path(__file__).resolve().parents[1] / "neuro_codec" / "checkpoints"
+# Event rate of z (fraction of unit-frames), as README.md's "Where it stands" states it.
+RATE_RANGE = {"free-small.pt": (0.15, 0.50), "sparse-small.pt": (0.005, 0.08)}
+SECONDS = 4.0
+
+needs_fluidsynth = pytest.mark.skipif(
+    shutil.which("fluidsynth") is None
+    or not any(p.is_file() for p in render.SOUNDFONT_CANDIDATES),
+    reason="fluidsynth and fluid-soundfont-gm are not installed",
+)
+
+
+@pytest.fixture(scope="module")
+def piano(tmp_path_factory) -> np.ndarray:
+    """The first seconds of a procedurally generated piece, rendered as the dataset is."""
+    d = tmp_path_factory.mktemp("piano")
+    generate_piece(7).write(str(d / "p.mid"))
+    render.render_midi(d / "p.mid", d / "p.wav")
+    import soundfile as sf
+
+    x, rate = sf.read(d / "p.wav", dtype="float32")
+    assert rate == 22_050
+    return x[: int(SECONDS * rate)]
+
+
+@needs_fluidsynth
+@pytest.mark.parametrize("name", sorted(RATE_RANGE))
+def test_shipped_checkpoint_encodes_piano(name, piano):
+    ckpt = load_checkpoint(CHECKPOINTS / name)
+    assert ckpt["model"] == name.split("-")[0] and ckpt["decoder"]
+    assert is_loihi_fixed(ckpt), "shipped models are fine-tuned in Loihi fixed point"
+    encoder = build_encoder(ckpt, name)
+    z = encode_events(encoder, piano, loihi_fixed=True)
+    assert z.dtype == np.uint8 and z.shape == (80, -(-piano.size // 512))
+    lo, hi = RATE_RANGE[name]
+    assert lo <= z.mean() <= hi, f"{name}: event rate {z.mean():.3f} outside [{lo}, {hi}]"
+    data = pack_snc(z, n_audio_samples=piano.size, model_id=ckpt["model_id"])
+    header, z_back = unpack_snc(data)
+    assert np.array_equal(z_back, z) and header.model_id == ckpt["model_id"]
+    assert header.n_events == int(z.sum()) and header.n_audio_samples == piano.size
