@@ -15,7 +15,7 @@ from neuro_codec.midi_gen import generate_piece
 
 CHECKPOINTS = Path(__file__).resolve().parents[1] / "neuro_codec" / "checkpoints"
 # Event rate of z (fraction of unit-frames), as README.md's "Where it stands" states it.
-RATE_RANGE = {"free-small.pt": (0.15, 0.50), "sparse-small.pt": (0.005, 0.08)}
+RATE_RANGE = {"free-small.pt": (0.30, 0.55), "sparse-small.pt": (0.015, 0.07)}
 SECONDS = 4.0
 
 needs_fluidsynth = pytest.mark.skipif(
