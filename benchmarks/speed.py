@@ -104,7 +104,9 @@ def main(argv=None) -> int:
     n = int(args.seconds * SAMPLE_RATE_HZ)
     clip = audio[:n]
     z = torch.from_numpy(encode_events(enc, clip, fixed)).float().unsqueeze(0)
-    settings = [("first stage", 0)] + [("dpmpp", int(s)) for s in args.fast_steps.split(",")]
+    settings = [("first stage", 0)]
+    if codec.refiner is not None:  # without one, every step count decodes the first stage
+        settings += [("dpmpp", int(s)) for s in args.fast_steps.split(",")]
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     for device in devices:
         codec.to(device)
