@@ -11,7 +11,9 @@ share of its correlation within a few frames of the onset,
     φ[i, α] = Σ_{τ=−5}^{4} C[i, α, τ] / (Σ_τ C[i, α, τ] + 1e−5),
 
 normalised over the notes for each unit (φ[i, :] sums to 1; a unit blind to pitch has 1/A
-everywhere). A unit is selective for α when φ[i, α] > 3/A. Only z and MIDI are needed.
+everywhere). A unit is selective for α when φ[i, α] > 3/A and at least MIN_PEAK_PAIRS of
+its (event, onset of α) pairs fall in the peak window (a near-silent unit otherwise scores
+φ = 1 on one coincidence). Only z and MIDI are needed.
 """
 
 from __future__ import annotations
@@ -24,6 +26,10 @@ NOTE_NAMES = ("A1", "A2", "A3", "A4", "A5", "A6")
 NOTE_PITCHES = (33, 45, 57, 69, 81, 93)  # MIDI numbers of A1 … A6
 PEAK_WINDOW = (-5, 4)                    # lags (frames) counted as "at the onset", inclusive
 SELECTIVE_FACTOR = 3.0                   # selective: φ above this many times uniform (1/A)
+# A unit that fired once, next to one strike, has φ = 1 for that note: a coincidence, not a
+# tuning. A unit counts as selective for α only with at least this many (event, onset of α)
+# pairs within the peak window, over all clips.
+MIN_PEAK_PAIRS = 5
 
 
 def lags_for(n_frames: int) -> np.ndarray:
@@ -80,7 +86,7 @@ class SelectivitySummary:
     """What `neuro-codec analyze` prints for one model."""
 
     units: int
-    selective_units: int                 # φ > 3/A for at least one note
+    selective_units: int                 # φ > 3/A for a note, with ≥ MIN_PEAK_PAIRS pairs
     selective_by_note: dict[str, int]    # units whose most selective note is this one
     peak_at_zero: float                  # mean over units and notes of C at τ = 0 … −1
     baseline: float                      # mean of C over |τ| > 5
@@ -98,8 +104,10 @@ class SelectivitySummary:
 def summarize(corr: np.ndarray, lags: np.ndarray, phi: np.ndarray, clips: int,
               events_per_clip: float, notes: tuple[str, ...] = NOTE_NAMES) -> SelectivitySummary:
     threshold = SELECTIVE_FACTOR / phi.shape[1]
-    selective = phi.max(axis=1) > threshold
     best = phi.argmax(axis=1)
+    near = (lags >= PEAK_WINDOW[0]) & (lags <= PEAK_WINDOW[1])
+    pairs = corr[np.arange(corr.shape[0]), best][:, near].sum(-1) * clips
+    selective = (phi.max(axis=1) > threshold) & (pairs >= MIN_PEAK_PAIRS - 1e-9)
     near_zero = (lags >= -1) & (lags <= 0)
     far = np.abs(lags) > 5
     return SelectivitySummary(

@@ -58,3 +58,15 @@ def test_shuffled_events_have_no_selective_unit():
 def test_lags_cover_half_the_clip_each_way():
     assert list(lags_for(4)) == [-2, -1, 0, 1]
     assert lags_for(256)[0] == -128 and lags_for(256)[-1] == 127
+
+
+def test_a_near_silent_unit_is_not_selective_by_one_coincidence():
+    z, onsets = _clips()
+    z[:, 1] = 0
+    z[0, 1, 1:] = onsets[0, 4, :-1]             # unit 1: one clip's worth of A5 strikes
+    z[0, 1, :] *= np.cumsum(z[0, 1]) <= 1       # … keep only the first: a single event
+    corr, lags = event_onset_correlation(z, onsets)
+    phi = peak_prominence(corr, lags)
+    assert phi[1].argmax() == 4 and phi[1, 4] > 0.5        # φ alone would call it selective
+    s = summarize(corr, lags, phi, clips=z.shape[0], events_per_clip=1.0)
+    assert s.selective_units == 1 and s.selective_by_note["A3"] == 1   # unit 0 only

@@ -59,7 +59,8 @@ def _analyze(args) -> int:
                       events_per_clip=float(z.sum(axis=(1, 2)).mean()))
         results[label], summaries[label] = (corr, lags, phi), s
         print(f"\n{label}: {s.events_per_clip:.0f} events per clip")
-        print(f"  units selective for a note (φ > 3/{len(NOTE_NAMES)}): "
+        print(f"  units selective for a note (φ > 3/{len(NOTE_NAMES)}, ≥ {MIN_PEAK_PAIRS} "
+              f"event–onset pairs at the peak): "
               f"{s.selective_units} of {s.units}  "
               + " ".join(f"{n}:{k}" for n, k in s.selective_by_note.items()))
         print(f"  correlation at τ ∈ [−1, 0]: {s.peak_at_zero:.4g}, baseline (|τ| > 5): "
