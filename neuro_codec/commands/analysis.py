@@ -31,6 +31,7 @@ def model_events(checkpoint: str, clips: list[dict], progress: bool = False):
 def _analyze(args) -> int:
     from neuro_codec import dataset as ds
     from neuro_codec.selectivity import (
+        MIN_PEAK_PAIRS,
         NOTE_NAMES,
         NOTE_PITCHES,
         event_onset_correlation,
