@@ -87,6 +87,11 @@ def build_encoder(ckpt: dict[str, Any], source: str = "checkpoint") -> SpikingEn
     return encoder.eval()
 
 
+def fixed_point_start(steps: int, fraction: float) -> int:
+    """First (0-based) step of a run's Loihi fixed-point phase: its last `fraction` of steps."""
+    return round((1 - fraction) * steps)
+
+
 def is_loihi_fixed(ckpt: dict[str, Any]) -> bool:
     """Whether the checkpoint was trained with Loihi's fixed-point encoder (`--loihi-fixed`,
     or a saved step inside the `--fixed-point-fraction` phase): its events are then defined
@@ -97,7 +102,7 @@ def is_loihi_fixed(ckpt: dict[str, Any]) -> bool:
     # The recipe's last `fixed_point_fraction` of the steps encode in fixed point: a
     # checkpoint saved in that phase has a decoder trained on fixed-point events.
     fraction = float(train.get("fixed_point_fraction", 0.0))
-    start = round((1 - fraction) * int(train.get("steps", 0)))
+    start = fixed_point_start(int(train.get("steps", 0)), fraction)
     return fraction > 0 and int(ckpt.get("step", 0)) > start
 
 

@@ -90,6 +90,10 @@ class Codec(nn.Module):
         terms["loss"] = terms["recon"] + diffusion
         return terms, z
 
+    def effective_steps(self, steps: int) -> int:
+        """The refiner steps `decode(…, steps)` runs: 0 for a model without a refiner."""
+        return steps if self.refiner is not None else 0
+
     @torch.no_grad()
     def encode(self, audio: torch.Tensor) -> torch.Tensor:
         """[B, L] or [L] waveform → z [B, N, ⌈L/hop⌉] (0/1, float). Runs in the input's dtype."""
@@ -109,7 +113,7 @@ class Codec(nn.Module):
         z = z.float()
         n_frames = z.shape[-1]
         features, spec = self.first_stage(z)
-        if steps and self.refiner is not None:
+        if self.effective_steps(steps):
             cfg = self.cfg
             first = compress(spec, cfg.compress)
             r = sample(lambda r_t, t: self.refiner(r_t, t, features, first), tuple(first.shape),

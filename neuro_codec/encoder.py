@@ -228,16 +228,19 @@ class SpikingEncoder(nn.Module):
                 spike_grad=spike_grad, reset_mechanism="zero", learn_beta=False,
                 learn_threshold=False,
             ))
-        self._init_weights()
+        bank = (gabor_bank(config) if config.input_init == "gabor"
+                or config.input_support == "banded" else None)
+        self._init_weights(bank)
         if config.input_support == "banded":
             # The band is kept by masking the gradient, not by a parametrisation: the weight
             # stays a plain tensor with exact zeros (AdamW leaves a weight whose gradient is
             # always zero at zero), so NIR, Lava and the fixed-point path see ordinary Linear
-            # weights and the synaptic-op counts see only the band.
-            mask = gabor_bank(config)[1].to(self.fc[0].weight.dtype)
-            self.fc[0].weight.register_hook(lambda g: g * mask.to(g.device, g.dtype))
+            # weights and the synaptic-op counts see only the band. Not persistent: the
+            # config defines it, and the state dict stays the plain weights.
+            self.register_buffer("input_mask", bank[1].float(), persistent=False)
+            self.fc[0].weight.register_hook(lambda g: g * self.input_mask.to(g.dtype))
 
-    def _init_weights(self) -> None:
+    def _init_weights(self, bank: tuple[torch.Tensor, torch.Tensor] | None) -> None:
         # Input layer: unit-norm random filters, so the current is ~ gain·rms·√frame at init.
         # Spiking layers: scaled so that a ~10 % input rate drives the membrane to ~θ.
         for i, fc in enumerate(self.fc):
@@ -247,11 +250,10 @@ class SpikingEncoder(nn.Module):
             nn.init.constant_(fc.bias, 0.0)
         for rec in self.rec.values():
             nn.init.normal_(rec.weight, 0.0, 0.5 / math.sqrt(rec.in_features))
-        cfg = self.config
-        if cfg.input_init == "gabor" or cfg.input_support == "banded":
-            weights, mask = gabor_bank(cfg)
+        if bank is not None:
+            weights, mask = bank
             with torch.no_grad():
-                if cfg.input_init == "gabor":
+                if self.config.input_init == "gabor":
                     self.fc[0].weight.copy_(weights)
                 else:
                     self.fc[0].weight.mul_(mask)

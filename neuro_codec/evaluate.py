@@ -154,8 +154,7 @@ def model_row(checkpoint: str | Path, clips: list[tuple[str, np.ndarray]],
     ckpt = load_checkpoint(checkpoint)
     codec = build_codec(ckpt, str(checkpoint))
     codec.to("cuda" if torch.cuda.is_available() else "cpu")
-    if codec.refiner is None:
-        steps = 0  # a model without a refiner decodes with its first stage at any step count
+    steps = codec.effective_steps(steps)
     rows = evaluate_clips(codec, ckpt["model_id"], clips, steps=steps, sampler=sampler,
                           with_visqol=with_visqol, progress=progress,
                           loihi_fixed=is_loihi_fixed(ckpt))

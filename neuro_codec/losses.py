@@ -8,14 +8,12 @@ encoder faster (../shared/CALIBRATION.md, rows h and j).
 
 from __future__ import annotations
 
-import functools
 from dataclasses import asdict, dataclass
 
 import torch
-import torchaudio.transforms as AT
 
 from neuro_codec.audio import SAMPLE_RATE_HZ
-from neuro_codec.metrics import MEL_BANDS, MEL_WINDOWS
+from neuro_codec.metrics import MEL_WINDOWS, mel_transforms
 
 STFT_SIZES = (512, 1024, 2048)
 
@@ -45,20 +43,10 @@ class LossConfig:
         return cls(**d)
 
 
-@functools.cache
-def _mels(device: str) -> tuple[AT.MelSpectrogram, ...]:
-    return tuple(
-        AT.MelSpectrogram(sample_rate=SAMPLE_RATE_HZ, n_fft=w, win_length=w, hop_length=w // 4,
-                          n_mels=m, power=1.0, center=True, norm="slaney",
-                          mel_scale="slaney").to(device)
-        for w, m in zip(MEL_WINDOWS, MEL_BANDS)
-    )
-
-
 def mel_loss(estimate: torch.Tensor, reference: torch.Tensor, floor: float = 1e-5) -> torch.Tensor:
     """Mean over 7 scales of mean |ln max(M(ŝ), floor) − ln max(M(s), floor)|; [B, L] inputs."""
     total = estimate.new_zeros(())
-    for mel in _mels(str(estimate.device)):
+    for mel in mel_transforms(SAMPLE_RATE_HZ, str(estimate.device)):
         total = total + (torch.log(mel(estimate).clamp(min=floor))
                          - torch.log(mel(reference).clamp(min=floor))).abs().mean()
     return total / len(MEL_WINDOWS)

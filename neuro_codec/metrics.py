@@ -50,12 +50,14 @@ def si_snr_db(estimate, reference) -> float:
 
 
 @functools.cache
-def _mel_transforms(sample_rate_hz: int) -> tuple[AT.MelSpectrogram, ...]:
+def mel_transforms(sample_rate_hz: int = SAMPLE_RATE_HZ,
+                   device: str = "cpu") -> tuple[AT.MelSpectrogram, ...]:
+    """The 7 mel magnitude spectrograms of the mel distance (also the training loss's)."""
     return tuple(
         AT.MelSpectrogram(
             sample_rate=sample_rate_hz, n_fft=w, win_length=w, hop_length=w // 4,
             n_mels=m, power=1.0, center=True, norm="slaney", mel_scale="slaney",
-        )
+        ).to(device)
         for w, m in zip(MEL_WINDOWS, MEL_BANDS)
     )
 
@@ -69,7 +71,7 @@ def mel_distance(estimate, reference, sample_rate_hz: int = SAMPLE_RATE_HZ) -> f
     est, ref = _aligned(estimate, reference)
     total = 0.0
     with torch.no_grad():
-        for mel in _mel_transforms(sample_rate_hz):
+        for mel in mel_transforms(sample_rate_hz):
             total += float((torch.log10(1 + mel(est)) - torch.log10(1 + mel(ref))).abs().mean())
     return total / len(MEL_WINDOWS)
 

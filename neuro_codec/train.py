@@ -29,7 +29,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from neuro_codec.audio import SAMPLE_RATE_HZ
-from neuro_codec.checkpoint import load_checkpoint, model_id_for, save_checkpoint
+from neuro_codec.checkpoint import fixed_point_start, load_checkpoint, model_id_for, save_checkpoint
 from neuro_codec.codec import Codec
 from neuro_codec.decoder import DecoderConfig
 from neuro_codec.encoder import EncoderConfig
@@ -135,8 +135,9 @@ class TrainConfig:
 
     def fixed_point_at(self, step: int) -> bool:
         """Whether step `step` (0-based) encodes in Loihi fixed point."""
-        return self.loihi_fixed or (self.fixed_point_fraction > 0
-                                    and step >= round((1 - self.fixed_point_fraction) * self.steps))
+        return self.loihi_fixed or (
+            self.fixed_point_fraction > 0
+            and step >= fixed_point_start(self.steps, self.fixed_point_fraction))
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -240,20 +241,17 @@ def _setup_distributed() -> tuple[int, int, torch.device]:
     return rank, world, device
 
 
-def _logged_seconds(log_path: Path) -> float:
-    """Training seconds already logged (so that a resumed run's clock continues)."""
-    if not log_path.exists():
-        return 0.0
-    with open(log_path) as f:
-        rows = list(csv.DictReader(f))
-    return float(rows[-1]["seconds"]) if rows else 0.0
-
-
 def _read_csv(path: Path) -> list[dict]:
     if not path.exists():
         return []
     with open(path) as f:
         return list(csv.DictReader(f))
+
+
+def _logged_seconds(log_path: Path) -> float:
+    """Training seconds already logged (so that a resumed run's clock continues)."""
+    rows = _read_csv(log_path)
+    return float(rows[-1]["seconds"]) if rows else 0.0
 
 
 def _plot_log(csv_path: Path, png_path: Path, val_path: Path | None = None) -> None:

@@ -1,10 +1,15 @@
-"""Tiny seeded encoders and inputs shared by the conversion, Lava and fixed-point tests."""
+"""Tiny seeded encoders and inputs shared by the conversion, Lava and fixed-point tests, and
+the marker of tests that render with fluidsynth."""
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
+import pytest
 import torch
 
+from neuro_codec import render
 from neuro_codec.encoder import EncoderConfig, SpikingEncoder
 
 
@@ -22,3 +27,10 @@ def noise(n_samples: int, seed: int, std: float = 0.3) -> np.ndarray:
     """Gaussian noise clipped to [−1, 1], float64 (loud enough that every layer spikes)."""
     rng = np.random.default_rng(seed)
     return np.clip(rng.normal(0.0, std, n_samples), -1, 1)
+
+
+needs_fluidsynth = pytest.mark.skipif(
+    shutil.which("fluidsynth") is None
+    or not any(p.is_file() for p in render.SOUNDFONT_CANDIDATES),
+    reason="fluidsynth and fluid-soundfont-gm are not installed",
+)

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pretty_midi
 import pytest
 import soundfile as sf
+from factories import needs_fluidsynth
 
 from neuro_codec import render
 from neuro_codec.errors import DataError
 
-needs_fluidsynth = pytest.mark.skipif(
-    shutil.which("fluidsynth") is None
-    or not any(p.is_file() for p in render.SOUNDFONT_CANDIDATES),
-    reason="fluidsynth and fluid-soundfont-gm are not installed",
-)
 SR = 22_050
 
 

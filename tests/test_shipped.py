@@ -2,11 +2,11 @@
 with its own arithmetic, fires at the rate the README states, and round-trips through `.snc`
 exactly."""
 
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+from factories import needs_fluidsynth
 
 from neuro_codec import render
 from neuro_codec.bitstream import pack_snc, unpack_snc
@@ -18,11 +18,6 @@ CHECKPOINTS = Path(__file__).resolve().parents[1] / "neuro_codec" / "checkpoints
 RATE_RANGE = {"free-small.pt": (0.30, 0.55), "sparse-small.pt": (0.015, 0.07)}
 SECONDS = 4.0
 
-needs_fluidsynth = pytest.mark.skipif(
-    shutil.which("fluidsynth") is None
-    or not any(p.is_file() for p in render.SOUNDFONT_CANDIDATES),
-    reason="fluidsynth and fluid-soundfont-gm are not installed",
-)
 
 
 @pytest.fixture(scope="module")

@@ -69,7 +69,7 @@ def _decode(args) -> int:
     x = codec.decode(zt, header.n_audio_samples, steps=args.steps, sampler=args.sampler,
                      generator=gen, progress=True)[0].cpu().numpy()
     save_audio(args.output, x, header.sample_rate_hz)
-    how = ("the first stage alone" if codec.refiner is None or args.steps == 0
+    how = ("the first stage alone" if codec.effective_steps(args.steps) == 0
            else f"the first stage + {args.steps} refiner steps ({args.sampler})")
     print(f"{args.output}: {x.size / header.sample_rate_hz:.2f} s decoded with {how}")
     return 0
