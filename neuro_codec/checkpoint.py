@@ -76,6 +76,8 @@ def build_encoder(ckpt: dict[str, Any], source: str = "checkpoint") -> SpikingEn
     Raises:
         CheckpointError: the config is invalid or does not match the weights.
     """
+    if ckpt.get("model") == "rvq" or (ckpt.get("config") or {}).get("rvq"):
+        raise CheckpointError(f"{source} is the RVQ baseline: it has no spiking encoder")
     try:
         cfg = EncoderConfig.from_dict(ckpt["config"]["encoder"])
         encoder = SpikingEncoder(cfg)
@@ -106,15 +108,17 @@ def is_loihi_fixed(ckpt: dict[str, Any]) -> bool:
     return fraction > 0 and int(ckpt.get("step", 0)) > start
 
 
-def encode_events(encoder: SpikingEncoder, x, loihi_fixed: bool = False) -> np.ndarray:
+def encode_events(encoder: SpikingEncoder, x, loihi_fixed: bool = False,
+                  mu: int | None = None) -> np.ndarray:
     """z [N, T] uint8 for one waveform: the float64 path, or Loihi fixed point when the
-    checkpoint was trained for it (the decoder then expects fixed-point events)."""
+    checkpoint was trained for it (the decoder then expects fixed-point events); at μ-SPARSE
+    level `mu` if given."""
 
     if loihi_fixed:
         from neuro_codec.fixed_point import simulate_fixed_point
 
-        return simulate_fixed_point(encoder, x)[0][0].numpy().astype(np.uint8)
-    return encoder.run_float64(x)[-1]
+        return simulate_fixed_point(encoder, x, mu=mu)[0][0].numpy().astype(np.uint8)
+    return encoder.run_float64(x, mu=mu)[-1]
 
 
 def load_encoder(path: str | os.PathLike) -> tuple[SpikingEncoder, str]:

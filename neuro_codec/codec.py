@@ -22,13 +22,20 @@ from neuro_codec.decoder import (
 from neuro_codec.diffusion import VDiffusion, sample
 from neuro_codec.encoder import EncoderConfig, SpikingEncoder
 from neuro_codec.losses import LossConfig, reconstruction_loss
+from neuro_codec.rvq import RVQConfig, RVQEncoder
 
 DEFAULT_STEPS = 4
 
 
 class Codec(nn.Module):
+    """Encoder (spiking, or the RVQ baseline's with `rvq_config`) and decoder.
+
+    A μ-SPARSE codec (`encoder_config.mu_levels` > 0) takes the level μ in `forward`,
+    `encode` and `decode`; the decoder's config must have the same number of levels.
+    """
+
     def __init__(self, encoder_config: EncoderConfig, decoder_config: DecoderConfig,
-                 loss_config: LossConfig | None = None):
+                 loss_config: LossConfig | None = None, rvq_config: RVQConfig | None = None):
         super().__init__()
         if encoder_config.frame_samples != decoder_config.hop_samples:
             raise ValueError(f"encoder frame_samples={encoder_config.frame_samples} differs "
@@ -36,7 +43,14 @@ class Codec(nn.Module):
         if encoder_config.n_units != decoder_config.n_units:
             raise ValueError(f"encoder n_units={encoder_config.n_units} differs from decoder "
                              f"n_units={decoder_config.n_units}")
-        self.encoder = SpikingEncoder(encoder_config)
+        if encoder_config.mu_levels != decoder_config.mu_levels:
+            raise ValueError(f"encoder mu_levels={encoder_config.mu_levels} differs from "
+                             f"decoder mu_levels={decoder_config.mu_levels}")
+        if rvq_config is not None and encoder_config.mu_levels:
+            raise ValueError("the RVQ baseline has no compression levels")
+        self.rvq_config = rvq_config
+        self.encoder = (RVQEncoder(encoder_config, rvq_config) if rvq_config is not None
+                        else SpikingEncoder(encoder_config))
         self.first_stage = FirstStage(decoder_config)
         self.refiner = Refiner(decoder_config) if decoder_config.refiner_blocks else None
         self.diffusion = VDiffusion()
@@ -53,26 +67,40 @@ class Codec(nn.Module):
     def hop(self) -> int:
         return self.cfg.hop_samples
 
-    def _events(self, audio: torch.Tensor) -> torch.Tensor:
+    @property
+    def is_rvq(self) -> bool:
+        return self.rvq_config is not None
+
+    @property
+    def mu_levels(self) -> int:
+        return self.cfg.mu_levels
+
+    def _events(self, audio: torch.Tensor, mu=None) -> torch.Tensor:
         if self.loihi_fixed:
             from neuro_codec.fixed_point import fixed_point_forward
 
-            return fixed_point_forward(self.encoder, audio).to(audio.dtype)
-        return self.encoder(audio)
+            return fixed_point_forward(self.encoder, audio, mu=mu).to(audio.dtype)
+        return self.encoder(audio, mu=mu)
 
-    def forward(self, audio: torch.Tensor,
-                generator: torch.Generator | None = None) -> tuple[dict, torch.Tensor]:
+    def forward(self, audio: torch.Tensor, generator: torch.Generator | None = None,
+                mu: torch.Tensor | None = None) -> tuple[dict, torch.Tensor]:
         """Training computation.
 
         Args:
             audio: [B, L] clean waveforms, L a multiple of the hop.
+            mu: [B] μ-SPARSE levels (mu-sparse models only).
         Returns:
             (terms, z [B, N, T]); terms holds the first stage's "mel", "stft", "wave" and
-            weighted "recon" losses, the refiner's "diffusion" v-MSE (0 without a refiner) and
-            their sum "loss".
+            weighted "recon" losses, the refiner's "diffusion" v-MSE (0 without a refiner),
+            the RVQ's "commit" loss (0 for spiking models) and their sum "loss". For the RVQ
+            baseline z is the quantised latent.
         """
-        z = self._events(audio)
-        features, spec = self.first_stage(z)
+        commit = audio.new_zeros(())
+        if self.is_rvq:
+            z, _, commit = self.encoder(audio)
+        else:
+            z = self._events(audio, mu)
+        features, spec = self.first_stage(z, mu)
         x_hat = istft(spec, self.cfg, audio.shape[-1])
         terms = reconstruction_loss(x_hat, audio, self.loss_config)
         terms["recon"] = terms.pop("loss")
@@ -87,7 +115,8 @@ class Codec(nn.Module):
             diffusion = self.diffusion.loss(
                 lambda r_t, t: self.refiner(r_t, t, feats, first), x0, generator)
         terms["diffusion"] = diffusion
-        terms["loss"] = terms["recon"] + diffusion
+        terms["commit"] = commit
+        terms["loss"] = terms["recon"] + diffusion + commit
         return terms, z
 
     def effective_steps(self, steps: int) -> int:
@@ -95,24 +124,35 @@ class Codec(nn.Module):
         return steps if self.refiner is not None else 0
 
     @torch.no_grad()
-    def encode(self, audio: torch.Tensor) -> torch.Tensor:
-        """[B, L] or [L] waveform → z [B, N, ⌈L/hop⌉] (0/1, float). Runs in the input's dtype."""
-        return self.encoder(audio)
+    def encode(self, audio: torch.Tensor, mu: int | None = None) -> torch.Tensor:
+        """[B, L] or [L] waveform → z [B, N, ⌈L/hop⌉] (0/1, float), in the input's dtype; for
+        the RVQ baseline, its codes [B, Q, ⌈L/hop⌉] (int64)."""
+        if self.is_rvq:
+            return self.encoder(audio if audio.dim() == 2 else audio[None])[1]
+        return self.encoder(audio, mu=mu)
+
+    @torch.no_grad()
+    def decode_codes(self, codes: torch.Tensor, n_samples: int, **kwargs) -> torch.Tensor:
+        """The RVQ baseline's codes [B, Q, T] → waveforms [B, n_samples] (see `decode`)."""
+        return self.decode(self.encoder.dequantize(codes), n_samples, **kwargs)
 
     @torch.no_grad()
     def decode(self, z: torch.Tensor, n_samples: int, steps: int = DEFAULT_STEPS,
                sampler: str = "dpmpp", generator: torch.Generator | None = None,
-               progress: bool = False) -> torch.Tensor:
+               progress: bool = False, mu: torch.Tensor | int | None = None) -> torch.Tensor:
         """z [B, N, T] → waveforms [B, n_samples] (float32, on z's device).
 
         Args:
             steps: refiner sampling steps; 0 returns the first stage alone.
+            mu: μ-SPARSE levels: an int, [B], or [B, T] (one per frame).
         """
+        if mu is not None and not torch.is_tensor(mu):
+            mu = torch.full((z.shape[0],), int(mu), dtype=torch.long)
         if steps < 0:
             raise ValueError(f"steps must be ≥ 0, got {steps}")
         z = z.float()
         n_frames = z.shape[-1]
-        features, spec = self.first_stage(z)
+        features, spec = self.first_stage(z, mu)
         if self.effective_steps(steps):
             cfg = self.cfg
             first = compress(spec, cfg.compress)
@@ -136,12 +176,15 @@ def build_codec(ckpt: dict, source: str = "checkpoint") -> Codec:
     if not ckpt.get("decoder"):
         raise CheckpointError(f"{source} holds no decoder (an encoder-only checkpoint)")
     try:
+        rvq = ckpt["config"].get("rvq")
         codec = Codec(EncoderConfig.from_dict(ckpt["config"]["encoder"]),
-                      DecoderConfig.from_dict(ckpt["config"]["decoder"]))
+                      DecoderConfig.from_dict(ckpt["config"]["decoder"]),
+                      rvq_config=None if rvq is None else RVQConfig.from_dict(rvq))
         codec.load_state_dict({**ckpt["decoder"], **{f"encoder.{k}": v
                                                     for k, v in ckpt["encoder"].items()}})
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise CheckpointError(f"{source}: config does not match the weights ({first})") from None
-    codec.encoder = build_encoder(ckpt, source)
+    if not codec.is_rvq:
+        codec.encoder = build_encoder(ckpt, source)
     return codec.eval()

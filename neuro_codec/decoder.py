@@ -36,6 +36,8 @@ class DecoderConfig:
         time_dim: width of the diffusion-time embedding.
         compress: κ, the magnitude exponent of the domain the refiner works in.
         residual_scale: the residual is divided by this before diffusion (unit-order data).
+        mu_levels: μ-SPARSE's levels (0: none): the first stage adds a learned E_post[μ] to
+            its input features, so that it knows how sparse the events it reads are.
     """
 
     n_units: int = 80
@@ -52,6 +54,7 @@ class DecoderConfig:
     time_dim: int = 64
     compress: float = 0.5
     residual_scale: float = 1.0
+    mu_levels: int = 0
 
     def __post_init__(self):
         if self.hop_samples % self.stft_hop:
@@ -68,6 +71,8 @@ class DecoderConfig:
             raise ValueError(f"compress must be in (0, 1], got {self.compress}")
         if self.residual_scale <= 0:
             raise ValueError(f"residual_scale must be > 0, got {self.residual_scale}")
+        if self.mu_levels < 0:
+            raise ValueError(f"mu_levels must be ≥ 0, got {self.mu_levels}")
 
     @property
     def stft_per_frame(self) -> int:
@@ -149,20 +154,33 @@ def decompress(y: torch.Tensor, kappa: float) -> torch.Tensor:
 
 
 class FirstStage(nn.Module):
-    """z [B, N, T] → (features [B, dim, T], complex STFT [B, F, T·stft_per_frame])."""
+    """z [B, N, T] (and μ) → (features [B, dim, T], complex STFT [B, F, T·stft_per_frame])."""
 
     def __init__(self, cfg: DecoderConfig):
         super().__init__()
         self.cfg = cfg
         self.conv_in = nn.Conv1d(cfg.n_units, cfg.dim, cfg.kernel, padding=cfg.kernel // 2)
+        if cfg.mu_levels:
+            self.mu_embed = nn.Embedding(cfg.mu_levels, cfg.dim)
+            nn.init.zeros_(self.mu_embed.weight)
         self.blocks = nn.ModuleList(ConvNeXtBlock(cfg.dim, cfg.hidden, cfg.kernel)
                                     for _ in range(cfg.blocks))
         self.norm = nn.LayerNorm(cfg.dim)
         self.head = nn.Linear(cfg.dim, cfg.stft_per_frame * 2 * cfg.n_bins)
 
-    def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, z: torch.Tensor,
+                mu: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """mu: μ-SPARSE levels, [B] (one per clip) or [B, T] (one per frame: a file whose
+        segments were coded at different levels); required iff the config has levels."""
         cfg = self.cfg
         h = self.conv_in(z)
+        if cfg.mu_levels:
+            if mu is None:
+                raise ValueError("a mu-sparse decoder needs the level μ of its events")
+            e = self.mu_embed(mu.to(device=z.device, dtype=torch.long))
+            h = h + (e[:, :, None] if e.dim() == 2 else e.transpose(1, 2))
+        elif mu is not None:
+            raise ValueError("this decoder has no compression level μ (not a mu-sparse model)")
         for block in self.blocks:
             h = block(h)
         out = self.head(self.norm(h.transpose(1, 2)))                  # [B, T, per·2F]

@@ -21,7 +21,7 @@ decay is exact too. Time constants are spread over a range per layer rather than
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -32,6 +32,7 @@ from torch import nn
 from neuro_codec.audio import SAMPLE_RATE_HZ
 
 DECAY_GRID = 4096  # Loihi 2's decay registers are 12-bit: du, dv ∈ {0, …, 4095}/4096
+MAX_MU_LEVELS = 256  # a level is one byte in the .snc header
 
 InputInit = Literal["random", "gabor"]
 InputSupport = Literal["dense", "banded"]
@@ -86,6 +87,10 @@ class EncoderConfig:
         gabor_f_min_hz, gabor_f_max_hz: frequency range of the filterbank.
         gabor_cycles: periods of a banded filter's frequency in its window.
         min_window_samples: shortest banded window (at most the frame).
+        mu_levels: μ-SPARSE's number of compression levels (0: no level). Level μ adds a
+            learned vector E_i[μ] to the bias of every layer i: a constant input current, so
+            that the network at a fixed μ is an ordinary encoder with bias b_i + E_i[μ]
+            (`at_mu`), which NIR, Lava and the fixed-point path express unchanged.
     """
 
     frame_samples: int = 512
@@ -103,6 +108,7 @@ class EncoderConfig:
     gabor_f_max_hz: float = 8000.0
     gabor_cycles: float = 4.0
     min_window_samples: int = 32
+    mu_levels: int = 0
 
     def __post_init__(self):
         object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
@@ -132,6 +138,8 @@ class EncoderConfig:
             raise ValueError(f"min_window_samples must be ≥ 2, got {self.min_window_samples}")
         if self.gabor_cycles <= 0:
             raise ValueError(f"gabor_cycles must be > 0, got {self.gabor_cycles}")
+        if not 0 <= self.mu_levels <= MAX_MU_LEVELS:
+            raise ValueError(f"mu_levels must be in [0, {MAX_MU_LEVELS}], got {self.mu_levels}")
 
     @property
     def layer_sizes(self) -> tuple[int, ...]:
@@ -228,6 +236,12 @@ class SpikingEncoder(nn.Module):
                 spike_grad=spike_grad, reset_mechanism="zero", learn_beta=False,
                 learn_threshold=False,
             ))
+        if config.mu_levels:
+            # E_i[μ]: zero at init, so that every level starts as the level-free network.
+            self.mu_bias = nn.ModuleList(nn.Embedding(config.mu_levels, h)
+                                         for h in config.layer_sizes)
+            for emb in self.mu_bias:
+                nn.init.zeros_(emb.weight)
         bank = (gabor_bank(config) if config.input_init == "gabor"
                 or config.input_support == "banded" else None)
         self._init_weights(bank)
@@ -258,6 +272,44 @@ class SpikingEncoder(nn.Module):
                 else:
                     self.fc[0].weight.mul_(mask)
 
+    def check_mu(self, mu) -> None:
+        """Raise ValueError unless `mu` (None, an int or a tensor of ints) suits this encoder."""
+        if mu is None:
+            return
+        levels = self.config.mu_levels
+        if not levels:
+            raise ValueError("this encoder has no compression level μ (not a mu-sparse model)")
+        values = torch.as_tensor(mu)
+        if values.numel() and (int(values.min()) < 0 or int(values.max()) >= levels):
+            raise ValueError(f"μ must be in [0, {levels - 1}], got {values.tolist()}")
+
+    def layer_bias(self, i: int, mu=None) -> torch.Tensor:
+        """Layer i's bias current: b_i ([h]), b_i + E_i[μ] ([h]) for an int μ, or [B, h] for
+        a tensor of per-example levels. Computed in the module's dtype, so that `at_mu(μ)`,
+        `run_float64(…, mu)` and the fixed-point path all see the same folded bias."""
+        bias = self.fc[i].bias
+        if mu is None:
+            return bias
+        self.check_mu(mu)
+        levels = torch.as_tensor(mu, dtype=torch.long, device=bias.device)
+        return bias + self.mu_bias[i](levels)
+
+    def at_mu(self, mu: int) -> SpikingEncoder:
+        """The level-free encoder this one is at level μ: biases b_i + E_i[μ] folded in.
+
+        This is what conversion exports to NIR and Lava runs: a constant bias is all a
+        level is, so the Lava graph, the fixed-point rounding and the replica stay as they
+        are for every μ.
+        """
+        self.check_mu(mu)
+        plain = SpikingEncoder(replace(self.config, mu_levels=0)).to(self.fc[0].weight.dtype)
+        state = {k: v for k, v in self.state_dict().items() if not k.startswith("mu_bias.")}
+        with torch.no_grad():
+            for i in range(len(self.fc)):
+                state[f"fc.{i}.bias"] = self.layer_bias(i, int(mu)).detach().clone()
+        plain.load_state_dict(state)
+        return plain.train(self.training)
+
     def frames(self, x: torch.Tensor) -> torch.Tensor:
         """Cut [B, samples] into [B, T, frame_samples], T = ⌈samples / frame⌉, zero-padded."""
         hop = self.config.frame_samples
@@ -265,12 +317,14 @@ class SpikingEncoder(nn.Module):
         x = nn.functional.pad(x, (0, n_frames * hop - x.shape[-1]))
         return x.reshape(x.shape[0], n_frames, hop)
 
-    def forward(self, x: torch.Tensor, return_trace: bool = False):
+    def forward(self, x: torch.Tensor, return_trace: bool = False, mu=None):
         """Encode waveforms.
 
         Args:
             x: [B, samples] waveform at 22,050 Hz (or [samples]).
             return_trace: also return every layer's spikes.
+            mu: μ-SPARSE level: an int for the whole batch (the same arithmetic as
+                `at_mu(mu)`), a [B] tensor of per-example levels (training), or None.
         Returns:
             z: [B, N, T] 0/1 tensor (x's dtype), T = ⌈samples / 512⌉; with `return_trace`,
             (z, EncoderTrace).
@@ -281,8 +335,14 @@ class SpikingEncoder(nn.Module):
         trace = EncoderTrace()
         # Layer-major order: a layer's feed-forward currents for all steps are one matmul;
         # only the neuron update (and the recurrence) runs step by step.
+        per_example = torch.is_tensor(mu) and mu.dim() == 1
         for i, (fc, lif) in enumerate(zip(self.fc, self.lif)):
-            current = fc(inp)                                    # [B, T, h]
+            if mu is None:
+                current = fc(inp)                                # [B, T, h]
+            elif per_example:
+                current = nn.functional.linear(inp, fc.weight) + self.layer_bias(i, mu)[:, None]
+            else:
+                current = nn.functional.linear(inp, fc.weight, self.layer_bias(i, int(mu)))
             rec = self.rec[str(i)] if str(i) in self.rec else None
             mem = torch.zeros_like(current[:, 0])
             spk = torch.zeros_like(current[:, 0])
@@ -297,7 +357,7 @@ class SpikingEncoder(nn.Module):
         return (z, trace) if return_trace else z
 
     @torch.no_grad()
-    def run_float64(self, x: np.ndarray) -> list[np.ndarray]:
+    def run_float64(self, x: np.ndarray, mu: int | None = None) -> list[np.ndarray]:
         """Inference fast path: the same equations as `forward`, in float64 NumPy, one clip.
 
         snnTorch's per-step module call costs ~30 µs per layer, which caps `forward` near
@@ -307,6 +367,7 @@ class SpikingEncoder(nn.Module):
 
         Args:
             x: [samples] waveform.
+            mu: μ-SPARSE level (folded into the biases, as `at_mu`), or None.
         Returns:
             per LIF layer, [units, T] uint8 spikes; the last is z.
         """
@@ -316,7 +377,8 @@ class SpikingEncoder(nn.Module):
         layers = []
         for i, (fc, lif) in enumerate(zip(self.fc, self.lif)):
             w = fc.weight.detach().double().numpy()
-            current = inp @ w.T + fc.bias.detach().double().numpy()    # [T, h]
+            bias = self.layer_bias(i, None if mu is None else int(mu))
+            current = inp @ w.T + bias.detach().double().numpy()         # [T, h]
             rec = (self.rec[str(i)].weight.detach().double().numpy()
                    if str(i) in self.rec else None)
             beta = lif.beta.detach().double().clamp(0, 1).numpy()

@@ -233,24 +233,28 @@ def quantize_network(input_scale: np.ndarray, layers: Sequence[LayerArrays]) -> 
     ])
 
 
-def encoder_layers(encoder: SpikingEncoder) -> tuple[np.ndarray, list[FloatLayer]]:
-    """The encoder's (input scale [F], layers) in float64, as the NIR export writes them."""
+def encoder_layers(encoder: SpikingEncoder,
+                   mu: int | None = None) -> tuple[np.ndarray, list[FloatLayer]]:
+    """The encoder's (input scale [F], layers) in float64, as the NIR export writes them (at
+    μ-SPARSE level `mu`: the biases of `encoder.at_mu(mu)`)."""
     def a(t: torch.Tensor) -> np.ndarray:
         return t.detach().cpu().double().numpy().copy()
 
     layers = []
     for i, (fc, lif) in enumerate(zip(encoder.fc, encoder.lif)):
         rec = encoder.rec[str(i)].weight if str(i) in encoder.rec else None
-        layers.append(FloatLayer(weight=a(fc.weight), bias=a(fc.bias), beta=a(lif.beta),
+        layers.append(FloatLayer(weight=a(fc.weight), bias=a(encoder.layer_bias(i, mu)),
+                                 beta=a(lif.beta),
                                  threshold=a(lif.threshold),
                                  rec_weight=None if rec is None else a(rec)))
     scale = np.full(encoder.config.frame_samples, float(encoder.config.input_gain))
     return scale, layers
 
 
-def loihi_fixed_point_params(encoder: SpikingEncoder) -> FixedPointNetwork:
-    """The encoder's Loihi fixed-point variables (the same rounding the Lava graph uses)."""
-    scale, layers = encoder_layers(encoder)
+def loihi_fixed_point_params(encoder: SpikingEncoder, mu: int | None = None) -> FixedPointNetwork:
+    """The encoder's Loihi fixed-point variables (the same rounding the Lava graph uses), at
+    μ-SPARSE level `mu` if given (each level has its own bias and so its own scales)."""
+    scale, layers = encoder_layers(encoder, mu)
     return quantize_network(scale, layers)
 
 
@@ -299,7 +303,8 @@ def simulate_layer(layer: LayerFixedPoint, inputs: torch.Tensor) -> torch.Tensor
 
 
 def simulate_fixed_point(model: SpikingEncoder | FixedPointNetwork, x: torch.Tensor | np.ndarray,
-                         frame_samples: int | None = None) -> tuple[torch.Tensor, EncoderTrace]:
+                         frame_samples: int | None = None,
+                         mu: int | None = None) -> tuple[torch.Tensor, EncoderTrace]:
     """Predict Lava's fixed-point spikes bit for bit (integer arithmetic, no gradient).
 
     Args:
@@ -307,10 +312,11 @@ def simulate_fixed_point(model: SpikingEncoder | FixedPointNetwork, x: torch.Ten
         x: [B, samples] or [samples] waveform in [−1, 1].
         frame_samples: samples per step when `model` is a FixedPointNetwork (default: its
             first layer's input width).
+        mu: μ-SPARSE level of an encoder `model` (None for a level-free one).
     Returns:
         z [B, N, T] and the trace of every layer ([B, h_i, T]), as float 0/1 like the encoder.
     """
-    net = loihi_fixed_point_params(model) if isinstance(model, SpikingEncoder) else model
+    net = loihi_fixed_point_params(model, mu) if isinstance(model, SpikingEncoder) else model
     hop = frame_samples or net.layers[0].weight.shape[1]
     x = torch.as_tensor(np.asarray(x, dtype=np.float64) if not torch.is_tensor(x) else x)
     x = x.detach().cpu().double()
@@ -344,7 +350,8 @@ def _ste(x: torch.Tensor, op: str) -> torch.Tensor:
     return _StraightThrough.apply(x, op)
 
 
-def fixed_point_forward(encoder: SpikingEncoder, x: torch.Tensor, return_trace: bool = False):
+def fixed_point_forward(encoder: SpikingEncoder, x: torch.Tensor, return_trace: bool = False,
+                        mu=None):
     """The encoder's forward pass in Loihi fixed point, differentiable, for fine-tuning.
 
     Computes Lava's integer arithmetic with integer-valued float64 tensors (exact below 2^53):
@@ -358,10 +365,22 @@ def fixed_point_forward(encoder: SpikingEncoder, x: torch.Tensor, return_trace: 
         encoder: the float encoder (its parameters receive the gradients).
         x: [B, samples] or [samples] waveform in [−1, 1].
         return_trace: also return every layer's spikes.
+        mu: μ-SPARSE level: an int, or a [B] tensor of per-example levels (each level has its
+            own fixed-point scales, so the batch runs level by level).
     Returns:
         z [B, N, T] float64 0/1 (with a surrogate gradient); with `return_trace`, (z, trace).
     """
-    net = loihi_fixed_point_params(encoder)
+    if torch.is_tensor(mu) and mu.dim() == 1:
+        if return_trace:
+            raise ValueError("return_trace needs one μ for the whole batch")
+        if x.dim() == 1:
+            x = x.unsqueeze(0)
+        groups = [(torch.nonzero(mu == m).flatten(), int(m)) for m in torch.unique(mu)]
+        parts = [fixed_point_forward(encoder, x[idx], mu=m) for idx, m in groups]
+        order = torch.cat([idx for idx, _ in groups]).to(x.device)
+        return torch.cat(parts)[torch.argsort(order)]
+    mu = None if mu is None else int(mu)
+    net = loihi_fixed_point_params(encoder, mu)
     f64 = torch.float64
     if x.dim() == 1:
         x = x.unsqueeze(0)
@@ -377,7 +396,7 @@ def fixed_point_forward(encoder: SpikingEncoder, x: torch.Tensor, return_trace: 
         w_int = 2 * _ste(w * 2.0 ** (s - e - 1), "round")
         a_ff = _ste((inp @ w_int.T) * 2.0**layer.weight_exp, "floor")     # [B, T, h]
         b_exp = torch.as_tensor(2.0**layer.bias_exp, dtype=f64, device=dev)
-        b = encoder.fc[i].bias.to(f64) * 2.0 ** (s + ACT_SHIFT)
+        b = encoder.layer_bias(i, mu).to(f64) * 2.0 ** (s + ACT_SHIFT)
         bias = torch.clamp(_ste(b / b_exp, "round"), BIAS_MANT_MIN, BIAS_MANT_MAX) * b_exp
         r_int = None
         if layer.rec_weight is not None:

@@ -1,4 +1,4 @@
-"""The SPARSE model's storage-cost penalty and its β schedule.
+"""The sparsity penalties: SPARSE's storage cost, μ-SPARSE's event-rate hinge, and β schedules.
 
 Penalty (PAPER.md §4, the authors' "brute" loss, B0 = 80 bits/frame):
 
@@ -24,6 +24,24 @@ def storage_penalty(z: torch.Tensor, theta: float) -> torch.Tensor:
     n_events = z.sum(dim=(1, 2))
     cost = sparse_storage_cost(n_events, n_units, n_frames) / (B0_BITS_PER_FRAME * n_frames)
     return torch.clamp(cost.mean() - theta, min=0.0)
+
+
+def mu_target_rate(mu: torch.Tensor) -> torch.Tensor:
+    """The event rate level μ allows: 2^(−μ/3) (the authors' code: 80 events per frame at
+    μ = 0, halving every 3 levels)."""
+    return torch.pow(2.0, -mu.double() / 3.0)
+
+
+def rate_penalty(z: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
+    """μ-SPARSE's hinge, mean_b max(0, S_b/(N·T) − 2^(−μ_b/3)), for z [B, N, T] and levels
+    [B] (differentiable through z).
+
+    A hinge and not a target: below its allowance a level is free to use fewer events, so
+    the rate at μ is the smaller of what the audio needs and what μ allows.
+    """
+    rate = z.mean(dim=(1, 2))
+    allowed = mu_target_rate(mu).to(device=z.device, dtype=z.dtype)
+    return torch.clamp(rate - allowed, min=0.0).mean()
 
 
 def sparsity_weight(step: int, total_steps: int,

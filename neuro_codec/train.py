@@ -1,8 +1,10 @@
-"""`python -m neuro_codec.train`: trains the codec (FREE or SPARSE) end to end.
+"""`python -m neuro_codec.train`: trains the codec (FREE, SPARSE, μ-SPARSE or RVQ) end to end.
 
 The loop reads top to bottom: draw a batch (a pure function of seed, step and rank), encode
 to events, the first stage's reconstruction loss (multi-scale mel + complex STFT + waveform)
-plus the refiner's v-diffusion loss, plus β(step)·storage penalty for SPARSE; AdamW with
+plus the refiner's v-diffusion loss, plus β(step)·storage penalty for SPARSE, or, for
+μ-SPARSE, a level μ drawn per clip and β(step)·the event-rate hinge of that level (for RVQ,
+the quantiser's commitment loss); AdamW with
 gradient clipping; the last `fixed_point_fraction` of the steps encode in Loihi fixed point, so
 that the shipped model's events are the Lava fixed_pt run's. Every checkpoint also scores a
 fixed set of validation clips (loss, mel distance, SI-SNR, ViSQOL) into `val.csv`.
@@ -35,10 +37,11 @@ from neuro_codec.decoder import DecoderConfig
 from neuro_codec.encoder import EncoderConfig
 from neuro_codec.errors import CheckpointError, CodecError, run_command
 from neuro_codec.presets import PRESETS, get_preset
-from neuro_codec.sparsity import sparsity_weight, storage_penalty
+from neuro_codec.rvq import RVQConfig
+from neuro_codec.sparsity import rate_penalty, sparsity_weight, storage_penalty
 from neuro_codec.storage import min_exact_bits
 
-MODELS = ("free", "sparse")
+MODELS = ("free", "sparse", "mu-sparse", "rvq")
 DATA_SOURCES = ("builtin", "maestro", "synthetic")
 
 
@@ -47,7 +50,9 @@ class TrainConfig:
     """What a training run does. Stored in every checkpoint.
 
     Fields:
-        model: "free" (no sparsity pressure) or "sparse" (storage-cost penalty).
+        model: "free" (no sparsity pressure), "sparse" (storage-cost penalty), "mu-sparse"
+            (a level μ per clip and the rate hinge of that level) or "rvq" (the baseline:
+            the same layers without spikes and a residual vector quantiser).
         preset: network sizes ("tiny", "small", "large").
         data, data_root: dataset ("builtin", "maestro", "synthetic") and its folder.
         steps: total optimiser steps.
@@ -56,6 +61,10 @@ class TrainConfig:
         grad_clip: global gradient-norm clip (0: none).
         sparsity_theta: θ of the penalty, as a fraction of the dense 80 bits/frame.
         sparsity_schedule: ((fraction of steps, β), …): β is 0 before the first point.
+        mu_levels: μ-SPARSE's levels; level μ allows an event rate of 2^(−μ/3).
+        mu_schedule: β of μ-SPARSE's rate hinge, as `sparsity_schedule` (the hinge's
+            gradient per unit of rate is β; SPARSE's storage cost has ~7 bits per event).
+        val_mu: the level μ-SPARSE is validated at (−1: mu_levels // 2).
         log_every, ckpt_every: steps between CSV rows and between checkpoints.
         seed: seeds the initial weights and the batch draws.
         loihi_fixed: encode with Loihi's fixed-point arithmetic throughout (quantisation-aware
@@ -83,6 +92,9 @@ class TrainConfig:
     grad_clip: float = 1.0
     sparsity_theta: float = 0.5
     sparsity_schedule: tuple[tuple[float, float], ...] = ((0.2, 0.1), (0.5, 1.0))
+    mu_levels: int = 24
+    mu_schedule: tuple[tuple[float, float], ...] = ((0.0, 3.0), (0.2, 10.0))
+    val_mu: int = -1
     log_every: int = 10
     ckpt_every: int = 200
     seed: int = 0
@@ -99,8 +111,9 @@ class TrainConfig:
         for name in ("encoder_overrides", "decoder_overrides"):
             object.__setattr__(self, name, tuple(
                 (str(k), tuple(v) if isinstance(v, list) else v) for k, v in getattr(self, name)))
-        object.__setattr__(self, "sparsity_schedule",
-                           tuple((float(f), float(b)) for f, b in self.sparsity_schedule))
+        for name in ("sparsity_schedule", "mu_schedule"):
+            object.__setattr__(self, name, tuple((float(f), float(b))
+                                                 for f, b in getattr(self, name)))
         if self.model not in MODELS:
             raise ValueError(f"model must be one of {MODELS}, got {self.model!r}")
         if self.preset not in PRESETS:
@@ -113,6 +126,11 @@ class TrainConfig:
         if not 0.0 <= self.fixed_point_fraction <= 1.0:
             raise ValueError(f"fixed_point_fraction must be in [0, 1], got "
                              f"{self.fixed_point_fraction}")
+        if self.model == "rvq" and (self.loihi_fixed or self.fixed_point_fraction):
+            raise ValueError("the RVQ baseline has no spiking encoder: loihi_fixed and "
+                             "fixed_point_fraction do not apply")
+        if self.model == "mu-sparse" and not 0 <= self.validation_mu < self.mu_levels:
+            raise ValueError(f"val_mu must be in [0, {self.mu_levels - 1}], got {self.val_mu}")
         self.encoder_config(), self.decoder_config()  # an unknown field or value fails here
         hop = get_preset(self.preset).encoder.frame_samples
         if self.clip_samples and self.clip_samples % hop:
@@ -127,11 +145,23 @@ class TrainConfig:
     def effective_clip_samples(self) -> int:
         return self.clip_samples or get_preset(self.preset).clip_samples
 
+    @property
+    def validation_mu(self) -> int:
+        return self.val_mu if self.val_mu >= 0 else self.mu_levels // 2
+
+    def _levels(self) -> dict:
+        return {"mu_levels": self.mu_levels} if self.model == "mu-sparse" else {}
+
     def encoder_config(self) -> EncoderConfig:
-        return _with_overrides(get_preset(self.preset).encoder, self.encoder_overrides)
+        return replace(_with_overrides(get_preset(self.preset).encoder, self.encoder_overrides),
+                       **self._levels())
 
     def decoder_config(self) -> DecoderConfig:
-        return _with_overrides(get_preset(self.preset).decoder, self.decoder_overrides)
+        return replace(_with_overrides(get_preset(self.preset).decoder, self.decoder_overrides),
+                       **self._levels())
+
+    def rvq_config(self) -> RVQConfig | None:
+        return RVQConfig() if self.model == "rvq" else None
 
     def fixed_point_at(self, step: int) -> bool:
         """Whether step `step` (0-based) encodes in Loihi fixed point."""
@@ -192,23 +222,36 @@ def make_validation(cfg: TrainConfig) -> torch.Tensor | None:
 
 
 @torch.no_grad()
-def validate(model: Codec, clips: torch.Tensor, fixed_point: bool) -> dict[str, float]:
-    """Validation loss terms and the first stage's quality on `clips` ([V, L])."""
+def validate(model: Codec, clips: torch.Tensor, fixed_point: bool,
+             mu: int | None = None) -> dict[str, float]:
+    """Validation loss terms and the first stage's quality on `clips` ([V, L]) (at level μ
+    for μ-SPARSE)."""
     from neuro_codec.metrics import mel_distance, si_snr_db, visqol_score
 
     was_training = model.training
     model.eval()
     model.loihi_fixed = fixed_point
     torch.manual_seed(0)  # the diffusion loss's draws: the same every validation
-    terms, z = model(clips)
-    x_hat = model.decode(z, clips.shape[-1], steps=0)
+    levels = None if mu is None else torch.full((len(clips),), mu, dtype=torch.long)
+    terms, z = model(clips, mu=levels)
+    x_hat = model.decode(z, clips.shape[-1], steps=0, mu=levels)
     model.train(was_training)
     scores = [(mel_distance(a, b), si_snr_db(a, b), visqol_score(a, b))
               for a, b in zip(x_hat, clips)]
     mel, snr, vq = (sum(col) / len(col) for col in zip(*scores))
     return {"val_loss": float(terms["loss"]), "val_recon": float(terms["recon"]),
-            "val_diffusion": float(terms["diffusion"]), "val_event_rate": float(z.mean()),
+            "val_diffusion": float(terms["diffusion"]),
+            "val_event_rate": float("nan") if model.is_rvq else float(z.mean()),
             "val_mel_distance": mel, "val_si_snr_db": snr, "val_visqol": vq}
+
+
+def draw_levels(cfg: TrainConfig, batch_size: int, step: int, rank: int) -> torch.Tensor | None:
+    """μ-SPARSE: [B] levels drawn uniformly, a pure function of (seed, step, rank); else None."""
+    if cfg.model != "mu-sparse":
+        return None
+    derived = ((cfg.seed * 1_000_003 + step) * 64 + rank + 2) % 2**63
+    return torch.randint(cfg.mu_levels, (batch_size,), generator=torch.Generator().manual_seed(
+        derived))
 
 
 def draw_batch(dataset, batch_size: int, seed: int, step: int, rank: int) -> torch.Tensor:
@@ -295,9 +338,16 @@ def _plot_log(csv_path: Path, png_path: Path, val_path: Path | None = None) -> N
     plt.close(fig)
 
 
-def _load_weights(model: Codec, ckpt: dict) -> None:
-    model.load_state_dict({**ckpt["decoder"], **{f"encoder.{k}": v
-                                                for k, v in ckpt["encoder"].items()}})
+def _load_weights(model: Codec, ckpt: dict, new_levels: bool = False) -> None:
+    """Load a checkpoint's weights; with `new_levels`, the μ embeddings may be missing from it
+    (a μ-SPARSE run that starts from a FREE or SPARSE model: its levels start at zero)."""
+    missing, unexpected = model.load_state_dict(
+        {**ckpt["decoder"], **{f"encoder.{k}": v for k, v in ckpt["encoder"].items()}},
+        strict=not new_levels)
+    allowed = ("encoder.mu_bias.", "first_stage.mu_embed.")
+    bad = unexpected + [k for k in missing if not k.startswith(allowed)]
+    if bad:
+        raise CheckpointError(f"weights do not match the model: {', '.join(bad[:4])}")
 
 
 def _checkpoint_dict(cfg: TrainConfig, model: Codec, opt, step: int, extra: dict) -> dict:
@@ -308,7 +358,8 @@ def _checkpoint_dict(cfg: TrainConfig, model: Codec, opt, step: int, extra: dict
         "model_id": model_id_for(cfg.model, enc_state), "model": cfg.model,
         "preset": cfg.preset,
         "config": {"encoder": model.encoder.config.to_dict(), "decoder": model.cfg.to_dict(),
-                   "train": cfg.to_dict()},
+                   "train": cfg.to_dict(),
+                   **({"rvq": model.rvq_config.to_dict()} if model.is_rvq else {})},
         "encoder": enc_state, "decoder": dec_state, "optimizer": opt.state_dict(),
         "step": step, "extra": extra,
     }
@@ -330,13 +381,17 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, resume: bool = False, da
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
-    model = Codec(cfg.encoder_config(), cfg.decoder_config()).to(device)
+    model = Codec(cfg.encoder_config(), cfg.decoder_config(),
+                  rvq_config=cfg.rvq_config()).to(device)
     if cfg.init_from:
         init = load_checkpoint(cfg.init_from)
         if init.get("preset") != cfg.preset:
             raise CheckpointError(f"{cfg.init_from} is preset {init.get('preset')!r}, "
                                   f"not {cfg.preset!r}")
-        _load_weights(model, init)
+        if (init.get("model") == "rvq") != (cfg.model == "rvq"):
+            raise CheckpointError(f"{cfg.init_from} is a {init.get('model')} model; "
+                                  f"{cfg.model} cannot start from it")
+        _load_weights(model, init, new_levels=cfg.model == "mu-sparse")
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=cfg.betas, eps=cfg.eps,
                             weight_decay=cfg.weight_decay)
     start = 0
@@ -356,7 +411,8 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, resume: bool = False, da
     frames_per_s = SAMPLE_RATE_HZ / model.hop
     log_path = out / "log.csv"
     val_path = out / "val.csv"
-    log_fields = ["step", "loss", "recon", "mel", "stft", "wave", "diffusion", "penalty", "beta",
+    log_fields = ["step", "loss", "recon", "mel", "stft", "wave", "diffusion", "commit",
+                  "penalty", "beta",
               "event_rate", "kbps", "fixed_point", "seconds"]
     val_fields = ["step", "val_loss", "val_recon", "val_diffusion", "val_event_rate",
                   "val_mel_distance", "val_si_snr_db", "val_visqol", "seconds"]
@@ -377,11 +433,15 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, resume: bool = False, da
         # a resumed run repeats exactly what the uninterrupted one would have done.
         torch.manual_seed(((cfg.seed * 1_000_003 + step) * 64 + rank + 1) % 2**63)
         model.loihi_fixed = cfg.fixed_point_at(step)
-        terms, z = net(audio)
-        beta = (sparsity_weight(step, cfg.steps, cfg.sparsity_schedule) if cfg.model == "sparse"
-                else 0.0)
-        penalty = (storage_penalty(z, cfg.sparsity_theta) if cfg.model == "sparse"
-                   else torch.zeros((), device=device))
+        mu = draw_levels(cfg, len(audio), step, rank)
+        terms, z = net(audio, mu=mu)
+        beta, penalty = 0.0, torch.zeros((), device=device)
+        if cfg.model == "sparse":
+            beta = sparsity_weight(step, cfg.steps, cfg.sparsity_schedule)
+            penalty = storage_penalty(z, cfg.sparsity_theta)
+        elif cfg.model == "mu-sparse":
+            beta = sparsity_weight(step, cfg.steps, cfg.mu_schedule)
+            penalty = rate_penalty(z, mu)
         loss = terms["loss"] + beta * penalty
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -395,10 +455,17 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, resume: bool = False, da
             dist.all_reduce(flag, op=dist.ReduceOp.MAX)
             out_of_time = bool(flag.item())
         if rank == 0 and (done % cfg.log_every == 0 or done == cfg.steps or out_of_time):
-            kbps = float(best_exact_bits(z.detach()).mean()) / z.shape[-1] * frames_per_s / 1e3
+            if model.is_rvq:  # fixed: Q codes of log2(size) bits per frame
+                kbps = model.rvq_config.bits_per_frame * frames_per_s / 1e3
+                rate = float("nan")
+            else:
+                kbps = (float(best_exact_bits(z.detach()).mean()) / z.shape[-1] * frames_per_s
+                        / 1e3)
+                rate = z.mean().item()
             row = {"step": done, "loss": loss.item(),
-                   **{k: terms[k].item() for k in ("recon", "mel", "stft", "wave", "diffusion")},
-                   "penalty": penalty.item(), "beta": beta, "event_rate": z.mean().item(),
+                   **{k: terms[k].item()
+                      for k in ("recon", "mel", "stft", "wave", "diffusion", "commit")},
+                   "penalty": penalty.item(), "beta": beta, "event_rate": rate,
                    "kbps": kbps, "fixed_point": int(model.loihi_fixed),
                    "seconds": round(time.time() - t0, 2)}
             with open(log_path, "a", newline="") as f:
@@ -408,7 +475,8 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, resume: bool = False, da
         if rank == 0 and (done % cfg.ckpt_every == 0 or done == cfg.steps or out_of_time):
             extra = {"last_log": row}
             if val_clips is not None:
-                val = validate(model, val_clips.to(device), cfg.fixed_point_at(step))
+                val = validate(model, val_clips.to(device), cfg.fixed_point_at(step),
+                               cfg.validation_mu if cfg.model == "mu-sparse" else None)
                 val_row = {"step": done, **val, "seconds": round(time.time() - t0, 2)}
                 with open(val_path, "a", newline="") as f:
                     csv.writer(f).writerow([val_row[k] for k in val_fields])
@@ -426,7 +494,8 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, resume: bool = False, da
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m neuro_codec.train", description=__doc__.split(
         "\n")[0])
-    p.add_argument("--model", choices=MODELS, default="free", help="FREE or SPARSE (default free)")
+    p.add_argument("--model", choices=MODELS, default="free",
+                   help="free, sparse, mu-sparse or rvq (default free)")
     p.add_argument("--config", "--preset", dest="preset", choices=tuple(PRESETS), default="small",
                    help="network sizes (default small)")
     p.add_argument("--data", choices=DATA_SOURCES, default="builtin",
@@ -450,6 +519,8 @@ def build_parser() -> argparse.ArgumentParser:
                    f"scored at every checkpoint, 0 for none (default {d.val_clips})")
     p.add_argument("--theta", type=float, default=0.5, help="SPARSE: allowed storage cost as a "
                    "fraction of 80 bits/frame (default 0.5)")
+    p.add_argument("--mu-levels", type=int, default=d.mu_levels, help="mu-sparse: number of "
+                   f"levels; level μ allows an event rate of 2^(-μ/3) (default {d.mu_levels})")
     p.add_argument("--ckpt-every", type=int, default=200, help="steps between checkpoints "
                    "(default 200)")
     p.add_argument("--log-every", type=int, default=10, help="steps between log rows "
@@ -502,6 +573,7 @@ def _train(args) -> int:
                       ckpt_every=args.ckpt_every, log_every=args.log_every, seed=args.seed,
                       loihi_fixed=args.loihi_fixed, init_from=args.init, grad_clip=args.grad_clip,
                       fixed_point_fraction=args.fixed_point_fraction, val_clips=args.val_clips,
+                      mu_levels=args.mu_levels,
                       encoder_overrides=_overrides(args.set_encoder),
                       decoder_overrides=_overrides(args.set_decoder))
     if args.data == "maestro" and not args.root:
