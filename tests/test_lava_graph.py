@@ -155,3 +155,28 @@ def test_import_after_start_method_was_fixed():
     code = ("import multiprocessing as mp; mp.get_start_method(); import hardware.simulate; "
             "assert mp.get_start_method() == 'fork'")
     assert subprocess.run([sys.executable, "-c", code], timeout=120).returncode == 0
+
+
+@pytest.mark.parametrize("precision", ["float", "fixed"])
+def test_mu_sparse_level_runs_in_lava_as_in_snntorch(precision):
+    """A μ-SPARSE encoder at level μ is exported as `at_mu(μ)` (the level folded into the
+    Affine biases): Lava's float run equals snnTorch's at μ spike for spike, its fixed_pt run
+    the integer replica at μ bit for bit, and another level gives other events."""
+    from dataclasses import replace
+
+    cfg = replace(SHAPES["banded"], mu_levels=3)
+    enc = tiny_encoder(cfg, 7)
+    with torch.no_grad():
+        for emb in enc.mu_bias:
+            emb.weight.normal_(0.0, 0.5)
+    audio = noise(cfg.frame_samples * N_FRAMES, 17)
+    got = run(encoder_to_nir(enc.at_mu(2)), audio, precision)
+    if precision == "float":
+        want = enc.run_float64(audio, mu=2)
+        other = enc.run_float64(audio, mu=0)
+    else:
+        want = [t[0].numpy().astype(np.uint8) for t in simulate_fixed_point(enc, audio, mu=2)[1].layers]
+        other = [t[0].numpy().astype(np.uint8) for t in simulate_fixed_point(enc, audio, mu=0)[1].layers]
+    assert_active(want)
+    assert all(np.array_equal(g, w) for g, w in zip(got, want))
+    assert not np.array_equal(want[-1], other[-1])

@@ -1,4 +1,5 @@
 import csv
+import math
 import subprocess
 import sys
 
@@ -177,3 +178,51 @@ def test_validation_rows_at_every_checkpoint(tmp_path):
     for r in rows:
         assert float(r["val_mel_distance"]) > 0 and 1.0 <= float(r["val_visqol"]) <= 5.0
     assert (tmp_path / "run" / "curves.png").stat().st_size > 10_000
+
+
+def test_mu_sparse_trains_from_a_free_model_and_its_levels_set_the_rate(tmp_path):
+    """μ-SPARSE starts from a FREE checkpoint (its level embeddings start at zero), draws a
+    level per clip, and the hinge of each level is what the log's penalty shows."""
+    from neuro_codec.codec import build_codec
+    from neuro_codec.train import draw_levels
+
+    data = SyntheticTones(n_clips=2, clip_samples=2**13)
+    train(_tiny_cfg(steps=2), tmp_path / "free", dataset=data)
+    cfg = _tiny_cfg(model="mu-sparse", steps=4, mu_levels=6, fixed_point_fraction=0.5,
+                    init_from=str(tmp_path / "free" / "last.pt"))
+    row = train(cfg, tmp_path / "mu", dataset=data)
+    assert row["step"] == 4 and row["fixed_point"] == 1 and row["beta"] == 10.0
+    ckpt = load_checkpoint(tmp_path / "mu" / "last.pt")
+    assert ckpt["model"] == "mu-sparse" and ckpt["model_id"].startswith("mu-sparse-")
+    codec = build_codec(ckpt)
+    assert codec.encoder.config.mu_levels == codec.cfg.mu_levels == 6
+    assert float(codec.encoder.mu_bias[0].weight.detach().abs().sum()) > 0   # levels trained
+    # Levels are a pure function of (seed, step, rank), in range, and differ between steps.
+    a, b = draw_levels(cfg, 64, 7, 0), draw_levels(cfg, 64, 7, 0)
+    assert torch.equal(a, b) and not torch.equal(a, draw_levels(cfg, 64, 8, 0))
+    assert int(a.min()) >= 0 and int(a.max()) <= 5
+    assert draw_levels(_tiny_cfg(), 4, 0, 0) is None
+    with pytest.raises(ValueError, match="val_mu"):
+        _tiny_cfg(model="mu-sparse", mu_levels=6, val_mu=6)
+
+
+def test_rvq_baseline_trains_and_bills_80_bits_per_frame(tmp_path):
+    from neuro_codec.codec import build_codec
+
+    data = SyntheticTones(n_clips=2, clip_samples=2**13)
+    row = train(_tiny_cfg(model="rvq", steps=2), tmp_path / "rvq", dataset=data)
+    assert row["kbps"] == 80 * 22050 / 512 / 1e3 and row["commit"] >= 0.0
+    assert math.isnan(row["event_rate"])
+    ckpt = load_checkpoint(tmp_path / "rvq" / "last.pt")
+    assert ckpt["config"]["rvq"]["codebooks"] == 8
+    codec = build_codec(ckpt)
+    assert codec.is_rvq
+    codes = codec.encode(data[0]["audio"])
+    assert codes.shape == (1, 8, 2**13 // 512)
+    with pytest.raises(ValueError, match="no spiking encoder"):
+        _tiny_cfg(model="rvq", fixed_point_fraction=0.1)
+    from neuro_codec.checkpoint import build_encoder
+    from neuro_codec.errors import CheckpointError
+
+    with pytest.raises(CheckpointError, match="RVQ baseline"):
+        build_encoder(ckpt)
