@@ -72,8 +72,8 @@ def train_rows(rows: Sequence[Row], out: Path, minutes: float, parallel: int = 2
 def score_rows(rows: Sequence[Row], out: Path, clips, steps: Sequence[int],
                progress: bool = True) -> list[dict]:
     from neuro_codec.checkpoint import load_checkpoint
-    from neuro_codec.codec import build_codec
     from neuro_codec.evaluate import evaluate_clips, summarize
+    from neuro_codec.pipeline import load_model
 
     results = []
     for row in rows:
@@ -82,11 +82,10 @@ def score_rows(rows: Sequence[Row], out: Path, clips, steps: Sequence[int],
             print(f"{row.name}: no checkpoint at {path}, skipped", file=sys.stderr)
             continue
         ckpt = load_checkpoint(path)
-        codec = build_codec(ckpt, str(path))
+        model = load_model(path)
         minutes = float(ckpt["extra"]["last_log"]["seconds"]) / 60
-        for k in steps if codec.refiner is not None else (0,):
-            mean = summarize(evaluate_clips(codec, ckpt["model_id"], clips, steps=k,
-                                            progress=progress))
+        for k in steps if model.codec.refiner is not None else (0,):
+            mean = summarize(evaluate_clips(model, clips, steps=k, progress=progress))
             results.append({
                 "row": row.name, "decoder": "first stage" if k == 0 else f"+ refiner, {k} steps",
                 "train_minutes": round(minutes, 1), "train_steps": int(ckpt["step"]),

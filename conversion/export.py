@@ -19,20 +19,28 @@ from conversion.nir_export import (
     graph_differences,
     parse_encoder_graph,
 )
-from neuro_codec.checkpoint import load_encoder
+from neuro_codec.checkpoint import at_level, load_encoder
 from neuro_codec.errors import run_command
 from neuro_codec.fileio import atomic_path
 
 
-def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike) -> nir.NIRGraph:
+def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike,
+                      mu: int | None = None) -> nir.NIRGraph:
     """Export a checkpoint's encoder to `out` and verify the file; returns the graph read back.
+
+    A μ-SPARSE encoder is exported at one level `mu` (default its middle level): the level's
+    embeddings are constant currents, folded into the Affine biases, and the level is
+    recorded in the graph's metadata (`mu`).
 
     Raises:
         CheckpointError: the checkpoint is missing or does not hold an encoder.
         ConversionError: the encoder cannot be expressed, or the file does not read back equal.
     """
     encoder, model_id = load_encoder(checkpoint)
+    encoder, mu = at_level(encoder, mu, str(checkpoint))
     graph = encoder_to_nir(encoder, model_id=model_id)
+    if mu is not None:
+        graph.metadata["mu"] = mu
     with atomic_path(out, suffix=".nir") as tmp:
         nir.write(tmp, graph)
         back = nir.read(tmp)
@@ -52,6 +60,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="checkpoint holding the encoder (neuro-codec .pt)")
     p.add_argument("--out", type=Path, default=Path("encoder.nir"),
                    help="NIR file to write (default: encoder.nir)")
+    p.add_argument("--mu", type=int, default=None, help="mu-sparse: the compression level "
+                   "to export (default: the middle level)")
     p.add_argument("--quiet", action="store_true", help="print nothing on success")
     return p
 
@@ -62,12 +72,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _export(args) -> int:
-    graph = export_checkpoint(args.checkpoint, args.out)
+    graph = export_checkpoint(args.checkpoint, args.out, args.mu)
     if not args.quiet:
         spec = parse_encoder_graph(graph)
         sizes = "-".join(str(layer.size) for layer in spec.layers)
         print(f"{args.out}: {len(graph.nodes)} nodes, LIF layers {sizes}, "
-              f"model {graph.metadata.get('model_id', '')}")
+              f"model {graph.metadata.get('model_id', '')}"
+              + (f", μ {graph.metadata['mu']}" if "mu" in graph.metadata else ""))
     return 0
 
 

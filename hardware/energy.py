@@ -22,7 +22,7 @@ from hardware.counts import Connectivity, NetworkCounts, count_encoder_run, coun
 from hardware.energy_model import CONSTANTS, EnergyModel
 from hardware.report import build_report, markdown, write_outputs
 from neuro_codec.audio import SAMPLE_RATE_HZ, load_audio
-from neuro_codec.checkpoint import build_encoder, load_checkpoint
+from neuro_codec.checkpoint import at_level, build_encoder, load_checkpoint
 from neuro_codec.errors import CodecError, run_command
 
 
@@ -77,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
                         f"core per layer); it dominates a network this small. Default: off")
     p.add_argument("--hops", type=float, default=1.0,
                    help="tile hops per spike sent to another layer (default: 1)")
+    p.add_argument("--mu", type=int, default=None, help="the level mu-sparse checkpoints run "
+                   "at (default: their middle level; other models ignore it)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -170,7 +172,10 @@ def run(args) -> int:
         ckpt = load_checkpoint(path)
         if any(ckpt["model_id"] == m for _, m, _ in encoders):
             raise EnergyError(f"{path}: model {ckpt['model_id']} was given twice")
-        encoders.append((build_encoder(ckpt, str(path)), ckpt["model_id"], str(ckpt["model"])))
+        encoder = build_encoder(ckpt, str(path))
+        if encoder.config.mu_levels:    # μ-SPARSE: the level --mu gives (default the middle)
+            encoder, _ = at_level(encoder, args.mu, str(path))
+        encoders.append((encoder, ckpt["model_id"], str(ckpt["model"])))
     clips = _load_clips(args)
     if not clips or sum(len(c.audio) for c in clips) == 0:
         raise EnergyError("no audio to run")

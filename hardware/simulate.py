@@ -32,8 +32,8 @@ from conversion.lava_graph import (
 )
 from conversion.nir_export import encoder_to_nir, parse_encoder_graph, read_graph
 from neuro_codec.audio import SAMPLE_RATE_HZ, load_audio
-from neuro_codec.checkpoint import load_encoder
-from neuro_codec.errors import run_command
+from neuro_codec.checkpoint import at_level, load_encoder
+from neuro_codec.errors import CheckpointError, run_command
 from neuro_codec.fileio import atomic_path
 
 DEFAULT_CHUNK_STEPS = 256
@@ -175,6 +175,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="also write z as a .snc bitstream (smallest format)")
     p.add_argument("--hidden-out", type=Path, default=None,
                    help="also write every layer's spikes to an .npz (keys: NIR layer names)")
+    p.add_argument("--mu", type=int, default=None, help="mu-sparse checkpoint: the "
+                   "compression level to run (default: the middle level)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -185,13 +187,20 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _simulate(args) -> int:
-    model_id = ""
+    model_id, mu = "", args.mu
     if args.checkpoint is not None:
         encoder, model_id = load_encoder(args.checkpoint)
+        encoder, mu = at_level(encoder, args.mu, str(args.checkpoint))
         graph = encoder_to_nir(encoder, model_id=model_id)
     else:
         graph = read_graph(args.nir)
-        model_id = str(graph.metadata.get("model_id", "")) if graph.metadata else ""
+        meta = graph.metadata or {}
+        model_id = str(meta.get("model_id", ""))
+        if "mu" in meta:
+            if args.mu is not None and int(args.mu) != int(meta["mu"]):
+                raise CheckpointError(f"{args.nir} was exported at μ {int(meta['mu'])}, not "
+                                      f"{args.mu}")
+            mu = int(meta["mu"])
     audio = load_audio(args.audio)
     result = simulate_audio(graph, audio, precision=args.precision, progress=not args.quiet)
     with atomic_path(args.events_out, suffix=".npy") as tmp:
@@ -204,7 +213,7 @@ def _simulate(args) -> int:
 
         write_snc(args.snc, result.z, sample_rate_hz=result.sample_rate_hz,
                   hop_samples=result.inputs.shape[0], n_audio_samples=result.n_audio_samples,
-                  model_id=model_id)
+                  model_id=model_id, mu=mu)
     rate = result.z.sum() / (result.n_audio_samples / result.sample_rate_hz)
     if not args.quiet:
         print(f"{args.events_out}: z {result.z.shape[0]}×{result.z.shape[1]}, "

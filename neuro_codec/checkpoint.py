@@ -127,6 +127,27 @@ def load_encoder(path: str | os.PathLike) -> tuple[SpikingEncoder, str]:
     return build_encoder(ckpt, str(path)), ckpt["model_id"]
 
 
+def at_level(encoder: SpikingEncoder, mu: int | None,
+             source: str = "checkpoint") -> tuple[SpikingEncoder, int | None]:
+    """The level-free encoder that conversion exports and Lava runs, and its level: a
+    μ-SPARSE encoder at `mu` (default: its middle level, as `neuro-codec encode`) with the
+    level folded into its biases; any other encoder as it is (`mu` must then be None).
+
+    Raises:
+        CheckpointError: a level for a model without levels, or one out of range.
+    """
+    levels = encoder.config.mu_levels
+    if not levels:
+        if mu is not None:
+            raise CheckpointError(f"{source} has no compression levels μ (not a mu-sparse "
+                                  f"model); drop --mu")
+        return encoder, None
+    mu = levels // 2 if mu is None else int(mu)
+    if not 0 <= mu < levels:
+        raise CheckpointError(f"{source}: μ must be in [0, {levels - 1}], got {mu}")
+    return encoder.at_mu(mu).eval(), mu
+
+
 def strip_for_release(src: str | os.PathLike, dst: str | os.PathLike) -> dict[str, Any]:
     """Copy a training checkpoint without its optimiser state (a third of the size): what
     encode/decode/eval need, and what the repository ships. Returns the written dict."""

@@ -1,6 +1,7 @@
-"""Evaluation: encode → `.snc` → decode on clips of a split, with rate and quality per clip.
+"""Evaluation: encode → file → decode on clips of a split, with rate and quality per clip.
 
-Rates are exact: the payload bits of the `.snc` the encoder would write (cheapest format) and
+Rates are exact: the payload bits of the file the encoder writes (`.snc`, cheapest format, or
+`.rvq`) and
 the whole file's bits, per second of audio. Quality: SI-SNR, mel distance and (optionally)
 ViSQOL, from `metrics.py`. Results are rows (dicts), summarised by their mean.
 """
@@ -15,9 +16,10 @@ import torch
 from tqdm.auto import tqdm
 
 from neuro_codec.audio import SAMPLE_RATE_HZ, load_audio
-from neuro_codec.bitstream import pack_snc, unpack_snc
-from neuro_codec.codec import DEFAULT_STEPS, Codec
+from neuro_codec import pipeline
+from neuro_codec.codec import DEFAULT_STEPS
 from neuro_codec.metrics import mel_distance, si_snr_db, visqol_score
+from neuro_codec.pipeline import LoadedModel, QualityTarget
 
 
 def split_excerpts(root: str | Path | None, n_clips: int, seconds: float, split: str = "test",
@@ -85,39 +87,37 @@ def split_audio(root: str | Path | None, split: str, max_seconds: float | None =
     return out
 
 
-def evaluate_clips(codec: Codec, model_id: str, clips: list[tuple[str, np.ndarray]],
+def evaluate_clips(model: LoadedModel, clips: list[tuple[str, np.ndarray]],
                    steps: int = DEFAULT_STEPS, sampler: str = "dpmpp", with_visqol: bool = True,
-                   seed: int = 0, progress: bool = False, loihi_fixed: bool = False) -> list[dict]:
-    """Per clip: kbps (payload and file), event rate, SI-SNR, mel distance, ViSQOL, and the
-    decoder's speed (× real time, on the codec's device).
+                   seed: int = 0, progress: bool = False, mu: int | None = None,
+                   target: QualityTarget | None = None) -> list[dict]:
+    """Per clip: kbps (payload and file), event rate, SI-SNR, mel distance, ViSQOL, μ, and
+    the coder's speeds (× real time; the decoder on the codec's device).
 
-    `loihi_fixed`: the events are the fixed-point encoder's (checkpoints trained so).
+    Each clip goes through `pipeline.encode` → file bytes → `pipeline.decode`, exactly what
+    `neuro-codec encode` and `decode` do (`mu` / `target`: μ-SPARSE's level or quality
+    target).
     """
-    from neuro_codec.checkpoint import encode_events
-
-    device = next(codec.first_stage.parameters()).device
     rows = []
-    for name, x in tqdm(clips, disable=not progress, desc="eval"):
-        z = encode_events(codec.encoder, x, loihi_fixed)
-        data = pack_snc(z, n_audio_samples=x.size, model_id=model_id)
-        header, z_back = unpack_snc(data)
-        assert np.array_equal(z, z_back), "the .snc round trip must be exact"
-        gen = torch.Generator(device=device).manual_seed(seed)
-        zt = torch.from_numpy(z_back).float().unsqueeze(0).to(device)
+    for name, x in tqdm(clips, disable=not progress, desc=f"eval {model.model}"):
         t0 = time.perf_counter()
-        x_hat = codec.decode(zt, x.size, steps=steps, sampler=sampler,
-                             generator=gen)[0].cpu().numpy()
+        coded = pipeline.encode(model, x, mu=mu, target=target)
+        encode_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        x_hat, header = pipeline.decode(model, coded.data, steps=steps, sampler=sampler,
+                                        seed=seed)
         decode_s = time.perf_counter() - t0
         seconds = x.size / SAMPLE_RATE_HZ
+        fmt = getattr(header, "format", None)
         rows.append({
-            "clip": name, "format": header.format.value if hasattr(header.format, "value")
-            else str(header.format),
+            "clip": name, "format": "rvq" if fmt is None else fmt.value,
             "payload_kbps": header.payload_bits / seconds / 1e3,
-            "file_kbps": len(data) * 8 / seconds / 1e3,
-            "event_rate": float(z.mean()), "si_snr_db": si_snr_db(x_hat, x),
-            "mel_distance": mel_distance(x_hat, x),
+            "file_kbps": len(coded.data) * 8 / seconds / 1e3,
+            "event_rate": float("nan") if fmt is None else float(coded.z.mean()),
+            "mu": float(np.mean(coded.mu)) if coded.mu else float("nan"),
+            "si_snr_db": si_snr_db(x_hat, x), "mel_distance": mel_distance(x_hat, x),
             "visqol": visqol_score(x_hat, x) if with_visqol else float("nan"),
-            "decode_x_realtime": seconds / decode_s,
+            "encode_x_realtime": seconds / encode_s, "decode_x_realtime": seconds / decode_s,
         })
     return rows
 
@@ -136,7 +136,7 @@ def summarize(rows: list[dict]) -> dict:
 def table_row(model: str, rows: list[dict], steps: int | None = None) -> dict:
     """The shared rate–quality table's row (`quality_table`) for per-clip `rows`."""
     mean = summarize(rows)
-    label = f"spiking-{model}" + ("" if steps is None else " (first stage)" if steps == 0
+    label = (model if model == "rvq" else f"spiking-{model}") + ("" if steps is None else " (first stage)" if steps == 0
                                   else f" (+ refiner, {steps} steps)")
     return {"codec": label, "kbps": round(mean["payload_kbps"], 3),
             "si_snr_db": mean["si_snr_db"], "mel_distance": mean["mel_distance"],
@@ -148,14 +148,8 @@ def model_row(checkpoint: str | Path, clips: list[tuple[str, np.ndarray]],
               steps: int = DEFAULT_STEPS,
               sampler: str = "dpmpp", with_visqol: bool = True, progress: bool = False) -> dict:
     """Evaluate a checkpoint on `clips` (GPU if present) and return its table row."""
-    from neuro_codec.checkpoint import is_loihi_fixed, load_checkpoint
-    from neuro_codec.codec import build_codec
-
-    ckpt = load_checkpoint(checkpoint)
-    codec = build_codec(ckpt, str(checkpoint))
-    codec.to("cuda" if torch.cuda.is_available() else "cpu")
-    steps = codec.effective_steps(steps)
-    rows = evaluate_clips(codec, ckpt["model_id"], clips, steps=steps, sampler=sampler,
-                          with_visqol=with_visqol, progress=progress,
-                          loihi_fixed=is_loihi_fixed(ckpt))
-    return table_row(ckpt["model"], rows, steps)
+    model = pipeline.load_model(checkpoint, "cuda" if torch.cuda.is_available() else "cpu")
+    steps = model.codec.effective_steps(steps)
+    rows = evaluate_clips(model, clips, steps=steps, sampler=sampler, with_visqol=with_visqol,
+                          progress=progress)
+    return table_row(model.model, rows, steps)

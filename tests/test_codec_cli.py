@@ -93,7 +93,8 @@ def test_checkpoint_whose_config_does_not_match_its_weights(tiny_checkpoints, wa
     bad = tmp_path / "mismatch.pt"
     torch.save(ckpt, bad)
     assert main(["encode", str(wav[0]), str(tmp_path / "x.snc"), "--checkpoint", str(bad)]) == 1
-    assert "does not match its weights" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "mismatch.pt" in err and "does not match" in err and err.count("\n") == 1
 
 
 @pytest.mark.parametrize("payload", [b"", b"RIFF garbage that is not a wave file"])
@@ -104,3 +105,100 @@ def test_non_audio_input_gives_one_line(tiny_checkpoints, tmp_path, capsys, payl
                  str(tiny_checkpoints[0])]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1
+
+
+@pytest.fixture(scope="module")
+def level_checkpoints(tmp_path_factory):
+    """A tiny μ-SPARSE model (random level embeddings, so that levels differ) and an RVQ one."""
+    import torch
+
+    from neuro_codec.checkpoint import load_checkpoint, save_checkpoint
+
+    root = tmp_path_factory.mktemp("levels")
+    data = SyntheticTones(n_clips=2, clip_samples=2**13)
+    out = {}
+    for model in ("mu-sparse", "rvq"):
+        cfg = TrainConfig(model=model, preset="tiny", data="synthetic", steps=2, mu_levels=6)
+        train(cfg, root / model, dataset=data)
+        out[model] = root / model / "last.pt"
+    ckpt = load_checkpoint(out["mu-sparse"])
+    gen = torch.Generator().manual_seed(0)
+    for key, value in ckpt["encoder"].items():
+        if key.startswith("mu_bias."):   # level μ: a bias falling with μ, so rates fall with μ
+            levels = torch.arange(value.shape[0], dtype=value.dtype)[:, None]
+            ckpt["encoder"][key] = 0.5 - 0.25 * levels + 0.05 * torch.randn(value.shape,
+                                                                             generator=gen)
+    save_checkpoint(out["mu-sparse"], {k: v for k, v in ckpt.items()
+                                       if k not in ("format", "version")})
+    return out
+
+
+def test_mu_sparse_encode_records_the_level_and_decodes_with_it(level_checkpoints, wav,
+                                                                tmp_path):
+    from neuro_codec.pipeline import decode_events, events, load_model
+
+    ckpt = level_checkpoints["mu-sparse"]
+    path, x = wav
+    model = load_model(ckpt)
+    counts = []
+    for mu in (0, 5):
+        snc, out = tmp_path / f"m{mu}.snc", tmp_path / f"m{mu}.wav"
+        assert main(["encode", str(path), str(snc), "--checkpoint", str(ckpt),
+                     "--mu", str(mu)]) == 0
+        header, z = read_snc(snc)
+        assert header.version == 2 and header.mu == (mu,)
+        assert np.array_equal(z, events(model, x, mu))
+        counts.append(header.n_events)
+        assert main(["decode", str(snc), str(out), "--checkpoint", str(ckpt),
+                     "--steps", "0"]) == 0
+        y, _ = sf.read(out, dtype="float32")
+        want = decode_events(model, z, x.size, mu, steps=0)
+        assert np.allclose(y, want, atol=1 / 2**15)     # 16-bit PCM
+    assert counts[1] < counts[0]
+    assert main(["encode", str(path), str(tmp_path / "bad.snc"), "--checkpoint", str(ckpt),
+                 "--mu", "6"]) == 1
+    assert not (tmp_path / "bad.snc").exists()
+
+
+def test_quality_controlled_mu_takes_the_largest_level_that_meets_the_target(
+        level_checkpoints, wav, tmp_path):
+    from neuro_codec.metrics import si_snr_db
+    from neuro_codec.pipeline import QualityTarget, decode_events, events, load_model
+
+    model = load_model(level_checkpoints["mu-sparse"])
+    path, x = wav
+    seg = 4096                      # 8 frames: 10,000 samples make 3 segments
+    scores = [[si_snr_db(decode_events(model, events(model, x[s:s + seg], mu), len(x[s:s + seg]),
+                                       mu, steps=0), x[s:s + seg]) for mu in range(6)]
+              for s in range(0, x.size, seg)]
+    # A target between the levels' scores of the first segment.
+    target = float(np.median(scores[0]))
+    want = [max([m for m in range(6) if row[m] >= target], default=0) for row in scores]
+    snc = tmp_path / "qc.snc"
+    assert main(["encode", str(path), str(snc), "--checkpoint", str(level_checkpoints[
+        "mu-sparse"]), "--target-sisnr", str(target), "--segment-seconds",
+        str(seg / 22050)]) == 0
+    header, z = read_snc(snc)
+    assert header.mu_segment_frames == 8 and list(header.mu) == want
+    parts = [events(model, x[s:s + seg], mu) for s, mu in zip(range(0, x.size, seg), want)]
+    assert np.array_equal(z, np.concatenate(parts, axis=1))
+
+
+def test_rvq_codes_go_in_their_own_container(level_checkpoints, wav, tmp_path, capsys):
+    from neuro_codec.rvq_file import read_rvq
+
+    ckpt = level_checkpoints["rvq"]
+    path, x = wav
+    rvq, out = tmp_path / "x.rvq", tmp_path / "x.wav"
+    assert main(["encode", str(path), str(rvq), "--checkpoint", str(ckpt)]) == 0
+    header, codes = read_rvq(rvq)
+    assert codes.shape == (8, -(-x.size // 512)) and header.payload_bits == 80 * codes.shape[1]
+    assert main(["decode", str(rvq), str(out), "--checkpoint", str(ckpt), "--steps", "0"]) == 0
+    assert sf.read(out)[0].shape == (x.size,)
+    capsys.readouterr()
+    assert main(["decode", str(rvq), str(out), "--checkpoint",
+                 str(level_checkpoints["mu-sparse"])]) == 1
+    assert "was made by model 'rvq-" in capsys.readouterr().err
+    assert main(["encode", str(path), str(tmp_path / "y.rvq"), "--checkpoint", str(ckpt),
+                 "--mu", "1"]) == 1
+    assert "no compression level" in capsys.readouterr().err

@@ -1,4 +1,5 @@
-"""`neuro-codec encode | decode | eval`: waveforms to `.snc` files and back, and evaluation."""
+"""`neuro-codec encode | decode | eval`: waveforms to `.snc` (or `.rvq`) files and back, and
+evaluation; all through `neuro_codec.pipeline`."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ from pathlib import Path
 
 import torch
 
+from neuro_codec import pipeline
 from neuro_codec.audio import SAMPLE_RATE_HZ, load_audio, save_audio
 from neuro_codec.codec import DEFAULT_STEPS
 from neuro_codec.diffusion import SAMPLERS
-from neuro_codec.errors import CheckpointError, CodecError
+from neuro_codec.errors import CodecError
 from neuro_codec.fileio import atomic_path
+from neuro_codec.pipeline import DEFAULT_SEGMENT_SAMPLES, QualityTarget
 
 
 def _device(name: str) -> torch.device:
@@ -23,74 +26,62 @@ def _device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def _encode(args) -> int:
-    from neuro_codec.bitstream import write_snc
-    from neuro_codec.checkpoint import (
-        build_encoder,
-        encode_events,
-        is_loihi_fixed,
-        load_checkpoint,
-    )
+def _target(args) -> QualityTarget | None:
+    if args.target_sisnr is None and args.target_mel is None:
+        return None
+    return QualityTarget(si_snr_db=args.target_sisnr, mel_distance=args.target_mel)
 
-    ckpt = load_checkpoint(args.checkpoint)
-    encoder, model_id = build_encoder(ckpt, str(args.checkpoint)), ckpt["model_id"]
+
+def _encode(args) -> int:
+    from neuro_codec.fileio import write_bytes_atomic
+
+    if args.segment_seconds <= 0:
+        raise CodecError(f"--segment-seconds must be > 0, got {args.segment_seconds}")
+    model = pipeline.load_model(args.checkpoint)
     x = load_audio(args.input)
-    z = encode_events(encoder, x, is_loihi_fixed(ckpt))
-    header = write_snc(args.output, z, fmt=args.format, sample_rate_hz=SAMPLE_RATE_HZ,
-                       hop_samples=encoder.config.frame_samples, n_audio_samples=x.size,
-                       model_id=model_id)
+    coded = pipeline.encode(model, x, mu=args.mu, target=_target(args), fmt=args.format,
+                            segment_samples=round(args.segment_seconds * SAMPLE_RATE_HZ),
+                            progress=True)
+    write_bytes_atomic(args.output, coded.data)
     seconds = x.size / SAMPLE_RATE_HZ
-    size = Path(args.output).stat().st_size
-    print(f"{args.output}: {header.n_units}x{header.n_frames} events, S={header.n_events} "
-          f"({header.n_events / max(1, z.size):.2%}), format {header.format.value}, "
-          f"{header.payload_bits / seconds / 1e3:.3f} kbps payload, "
-          f"{size * 8 / seconds / 1e3:.3f} kbps file")
+    h = coded.header
+    if model.codec.is_rvq:
+        what = f"{h.n_codebooks}x{h.n_frames} codes of {h.codebook_bits} bits (.rvq)"
+    else:
+        what = (f"{h.n_units}x{h.n_frames} events, S={h.n_events} "
+                f"({h.n_events / max(1, coded.z.size):.2%}), format {h.format.value}")
+        if coded.mu:
+            levels = sorted(set(coded.mu))
+            what += f", μ {levels[0]}" if len(levels) == 1 else (
+                f", μ per {h.mu_segment_frames}-frame segment: {list(coded.mu)}")
+    print(f"{args.output}: {what}, {h.payload_bits / seconds / 1e3:.3f} kbps payload, "
+          f"{len(coded.data) * 8 / seconds / 1e3:.3f} kbps file")
     return 0
 
 
 def _decode(args) -> int:
-    from neuro_codec.bitstream import read_snc
-    from neuro_codec.checkpoint import load_checkpoint
-    from neuro_codec.codec import build_codec
-
-    header, z = read_snc(args.input)
-    ckpt = load_checkpoint(args.checkpoint)
-    if header.model_id != ckpt["model_id"]:
-        raise CheckpointError(f"{args.input} was made by model {header.model_id!r}, the "
-                              f"checkpoint is {ckpt['model_id']!r}")
-    codec = build_codec(ckpt, str(args.checkpoint))
-    if header.n_units != codec.encoder.config.n_units:
-        raise CheckpointError(f"{args.input} has {header.n_units} units, the model "
-                              f"{codec.encoder.config.n_units}")
-    device = _device(args.device)
-    codec.to(device)
-    gen = torch.Generator(device=device).manual_seed(args.seed)
-    zt = torch.from_numpy(z).float().unsqueeze(0).to(device)
-    x = codec.decode(zt, header.n_audio_samples, steps=args.steps, sampler=args.sampler,
-                     generator=gen, progress=True)[0].cpu().numpy()
+    model = pipeline.load_model(args.checkpoint, _device(args.device))
+    x, header = pipeline.decode(model, pipeline.read_bytes(args.input), steps=args.steps,
+                                sampler=args.sampler, seed=args.seed, source=str(args.input))
     save_audio(args.output, x, header.sample_rate_hz)
-    how = ("the first stage alone" if codec.effective_steps(args.steps) == 0
+    how = ("the first stage alone" if model.codec.effective_steps(args.steps) == 0
            else f"the first stage + {args.steps} refiner steps ({args.sampler})")
     print(f"{args.output}: {x.size / header.sample_rate_hz:.2f} s decoded with {how}")
     return 0
 
 
 def _eval(args) -> int:
-    from neuro_codec.checkpoint import load_checkpoint
-    from neuro_codec.codec import build_codec
     from neuro_codec.evaluate import evaluate_clips, split_excerpts, summarize, table_row
     from neuro_codec.quality_table import format_table, write_table
 
-    ckpt = load_checkpoint(args.checkpoint)
-    codec = build_codec(ckpt, str(args.checkpoint)).to(_device(args.device))
+    model = pipeline.load_model(args.checkpoint, _device(args.device))
+    ckpt = {"model": model.model, "model_id": model.model_id}
     clips = split_excerpts(args.root or None, args.clips, args.seconds, args.split, args.data)
     if not clips:
         raise CodecError(f"no clips of {args.seconds} s in split {args.split!r}")
-    from neuro_codec.checkpoint import is_loihi_fixed
-
-    rows = evaluate_clips(codec, ckpt["model_id"], clips, steps=args.steps,
-                          sampler=args.sampler, with_visqol=not args.no_visqol, progress=True,
-                          loihi_fixed=is_loihi_fixed(ckpt))
+    rows = evaluate_clips(model, clips, steps=args.steps, sampler=args.sampler,
+                          with_visqol=not args.no_visqol, progress=True, mu=args.mu,
+                          target=_target(args))
     mean = summarize(rows)
     name = f"{ckpt['model']} ({ckpt['model_id']})"
     print(f"\n{name}: {len(rows)} clips of {args.seconds:g} s from {args.split}, "
@@ -137,14 +128,32 @@ def _plot_eval(rows: list[dict], title: str, path: Path) -> None:
     plt.close(fig)
 
 
+def _add_level_options(p) -> None:
+    g = p.add_argument_group("mu-sparse models")
+    g.add_argument("--mu", type=int, default=None, help="compression level μ (higher: fewer "
+                   "events; default the middle level)")
+    g.add_argument("--target-sisnr", type=float, default=None, metavar="DB",
+                   help="quality-controlled μ: per segment, the largest μ whose reconstruction "
+                        "keeps SI-SNR ≥ DB")
+    g.add_argument("--target-mel", type=float, default=None, metavar="D",
+                   help="quality-controlled μ with a mel-distance ceiling (with --target-sisnr, "
+                        "both must hold)")
+    g.add_argument("--segment-seconds", type=float,
+                   default=DEFAULT_SEGMENT_SAMPLES / SAMPLE_RATE_HZ,
+                   help="quality control's segment length (default 5.94 s; each segment is "
+                        "encoded from a reset state)")
+
+
 def register(sub) -> None:
-    p = sub.add_parser("encode", help="audio file → .snc events (spiking encoder)")
+    p = sub.add_parser("encode", help="audio file → .snc events (spiking encoder; .rvq codes "
+                       "for the RVQ baseline)")
     p.add_argument("input", help="audio file (any rate/channels; resampled and downmixed)")
-    p.add_argument("output", help="output .snc file")
+    p.add_argument("output", help="output .snc file (.rvq for an RVQ checkpoint)")
     p.add_argument("--checkpoint", required=True, help="trained checkpoint (.pt)")
     p.add_argument("--format", default="auto",
                    choices=("auto", "dense", "coo", "csr_unit", "csc_time", "entropy"),
                    help="event storage format (default auto: the smallest)")
+    _add_level_options(p)
     p.set_defaults(func=_encode)
 
     p = sub.add_parser("decode", help=".snc events → audio (frame-rate decoder)")
@@ -175,6 +184,7 @@ def register(sub) -> None:
     p.add_argument("--sampler", choices=SAMPLERS, default="dpmpp", help="sampler "
                    "(default dpmpp)")
     p.add_argument("--no-visqol", action="store_true", help="skip ViSQOL (faster)")
+    _add_level_options(p)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--out", default="out/eval", help="folder for the per-clip CSV and PNG "
                    "(default out/eval)")

@@ -1,0 +1,253 @@
+"""Waveform → file bytes → waveform for every kind of model: the one path that `encode`,
+`decode`, `eval` and the benchmarks share.
+
+- FREE / SPARSE: z from the encoder in the checkpoint's arithmetic (float64 or Loihi fixed
+  point) → `.snc` (version 1).
+- μ-SPARSE: z at one level μ (`mu`), or per segment the largest μ whose reconstruction meets a
+  quality target (`target`, `quality_controlled`) → `.snc` version 2 with the μ of every
+  segment. Each segment is encoded from a reset state, so that a segment's events depend only
+  on its own audio and level (what Lava runs for it, too); the decoder reads the whole z with
+  the level of every frame.
+- RVQ: the baseline's 8 × 10-bit codes → `.rvq` (`rvq_file.py`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from neuro_codec.audio import SAMPLE_RATE_HZ
+from neuro_codec.codec import DEFAULT_STEPS, Codec
+from neuro_codec.errors import CheckpointError, CodecError
+
+DEFAULT_SEGMENT_SAMPLES = 2**17   # quality control's segment: 5.94 s, the evaluation's clip
+
+
+@dataclass
+class LoadedModel:
+    """A checkpoint ready to code: the codec, its id and kind, and its event arithmetic."""
+
+    codec: Codec
+    model_id: str
+    model: str              # "free", "sparse", "mu-sparse", "rvq"
+    loihi_fixed: bool       # events in Loihi fixed point (the shipped models' arithmetic)
+
+    @property
+    def mu_levels(self) -> int:
+        return self.codec.mu_levels
+
+    @property
+    def hop(self) -> int:
+        return self.codec.hop
+
+
+def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> LoadedModel:
+    """Load a checkpoint's codec (eval mode) with what coding needs to know about it."""
+    from neuro_codec.checkpoint import is_loihi_fixed, load_checkpoint
+    from neuro_codec.codec import build_codec
+
+    ckpt = load_checkpoint(path)
+    codec = build_codec(ckpt, str(path)).to(device)
+    return LoadedModel(codec, ckpt["model_id"], ckpt["model"],
+                       not codec.is_rvq and is_loihi_fixed(ckpt))
+
+
+@dataclass(frozen=True)
+class QualityTarget:
+    """A reconstruction floor for quality-controlled μ: SI-SNR at least `si_snr_db` and/or
+    mel distance at most `mel_distance` (first-stage decode of the segment)."""
+
+    si_snr_db: float | None = None
+    mel_distance: float | None = None
+
+    def __post_init__(self):
+        if self.si_snr_db is None and self.mel_distance is None:
+            raise ValueError("a quality target needs si_snr_db or mel_distance")
+
+    def met(self, x_hat: np.ndarray, x: np.ndarray) -> bool:
+        from neuro_codec.metrics import mel_distance, si_snr_db
+
+        if self.si_snr_db is not None and si_snr_db(x_hat, x) < self.si_snr_db:
+            return False
+        return self.mel_distance is None or mel_distance(x_hat, x) <= self.mel_distance
+
+
+def events(model: LoadedModel, x: np.ndarray, mu: int | None = None) -> np.ndarray:
+    """z [N, T] uint8 of a waveform in the model's arithmetic (at level μ for μ-SPARSE)."""
+    from neuro_codec.checkpoint import encode_events
+
+    return encode_events(model.codec.encoder, x, model.loihi_fixed, mu)
+
+
+def decode_events(model: LoadedModel, z: np.ndarray, n_samples: int,
+                  mu: np.ndarray | int | None = None, steps: int = DEFAULT_STEPS,
+                  sampler: str = "dpmpp", seed: int = 0) -> np.ndarray:
+    """z [N, T] (and μ: one level or [T] per frame) → waveform float32 [n_samples]."""
+    codec = model.codec
+    device = next(codec.first_stage.parameters()).device
+    zt = torch.from_numpy(np.asarray(z)).float().unsqueeze(0).to(device)
+    levels = None
+    if mu is not None:
+        levels = torch.as_tensor(np.asarray(mu), dtype=torch.long, device=device)
+        levels = levels.reshape(1, -1) if levels.dim() == 1 else levels.reshape(1)
+    gen = torch.Generator(device=device).manual_seed(seed)
+    return codec.decode(zt, n_samples, steps=steps, sampler=sampler, generator=gen,
+                        mu=levels)[0].cpu().numpy()
+
+
+def quality_controlled(model: LoadedModel, x: np.ndarray, target: QualityTarget,
+                       segment_samples: int = DEFAULT_SEGMENT_SAMPLES,
+                       progress: bool = False) -> tuple[np.ndarray, list[int], int]:
+    """μ-SPARSE's quality-controlled mode: per segment, the largest μ (fewest events) whose
+    first-stage reconstruction of the segment meets `target`; level 0 if none does.
+
+    Levels are tried from the highest down and the search stops at the first that passes, so
+    a segment costs between 1 and `mu_levels` encode + first-stage decode passes (measured in
+    docs/model.md). Each segment is encoded from a reset state.
+
+    Returns:
+        (z [N, T] uint8, μ per segment, segment length in frames).
+    """
+    from tqdm.auto import tqdm
+
+    if not model.mu_levels:
+        raise CodecError(f"{model.model_id} has no compression levels; quality control "
+                         f"needs a mu-sparse model")
+    hop = model.hop
+    seg_frames = max(1, segment_samples // hop)
+    seg = seg_frames * hop
+    n_seg = max(1, math.ceil(x.size / seg))
+    zs, levels = [], []
+    for s in tqdm(range(n_seg), disable=not progress, desc="quality-controlled μ"):
+        part = x[s * seg:(s + 1) * seg]
+        chosen = None
+        for mu in range(model.mu_levels - 1, -1, -1):
+            z = events(model, part, mu)
+            if mu == 0 or target.met(decode_events(model, z, part.size, mu, steps=0), part):
+                chosen = (z, mu)
+                break
+        zs.append(chosen[0])
+        levels.append(chosen[1])
+    return np.concatenate(zs, axis=1), levels, seg_frames
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """A coded waveform: the file's bytes and what they hold."""
+
+    data: bytes
+    header: object                  # SncHeader or RvqHeader
+    z: np.ndarray                   # events [N, T] uint8, or RVQ codes [Q, T] int64
+    mu: tuple[int, ...] = ()        # μ per segment (μ-SPARSE)
+
+    @property
+    def payload_bits(self) -> int:
+        return self.header.payload_bits
+
+
+def encode(model: LoadedModel, x: np.ndarray, mu: int | None = None,
+           target: QualityTarget | None = None, fmt: str = "auto",
+           segment_samples: int = DEFAULT_SEGMENT_SAMPLES, progress: bool = False) -> Encoded:
+    """Code a waveform [samples] (22,050 Hz) into file bytes (`.snc`, or `.rvq` for RVQ).
+
+    Args:
+        mu: μ-SPARSE level (default: the middle level when no `target` is given).
+        target: μ-SPARSE quality-controlled mode (excludes `mu`).
+        fmt: `.snc` payload format ("auto": the smallest).
+    Raises:
+        CodecError: a level or target for a model without levels, or both given.
+    """
+    from neuro_codec.bitstream import encode_snc
+
+    x = np.asarray(x, dtype=np.float32).reshape(-1)
+    if model.model == "rvq" or model.codec.is_rvq:
+        if mu is not None or target is not None:
+            raise CodecError("the RVQ baseline has no compression level μ")
+        from neuro_codec.rvq_file import encode_rvq
+
+        codes = model.codec.encode(torch.from_numpy(x)[None].to(
+            next(model.codec.parameters()).device))[0].cpu().numpy()
+        header, data = encode_rvq(codes, model.codec.rvq_config.code_bits,
+                                  sample_rate_hz=SAMPLE_RATE_HZ, hop_samples=model.hop,
+                                  n_audio_samples=x.size, model_id=model.model_id)
+        return Encoded(data, header, codes)
+    if not model.mu_levels:
+        if mu is not None or target is not None:
+            raise CodecError(f"{model.model_id} is a {model.model} model: it has no "
+                             f"compression level μ (--mu and --target-* need mu-sparse)")
+        z = events(model, x)
+        header, data = encode_snc(z, fmt, SAMPLE_RATE_HZ, model.hop, x.size, model.model_id)
+        return Encoded(data, header, z)
+    if mu is not None and target is not None:
+        raise CodecError("give a level μ or a quality target, not both")
+    if target is not None:
+        z, levels, seg_frames = quality_controlled(model, x, target, segment_samples, progress)
+        header, data = encode_snc(z, fmt, SAMPLE_RATE_HZ, model.hop, x.size, model.model_id,
+                                  mu=levels, mu_segment_frames=seg_frames)
+        return Encoded(data, header, z, tuple(levels))
+    mu = model.mu_levels // 2 if mu is None else mu
+    if not 0 <= mu < model.mu_levels:
+        raise CodecError(f"μ must be in [0, {model.mu_levels - 1}] for {model.model_id}, got {mu}")
+    z = events(model, x, mu)
+    header, data = encode_snc(z, fmt, SAMPLE_RATE_HZ, model.hop, x.size, model.model_id, mu=mu)
+    return Encoded(data, header, z, (mu,))
+
+
+def decode(model: LoadedModel, data: bytes, steps: int = DEFAULT_STEPS, sampler: str = "dpmpp",
+           seed: int = 0, source: str = "input") -> tuple[np.ndarray, object]:
+    """File bytes (`.snc` or `.rvq`) → (waveform float32, header).
+
+    Raises:
+        BitstreamError: a damaged file. CheckpointError: a file another model made, or one
+        whose levels do not fit the model.
+    """
+    from neuro_codec.rvq_file import is_rvq, unpack_rvq
+
+    if is_rvq(data[:4]):
+        header, codes = unpack_rvq(data)
+        _check_model(model, header.model_id, source)
+        if not model.codec.is_rvq:
+            raise CheckpointError(f"{source} holds RVQ codes; {model.model_id} is not an RVQ model")
+        device = next(model.codec.parameters()).device
+        gen = torch.Generator(device=device).manual_seed(seed)
+        x = model.codec.decode_codes(torch.from_numpy(codes)[None].to(device),
+                                     header.n_audio_samples, steps=steps, sampler=sampler,
+                                     generator=gen)[0].cpu().numpy()
+        return x, header
+    from neuro_codec.bitstream import unpack_snc
+
+    header, z = unpack_snc(data)
+    _check_model(model, header.model_id, source)
+    if model.codec.is_rvq:
+        raise CheckpointError(f"{source} holds events; {model.model_id} is the RVQ baseline")
+    if header.n_units != model.codec.encoder.config.n_units:
+        raise CheckpointError(f"{source} has {header.n_units} units, the model "
+                              f"{model.codec.encoder.config.n_units}")
+    mu = header.mu_per_frame() if header.mu else None
+    if (mu is None) != (not model.mu_levels):
+        raise CheckpointError(f"{source} {'has no' if mu is None else 'has'} compression levels "
+                              f"μ and {model.model_id} {'needs' if mu is None else 'has no'} them")
+    if mu is not None and int(mu.max()) >= model.mu_levels:
+        raise CheckpointError(f"{source} uses level {int(mu.max())}; {model.model_id} has "
+                              f"{model.mu_levels} levels")
+    return decode_events(model, z, header.n_audio_samples, mu, steps, sampler, seed), header
+
+
+def _check_model(model: LoadedModel, file_model_id: str, source: str) -> None:
+    if file_model_id != model.model_id:
+        raise CheckpointError(f"{source} was made by model {file_model_id!r}, the checkpoint is "
+                              f"{model.model_id!r}")
+
+
+def read_bytes(path: str | os.PathLike) -> bytes:
+    from neuro_codec.errors import BitstreamError
+
+    try:
+        return Path(path).read_bytes()
+    except OSError as e:
+        raise BitstreamError(f"cannot read {path}: {e.strerror or e}") from None
