@@ -1,7 +1,8 @@
 """The `.snc` file (DESIGN §5): a little-endian header, an event payload, a CRC-32.
 
 Payloads come from `storage.py` (exact formats) and `entropy.py`; the byte layout is in
-docs/bitstream.md. Readers name what is wrong with a file and raise BitstreamError.
+docs/bitstream.md. Version 1 holds the events alone; version 2 adds a compression level μ per
+segment of frames (the μ-SPARSE model). Readers name what is wrong and raise BitstreamError.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import os
 import struct
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +20,7 @@ from neuro_codec.errors import BitstreamError
 from neuro_codec.fileio import write_bytes_atomic
 from neuro_codec.storage import (
     EXACT_FORMATS,
-    MAX_CELLS,
+    MAX_DECODED_CELLS,
     EventFormat,
     check_event_matrix,
     decode_payload,
@@ -27,20 +29,23 @@ from neuro_codec.storage import (
 )
 
 MAGIC = b"SNC1"
-VERSION = 1
+VERSION = 1  # events only: what every file without μ is written as
+VERSION_MU = 2  # version 1 + a u32 segment length and one u8 μ per segment
+VERSIONS = (VERSION, VERSION_MU)
 # magic, version, format, N, T, S, sample rate, hop, audio samples, model id length
 _FIXED = struct.Struct("<4sBBHIIIHIB")
 _U32 = struct.Struct("<I")
-FIXED_HEADER_BYTES = _FIXED.size + _U32.size  # 31: the header with an empty model id
+FIXED_HEADER_BYTES = _FIXED.size + _U32.size  # 31: the version-1 header with an empty model id
 CRC_BYTES = 4
 MAX_MODEL_ID_BYTES = 255
+MAX_MU = 255  # μ is a u8
 
 
 @dataclass(frozen=True)
 class SncHeader:
     """The header of a `.snc` file."""
 
-    version: int  # file format version, 1
+    version: int  # file format version: 1, or 2 when the file holds μ
     format: EventFormat  # payload format
     n_units: int  # N, rows of z (u16)
     n_frames: int  # T, columns of z, one per hop (u32)
@@ -50,11 +55,30 @@ class SncHeader:
     n_audio_samples: int  # length of the coded audio, samples (u32)
     model_id: str  # encoder that made z, UTF-8, at most 255 bytes ("" if none)
     payload_bits: int  # payload size in bits, before zero padding to a byte (u32)
+    mu: tuple[int, ...] = ()  # version 2: compression level μ ∈ [0, 255] per segment; () in v1
+    mu_segment_frames: int = 0  # version 2: frames per μ segment, 1..T (u32); 0 in v1
 
     @property
     def header_bytes(self) -> int:
-        """Bytes before the payload: 31 + model id length."""
-        return FIXED_HEADER_BYTES + len(self.model_id.encode("utf-8"))
+        """Bytes before the payload: 31 + model id length, + 4 + number of μ in version 2."""
+        size = FIXED_HEADER_BYTES + len(self.model_id.encode("utf-8"))
+        if self.version == VERSION_MU:
+            size += _U32.size + len(self.mu)
+        return size
+
+    def mu_per_frame(self) -> np.ndarray:
+        """μ of every frame: segment i covers frames [i·F, (i+1)·F), F = mu_segment_frames,
+        the last one cut at T.
+
+        Returns:
+            [T] int64 array of μ ∈ [0, 255].
+        Raises:
+            BitstreamError: a version-1 header, which has no μ (test `header.mu` first).
+        """
+        if self.version != VERSION_MU:
+            raise BitstreamError(f"a version-{self.version} .snc header has no μ (version 2 has)")
+        mu = np.asarray(self.mu, dtype=np.int64)
+        return np.repeat(mu, self.mu_segment_frames)[: self.n_frames]
 
     @property
     def payload_bytes(self) -> int:
@@ -97,14 +121,58 @@ def file_bitrate_bps(header: SncHeader, file_bytes: int | None = None) -> float:
 
 
 def _check_field(name: str, value: int, low: int, high: int) -> int:
-    if not isinstance(value, (int, np.integer)) or not low <= int(value) <= high:
+    if (not isinstance(value, (int, np.integer)) or isinstance(value, bool)
+            or not low <= int(value) <= high):
         raise BitstreamError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
     return int(value)
 
 
+def frames_of_audio(n_audio_samples: int, hop_samples: int) -> int:
+    """T = ⌈n_audio_samples / hop⌉: the frames of a clip, as the encoders cut it (the last
+    frame zero-padded). A `.snc` or `.rvq` header must state exactly this T."""
+    return -(-int(n_audio_samples) // int(hop_samples))
+
+
+def _mu_segments(mu: Sequence[int] | int | None, mu_segment_frames: int,
+                 n_frames: int) -> tuple[tuple[int, ...], int]:
+    """(μ per segment, frames per segment) for the header; ((), 0) when there is no μ.
+
+    A segment longer than the clip is stored as T frames: the same μ for every frame, and
+    the one form the reader accepts.
+    """
+    seg = _check_field("mu_segment_frames", mu_segment_frames, 0, 0xFFFF_FFFF)
+    if mu is None:
+        if seg:
+            raise BitstreamError(f"mu_segment_frames = {seg} given without mu")
+        return (), 0
+    if isinstance(mu, (int, np.integer)) and not isinstance(mu, bool):
+        values = [mu]
+    elif (isinstance(mu, np.ndarray) and mu.ndim == 1
+          or isinstance(mu, Sequence) and not isinstance(mu, str)):
+        values = list(mu)
+    else:
+        raise BitstreamError(f"mu must be an integer or a 1-D sequence of integers, got {mu!r}")
+    levels = tuple(_check_field("mu", v, 0, MAX_MU) for v in values)
+    if seg == 0:
+        if len(levels) != 1:
+            raise BitstreamError(
+                f"mu has {len(levels)} values; with mu_segment_frames = 0 (one segment of all "
+                f"T = {n_frames} frames) it must have 1"
+            )
+        return levels, n_frames
+    expected = -(-n_frames // seg)
+    if len(levels) != expected:
+        raise BitstreamError(
+            f"mu has {len(levels)} values; T = {n_frames} frames in segments of {seg} make "
+            f"{expected} segments, one μ each"
+        )
+    return levels, min(seg, n_frames)
+
+
 def encode_snc(z: np.ndarray, fmt: EventFormat | str = "auto", sample_rate_hz: int = 22050,
-               hop_samples: int = 512, n_audio_samples: int | None = None,
-               model_id: str = "") -> tuple[SncHeader, bytes]:
+               hop_samples: int = 512, n_audio_samples: int | None = None, model_id: str = "",
+               *, mu: Sequence[int] | int | None = None,
+               mu_segment_frames: int = 0) -> tuple[SncHeader, bytes]:
     """Build a `.snc` file in memory; see `pack_snc`. Returns (header, file bytes)."""
     sample_rate_hz = _check_field("sample rate (Hz)", sample_rate_hz, 1, 0xFFFF_FFFF)
     hop_samples = _check_field("hop (samples)", hop_samples, 1, 0xFFFF)
@@ -123,9 +191,14 @@ def encode_snc(z: np.ndarray, fmt: EventFormat | str = "auto", sample_rate_hz: i
     if n_audio_samples is None:
         n_audio_samples = t * hop_samples
     n_audio_samples = _check_field("number of audio samples", n_audio_samples, 1, 0xFFFF_FFFF)
+    if frames_of_audio(n_audio_samples, hop_samples) != t:
+        raise BitstreamError(
+            f"{n_audio_samples} audio samples at hop {hop_samples} make "
+            f"{frames_of_audio(n_audio_samples, hop_samples)} frames, the event matrix has "
+            f"T = {t}"
+        )
+    levels, seg = _mu_segments(mu, mu_segment_frames, t)
     s = int(np.count_nonzero(z))
-    if t > 0xFFFF_FFFF or s > 0xFFFF_FFFF:
-        raise BitstreamError(f"T = {t} or S = {s} does not fit the u32 header fields")
 
     if fmt == "auto":
         candidates = [(payload_bits(f, n, t, s), f.code, f) for f in EXACT_FORMATS]
@@ -140,41 +213,54 @@ def encode_snc(z: np.ndarray, fmt: EventFormat | str = "auto", sample_rate_hz: i
     if bits > 0xFFFF_FFFF:
         raise BitstreamError(f"{fmt.value} payload of {bits} bits does not fit the u32 field")
 
-    header = SncHeader(VERSION, fmt, n, t, s, sample_rate_hz, hop_samples, n_audio_samples,
-                       model_id, bits)
-    head = _FIXED.pack(MAGIC, VERSION, fmt.code, n, t, s, sample_rate_hz, hop_samples,
-                       n_audio_samples, len(model_bytes)) + model_bytes + _U32.pack(bits)
-    body = head + payload
+    version = VERSION_MU if levels else VERSION
+    header = SncHeader(version, fmt, n, t, s, sample_rate_hz, hop_samples, n_audio_samples,
+                       model_id, bits, levels, seg)
+    head = _FIXED.pack(MAGIC, version, fmt.code, n, t, s, sample_rate_hz, hop_samples,
+                       n_audio_samples, len(model_bytes)) + model_bytes
+    if levels:
+        head += _U32.pack(seg) + bytes(levels)
+    body = head + _U32.pack(bits) + payload
     return header, body + _U32.pack(zlib.crc32(body))
 
 
 def pack_snc(z: np.ndarray, fmt: EventFormat | str = "auto", sample_rate_hz: int = 22050,
-             hop_samples: int = 512, n_audio_samples: int | None = None,
-             model_id: str = "") -> bytes:
-    """The `.snc` file of an event matrix, as bytes.
+             hop_samples: int = 512, n_audio_samples: int | None = None, model_id: str = "",
+             *, mu: Sequence[int] | int | None = None, mu_segment_frames: int = 0) -> bytes:
+    """The `.snc` file of an event matrix, as bytes: version 1, or version 2 when `mu` is given.
 
     Args:
-        z: [N, T] event matrix of 0/1 (any numeric or bool dtype).
+        z: [N, T] event matrix of 0/1 (any numeric or bool dtype), N·T ≤ MAX_DECODED_CELLS.
         fmt: "auto" (the smallest payload, ties to the lower format code) or an EventFormat.
         sample_rate_hz: audio sample rate, Hz.
         hop_samples: audio samples per frame.
-        n_audio_samples: length of the audio, samples; defaults to T·hop.
+        n_audio_samples: length of the audio, samples; defaults to T·hop. Must make T frames:
+            ⌈n_audio_samples / hop⌉ = T.
         model_id: the encoder that made z (UTF-8, ≤ 255 bytes).
+        mu: compression level(s) μ ∈ [0, 255] of the μ-SPARSE model: None (a version-1 file),
+            one integer, or one per segment of `mu_segment_frames` frames, in time order.
+        mu_segment_frames: frames per μ segment; 0 (default) means one segment of all T
+            frames, which takes one μ; otherwise `mu` holds ⌈T / mu_segment_frames⌉ values
+            (a segment longer than T is stored as T).
     Raises:
-        BitstreamError: z is not a 2-D 0/1 matrix, or a value does not fit its header field.
+        BitstreamError: z is not a 2-D 0/1 matrix, a value does not fit its header field, the
+            audio length does not make T frames, or μ is out of range or of the wrong length.
     """
-    return encode_snc(z, fmt, sample_rate_hz, hop_samples, n_audio_samples, model_id)[1]
+    return encode_snc(z, fmt, sample_rate_hz, hop_samples, n_audio_samples, model_id, mu=mu,
+                      mu_segment_frames=mu_segment_frames)[1]
 
 
 def write_snc(path: str | os.PathLike, z: np.ndarray, fmt: EventFormat | str = "auto",
               sample_rate_hz: int = 22050, hop_samples: int = 512,
-              n_audio_samples: int | None = None, model_id: str = "") -> SncHeader:
+              n_audio_samples: int | None = None, model_id: str = "", *,
+              mu: Sequence[int] | int | None = None, mu_segment_frames: int = 0) -> SncHeader:
     """Write `pack_snc(z, ...)` to `path` atomically (temporary file, then rename).
 
     Returns:
         The header written.
     """
-    header, data = encode_snc(z, fmt, sample_rate_hz, hop_samples, n_audio_samples, model_id)
+    header, data = encode_snc(z, fmt, sample_rate_hz, hop_samples, n_audio_samples, model_id,
+                              mu=mu, mu_segment_frames=mu_segment_frames)
     write_bytes_atomic(path, data)
     return header
 
@@ -186,11 +272,13 @@ def write_snc(path: str | os.PathLike, z: np.ndarray, fmt: EventFormat | str = "
 def parse_header(data: bytes) -> SncHeader:
     """Check a whole `.snc` file (sizes, CRC, header consistency) and return its header.
 
-    The payload itself is not decoded; `unpack_snc` does that.
+    The payload itself is not decoded; `unpack_snc` does that. A header that passes bounds
+    what decoding it can allocate: N·T ≤ MAX_DECODED_CELLS, T = ⌈audio samples / hop⌉, and
+    for the exact formats exactly the payload bits their N, T, S need, present in the file.
 
     Raises:
         BitstreamError: wrong magic, unknown version or format, truncated file, trailing
-            bytes, CRC mismatch, or a header that contradicts itself.
+            bytes, CRC mismatch, or a header that contradicts itself or exceeds the limits.
     """
     if len(data) >= 4 and data[:4] != MAGIC:
         raise BitstreamError(f"not an .snc file: magic {bytes(data[:4])!r}, expected {MAGIC!r}")
@@ -199,13 +287,28 @@ def parse_header(data: bytes) -> SncHeader:
             f"truncated .snc: header needs {FIXED_HEADER_BYTES} bytes, file has {len(data)}"
         )
     (_, version, code, n, t, s, rate, hop, n_audio, id_len) = _FIXED.unpack_from(data)
-    if version != VERSION:
-        raise BitstreamError(f"unknown .snc version {version} (this reader knows {VERSION})")
-    head_len = FIXED_HEADER_BYTES + id_len
+    if version not in VERSIONS:
+        known = ", ".join(map(str, VERSIONS))
+        raise BitstreamError(f"unknown .snc version {version} (this reader knows {known})")
+    id_end = _FIXED.size + id_len
+    head_len = id_end + _U32.size  # version 1: the payload bits follow the model id
+    seg, n_mu = 0, 0
+    if version == VERSION_MU:
+        if len(data) < id_end + _U32.size:
+            raise BitstreamError(
+                f"truncated .snc: version-2 header with a {id_len}-byte model id needs its "
+                f"μ segment length at bytes {id_end}-{id_end + 3}, file has {len(data)}"
+            )
+        (seg,) = _U32.unpack_from(data, id_end)
+        if seg < 1:
+            raise BitstreamError("header says μ segments of 0 frames; they must be at least 1")
+        n_mu = -(-t // seg)
+        head_len = id_end + _U32.size + n_mu + _U32.size
     if len(data) < head_len:
+        mus = f" and {n_mu} μ segments" if version == VERSION_MU else ""
         raise BitstreamError(
-            f"truncated .snc: header with a {id_len}-byte model id needs {head_len} bytes, "
-            f"file has {len(data)}"
+            f"truncated .snc: header with a {id_len}-byte model id{mus} needs {head_len} "
+            f"bytes, file has {len(data)}"
         )
     (bits,) = _U32.unpack_from(data, head_len - 4)
     total = head_len + -(-bits // 8) + CRC_BYTES
@@ -218,24 +321,34 @@ def parse_header(data: bytes) -> SncHeader:
             f".snc has {len(data) - total} unexpected bytes after the CRC ({total} expected)"
         )
     (stored,) = _U32.unpack_from(data, total - CRC_BYTES)
-    computed = zlib.crc32(data[: total - CRC_BYTES])
+    computed = zlib.crc32(memoryview(data)[: total - CRC_BYTES])  # no copy
     if stored != computed:
         raise BitstreamError(f"CRC mismatch: stored 0x{stored:08x}, computed 0x{computed:08x}")
 
     fmt = EventFormat.from_code(code)
     if n < 1 or t < 1:
         raise BitstreamError(f"header says N = {n}, T = {t}; both must be at least 1")
-    if n * t > MAX_CELLS:
-        raise BitstreamError(f"header says N·T = {n * t} cells; the limit is 2^32 - 1")
-    if s > n * t:
-        raise BitstreamError(f"header says S = {s} events, more than N·T = {n * t}")
     if rate < 1 or hop < 1 or n_audio < 1:
         raise BitstreamError(
             f"header says sample rate {rate} Hz, hop {hop}, {n_audio} audio samples; "
             f"all must be at least 1"
         )
+    if frames_of_audio(n_audio, hop) != t:
+        raise BitstreamError(
+            f"header says T = {t} frames, but {n_audio} audio samples at hop {hop} make "
+            f"{frames_of_audio(n_audio, hop)}"
+        )
+    if n * t > MAX_DECODED_CELLS:
+        raise BitstreamError(
+            f"header says N·T = {n}×{t} = {n * t} cells; this reader decodes at most "
+            f"{MAX_DECODED_CELLS} (MAX_DECODED_CELLS)"
+        )
+    if s > n * t:
+        raise BitstreamError(f"header says S = {s} events, more than N·T = {n * t}")
+    if seg > t:
+        raise BitstreamError(f"header says μ segments of {seg} frames, longer than T = {t}")
     try:
-        model_id = bytes(data[FIXED_HEADER_BYTES - 4: head_len - 4]).decode("utf-8")
+        model_id = bytes(data[_FIXED.size: id_end]).decode("utf-8")
     except UnicodeDecodeError:
         raise BitstreamError("model id is not valid UTF-8") from None
     if fmt is not EventFormat.ENTROPY and bits != payload_bits(fmt, n, t, s):
@@ -243,14 +356,15 @@ def parse_header(data: bytes) -> SncHeader:
             f"{fmt.value} payload of N={n}, T={t}, S={s} must be "
             f"{payload_bits(fmt, n, t, s)} bits, header says {bits}"
         )
-    return SncHeader(version, fmt, n, t, s, rate, hop, n_audio, model_id, bits)
+    mu = tuple(data[id_end + _U32.size: id_end + _U32.size + n_mu])
+    return SncHeader(version, fmt, n, t, s, rate, hop, n_audio, model_id, bits, mu, seg)
 
 
 def unpack_snc(data: bytes) -> tuple[SncHeader, np.ndarray]:
-    """Read a `.snc` file from bytes.
+    """Read a `.snc` file (version 1 or 2) from bytes.
 
     Returns:
-        (header, z) with z an [N, T] uint8 matrix of 0/1.
+        (header, z) with z an [N, T] uint8 matrix of 0/1; version 2's μ is in the header.
     Raises:
         BitstreamError: anything wrong with the file (see `parse_header`, `decode_payload`).
     """

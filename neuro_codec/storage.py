@@ -18,6 +18,10 @@ from neuro_codec.errors import BitstreamError
 MAX_UNITS = 0xFFFF  # N is a u16 in the .snc header
 MAX_FRAMES = 0xFFFF_FFFF  # T is a u32
 MAX_CELLS = 0xFFFF_FFFF  # N·T: the largest matrix whose dense payload fits the u32 bit count
+# N·T that writers accept and readers decode: 2^28 cells, a 256 MiB uint8 matrix, 21.6 h of
+# audio at N = 80, 22,050 Hz, hop 512. It bounds what a (possibly tiny) file can make a reader
+# allocate: an all-zero sparse payload of any N·T is 0 bits long.
+MAX_DECODED_CELLS = 1 << 28
 
 
 class EventFormat(str, Enum):
@@ -176,7 +180,7 @@ def check_event_matrix(z: Any) -> np.ndarray:
     """Return `z` as a uint8 [N, T] matrix of 0/1, or raise BitstreamError saying what is wrong.
 
     Accepts bool, integer or float arrays (or tensors) whose values are exactly 0 or 1, with
-    1 ≤ N ≤ 65535, 1 ≤ T and N·T < 2^32 (the limits of the `.snc` header).
+    1 ≤ N ≤ 65535, 1 ≤ T and N·T ≤ MAX_DECODED_CELLS = 2^28 (what `.snc` readers decode).
     """
     if isinstance(z, torch.Tensor):
         z = z.detach().cpu().numpy()
@@ -189,8 +193,11 @@ def check_event_matrix(z: Any) -> np.ndarray:
         raise BitstreamError(f"event matrix is empty: shape {z.shape}")
     if n > MAX_UNITS:
         raise BitstreamError(f"event matrix has {n} units; the .snc format allows {MAX_UNITS}")
-    if n * t > MAX_CELLS:
-        raise BitstreamError(f"event matrix has {n}×{t} cells; the .snc format allows < 2^32")
+    if n * t > MAX_DECODED_CELLS:
+        raise BitstreamError(
+            f"event matrix has {n}×{t} = {n * t} cells; the .snc format allows at most "
+            f"{MAX_DECODED_CELLS} (2^28)"
+        )
     if z.dtype == np.bool_:
         return z.astype(np.uint8)
     if z.dtype.kind not in "biuf":
@@ -224,9 +231,12 @@ def bits_to_uints(bits: np.ndarray) -> np.ndarray:
     m, width = bits.shape
     if width == 0:
         return np.zeros(m, dtype=np.int64)
-    padded = np.zeros((m, 64), dtype=np.uint8)
-    padded[:, 64 - width:] = bits
-    return np.packbits(padded, axis=1).view(">u8").ravel().astype(np.int64)
+    # Pad to the narrowest of 8/16/32/64 bits, not always 64: a reader's scratch memory is
+    # then 8, 16 or 32 bytes per field of the widths .snc uses (≤ 32 bits), not 64.
+    n_bytes = next(b for b in (1, 2, 4, 8) if width <= 8 * b)
+    padded = np.zeros((m, 8 * n_bytes), dtype=np.uint8)
+    padded[:, 8 * n_bytes - width:] = bits
+    return np.packbits(padded, axis=1).view(f">u{n_bytes}").ravel().astype(np.int64)
 
 
 def pack_bits(blocks: list[np.ndarray]) -> tuple[bytes, int]:
@@ -316,8 +326,11 @@ def decode_payload(payload: bytes, n_bits: int, fmt: EventFormat | str, n_units:
     n, t, s = int(n_units), int(n_frames), int(n_events)
     if n < 1 or t < 1:
         raise BitstreamError(f"event matrix must have N ≥ 1 and T ≥ 1, header says {n}×{t}")
-    if n * t > MAX_CELLS:
-        raise BitstreamError(f"N·T = {n}×{t} exceeds the .snc limit of 2^32 - 1 cells")
+    if n * t > MAX_DECODED_CELLS:
+        raise BitstreamError(
+            f"N·T = {n}×{t} = {n * t} cells exceeds the decoding limit of {MAX_DECODED_CELLS} "
+            f"(2^28)"
+        )
     if s > n * t:
         raise BitstreamError(f"S = {s} events exceeds N·T = {n * t}")
     if fmt is EventFormat.ENTROPY:

@@ -2,7 +2,9 @@
 
     render the built-in dataset → encode a test excerpt with each shipped checkpoint (.snc)
     → run the same encoder in Lava's Loihi simulation (same z?) → energy report
-    → decode → rate–quality table against Opus (CSV + PNG) → spectrogram plot
+    → decode → rate–quality table of every codec against Opus (benchmarks/rate_quality.py:
+    CSV, Markdown, PNGs) → spectrogram plot. The RVQ baseline is coded to `.rvq` and skips
+    Lava.
 
 Each stage runs as its own process through the project's commands, exactly as a user would
 run them (and so that Lava's multiprocessing start method is set in a fresh interpreter).
@@ -94,9 +96,19 @@ def main(argv=None) -> int:
     # Checkpoints fine-tuned with --loihi-fixed define their events by Loihi's fixed point:
     # their Lava run is the fixed_pt one, and it must equal the .snc spike for spike.
     precision = {c: "fixed" if is_loihi_fixed(load_checkpoint(c)) else "float" for c in ckpts}
+    kinds = {c: load_checkpoint(c)["model"] for c in ckpts}
+    spiking = [c for c in ckpts if kinds[c] != "rvq"]
     decoded = []
     for ckpt in ckpts:
         tag = ckpt.stem
+        if kinds[ckpt] == "rvq":   # the baseline: its own container, no Lava
+            rvq, wav = out / f"{tag}.rvq", out / f"{tag}.wav"
+            stage(f"{tag}: encode (RVQ baseline)", nc + ["encode", str(ref), str(rvq),
+                                                         "--checkpoint", str(ckpt)])
+            stage(f"{tag}: decode", nc + ["decode", str(rvq), str(wav), "--checkpoint",
+                                          str(ckpt), "--steps", str(args.steps)])
+            decoded.append(wav)
+            continue
         snc, z_lava, wav = out / f"{tag}.snc", out / f"{tag}-lava-z.npy", out / f"{tag}.wav"
         stage(f"{tag}: encode", nc + ["encode", str(ref), str(snc), "--checkpoint",
                                                  str(ckpt)])
@@ -115,18 +127,22 @@ def main(argv=None) -> int:
         stage(f"{tag}: decode", nc + ["decode", str(snc), str(wav), "--checkpoint", str(ckpt),
                                       "--steps", str(args.steps)])
         decoded.append(wav)
-    if ckpts:
+    if spiking:
         stage("events, operations and energy per second of audio (Lava)",
-              [py, "-m", "hardware.energy", "--checkpoint", *map(str, ckpts), "--split", "test",
-               "--max-seconds", str(args.energy_seconds), "--out", str(out / "energy"),
+              [py, "-m", "hardware.energy", "--checkpoint", *map(str, spiking), "--split",
+               "test", "--max-seconds", str(args.energy_seconds), "--out", str(out / "energy"),
                "--precision", "fixed" if "fixed" in precision.values() else "float"])
         print((out / "energy" / "report.md").read_text())
-    stage("rate–quality table: Opus 6/12 kbps and our models on the same test clips",
-          [py, "benchmarks/baselines.py", "--clips", str(args.clips), "--out", str(out),
-           "--steps", *sorted({"0", str(args.steps)}),
-           *(["--checkpoint", *map(str, ckpts)] if ckpts else [])])
+    stage("rate–quality table: FREE, SPARSE, μ-SPARSE (levels and quality-controlled), RVQ, "
+          "Opus 6/12 kbps on the same test clips",
+          [py, "benchmarks/rate_quality.py", "--clips", str(args.clips), "--out",
+           str(out / "rate_quality"),
+           *[a for kind in ("free", "sparse", "mu-sparse", "rvq")
+             for a in (f"--{kind}", str(CHECKPOINTS / f"{kind}-small.pt")
+                       if (CHECKPOINTS / f"{kind}-small.pt").is_file() else "none")]])
     plot_spectrograms(ref, decoded, out / "spectrograms.png")
-    print(f"\nmain job done: {out} (baselines.csv/png, energy/, spectrograms.png, *.snc, *.wav)")
+    print(f"\nmain job done: {out} (rate_quality/, energy/, spectrograms.png, *.snc, *.rvq, "
+          f"*.wav)")
     return 0
 
 

@@ -1,4 +1,5 @@
-"""`neuro-codec pack | unpack | info`: event matrices to and from `.snc` files."""
+"""`neuro-codec pack | unpack | info`: event matrices to and from `.snc` files; `info` also
+reads the `.rvq` code files of the RVQ baseline (told apart by their magic)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ from neuro_codec.bitstream import (
 )
 from neuro_codec.errors import CodecError
 from neuro_codec.fileio import atomic_path
+from neuro_codec.rvq_file import RvqHeader, is_rvq, read_rvq_header
+from neuro_codec.rvq_file import file_bitrate_bps as rvq_file_bitrate_bps
+from neuro_codec.rvq_file import payload_bitrate_bps as rvq_payload_bitrate_bps
 from neuro_codec.storage import EventFormat, check_event_matrix
 
 FORMAT_CHOICES = ["auto"] + [f.value for f in EventFormat]
@@ -34,7 +38,8 @@ def register(sub) -> None:
     p.add_argument("--hop", type=int, default=512,
                    help="audio samples per frame (default 512)")
     p.add_argument("--n-samples", type=int, default=None,
-                   help="number of audio samples coded (default T × hop)")
+                   help="number of audio samples coded, with ceil(n / hop) = T "
+                        "(default T × hop)")
     p.add_argument("--model-id", default="",
                    help="id of the encoder that made the events (default: empty)")
     p.set_defaults(func=run_pack)
@@ -44,8 +49,8 @@ def register(sub) -> None:
     p.add_argument("output", help="output .npy file (uint8, shape (N, T))")
     p.set_defaults(func=run_unpack)
 
-    p = sub.add_parser("info", help="show a .snc file's header, size and bitrate")
-    p.add_argument("input", help="input .snc file")
+    p = sub.add_parser("info", help="show a .snc (or .rvq) file's header, size and bitrate")
+    p.add_argument("input", help="input .snc file, or a .rvq file of RVQ codes")
     p.set_defaults(func=run_info)
 
 
@@ -90,6 +95,30 @@ def run_unpack(args: argparse.Namespace) -> int:
     return 0
 
 
+def compact_mu(mu: tuple[int, ...], max_runs: int = 12) -> str:
+    """μ per segment as runs, e.g. (40, 40, 40, 80, 12) → "40×3, 80, 12"; past `max_runs`
+    runs, the rest is counted ("…, 7 more runs")."""
+    runs: list[list[int]] = []
+    for v in mu:
+        if runs and runs[-1][0] == v:
+            runs[-1][1] += 1
+        else:
+            runs.append([v, 1])
+    text = [f"{v}×{k}" if k > 1 else str(v) for v, k in runs[:max_runs]]
+    if len(runs) > max_runs:
+        text.append(f"… {len(runs) - max_runs} more runs")
+    return ", ".join(text)
+
+
+def _describe_mu(header: SncHeader) -> list[str]:
+    if not header.mu:
+        return []
+    if len(header.mu) == 1:
+        return [f"mu (level)       {header.mu[0]} (one segment, all {header.n_frames} frames)"]
+    return [f"mu (level)       {compact_mu(header.mu)} ({len(header.mu)} segments of "
+            f"{header.mu_segment_frames} frames)"]
+
+
 def describe(header: SncHeader, file_bytes: int) -> list[str]:
     """Lines of `neuro-codec info` for a header and the file's size."""
     return [
@@ -103,6 +132,7 @@ def describe(header: SncHeader, file_bytes: int) -> list[str]:
         f"hop              {header.hop_samples} samples",
         f"audio            {header.n_audio_samples} samples ({header.duration_s:.3f} s)",
         f"model id         {header.model_id!r}",
+        *_describe_mu(header),
         f"payload          {header.payload_bits} bits "
         f"({header.payload_bits / header.n_frames:.2f} bits/frame)",
         f"file             {file_bytes} bytes ({8 * file_bytes} bits)",
@@ -111,7 +141,40 @@ def describe(header: SncHeader, file_bytes: int) -> list[str]:
     ]
 
 
+def describe_rvq(header: RvqHeader, file_bytes: int) -> list[str]:
+    """Lines of `neuro-codec info` for a `.rvq` header and the file's size."""
+    return [
+        "file type        .rvq (RVQ codes)",
+        f"version          {header.version}",
+        f"codebooks Q      {header.n_codebooks}",
+        f"bits per code B  {header.codebook_bits} ({1 << header.codebook_bits} entries)",
+        f"frames T         {header.n_frames}",
+        f"sample rate      {header.sample_rate_hz} Hz",
+        f"hop              {header.hop_samples} samples",
+        f"audio            {header.n_audio_samples} samples ({header.duration_s:.3f} s)",
+        f"model id         {header.model_id!r}",
+        f"payload          {header.payload_bits} bits "
+        f"({header.n_codebooks * header.codebook_bits} bits/frame)",
+        f"file             {file_bytes} bytes ({8 * file_bytes} bits)",
+        f"payload bitrate  {rvq_payload_bitrate_bps(header):.1f} bps",
+        f"file bitrate     {rvq_file_bitrate_bps(header, file_bytes):.1f} bps",
+    ]
+
+
+def _magic(path: str) -> bytes:
+    """The first 4 bytes of a file, or b"" (the reader then reports why it cannot read it)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(4)
+    except OSError:
+        return b""
+
+
 def run_info(args: argparse.Namespace) -> int:
+    if is_rvq(_magic(args.input)):
+        rvq = read_rvq_header(args.input)
+        print("\n".join(describe_rvq(rvq, rvq.file_bytes)))
+        return 0
     header = read_snc_header(args.input)
     print("\n".join(describe(header, header.file_bytes)))
     return 0

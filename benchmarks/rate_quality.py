@@ -1,0 +1,229 @@
+"""Rate–quality on the test split, every codec in one run (the paper's Figure 4).
+
+    python benchmarks/rate_quality.py [--clips 16] [--seconds 5.94] [--levels 6 9 12 15 18]
+                                      [--target-sisnr DB] [--free CKPT] [--sparse CKPT]
+                                      [--mu-sparse CKPT] [--rvq CKPT] [--opus 6 12]
+                                      [--no-visqol] [--out out/rate_quality]
+
+Rows: FREE, SPARSE, μ-SPARSE at each `--levels` μ and in its quality-controlled mode (per
+clip the largest μ whose first-stage reconstruction keeps SI-SNR ≥ `--target-sisnr`), the RVQ
+baseline, and Opus at `--opus` kbps, all on the same clips (16 clips of 2^17 samples, one per
+test piece in turn from each source). Every model codes through the real file
+(`neuro_codec.pipeline`: `.snc`, or `.rvq` for RVQ) in its checkpoint's arithmetic, and is
+decoded by its first stage (the shipped `small` models have no refiner). Per row: payload and
+whole-file kbps (mean ± sd over clips), SI-SNR, mel distance, ViSQOL (means ± sd), event rate,
+μ, and the encoder's speed (quality control pays one encode + decode per level it tries).
+
+Writes `--out`/rate_quality.csv (per clip), rate_quality.md (the table), fig4ab.png (bitrate
+against SI-SNR and ViSQOL per clip, the paper's Figure 4A/B) and fig4c.png (events of one clip
+at several μ, Figure 4C).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from baselines import opus_roundtrip  # noqa: E402
+
+from neuro_codec.audio import SAMPLE_RATE_HZ  # noqa: E402
+from neuro_codec.errors import CodecError, DataError  # noqa: E402
+from neuro_codec.evaluate import evaluate_clips, split_excerpts  # noqa: E402
+from neuro_codec.fileio import atomic_path  # noqa: E402
+from neuro_codec.metrics import mel_distance, si_snr_db, visqol_score  # noqa: E402
+from neuro_codec.pipeline import QualityTarget, events, load_model  # noqa: E402
+
+SHIPPED = Path(__file__).resolve().parents[1] / "neuro_codec" / "checkpoints"
+METRICS = ("payload_kbps", "file_kbps", "si_snr_db", "mel_distance", "visqol")
+
+
+def opus_rows(clips, kbps: float, with_visqol: bool, progress: bool) -> list[dict]:
+    rows = []
+    for name, x in tqdm(clips, desc=f"opus {kbps:g} kbps", disable=not progress):
+        y, bits = opus_roundtrip(x, kbps)
+        seconds = x.size / SAMPLE_RATE_HZ
+        rows.append({"clip": name, "format": "opus", "payload_kbps": bits / seconds / 1e3,
+                     "file_kbps": bits / seconds / 1e3, "event_rate": float("nan"),
+                     "mu": float("nan"), "si_snr_db": si_snr_db(y, x),
+                     "mel_distance": mel_distance(y, x),
+                     "visqol": visqol_score(y, x) if with_visqol else float("nan"),
+                     "encode_x_realtime": float("nan"), "decode_x_realtime": float("nan")})
+    return rows
+
+
+def summary(codec: str, rows: list[dict]) -> dict:
+    out = {"codec": codec, "clips": len(rows)}
+    for key in (*METRICS, "event_rate", "mu", "encode_x_realtime"):
+        v = np.array([r[key] for r in rows], dtype=np.float64)
+        v = v[~np.isnan(v)]
+        out[key] = float(v.mean()) if v.size else float("nan")
+        out[key + "_sd"] = float(v.std(ddof=1)) if v.size > 1 else float("nan")
+    return out
+
+
+def markdown(table: list[dict]) -> str:
+    def pm(r, k, digits):
+        if np.isnan(r[k]):
+            return "–"
+        sd = r[k + "_sd"]
+        return f"{r[k]:.{digits}f}" + ("" if np.isnan(sd) else f" ± {sd:.{digits}f}")
+
+    lines = ["| codec | payload kbps | file kbps | SI-SNR dB | mel distance | ViSQOL | "
+             "event rate | mean μ | encode × RT |", "|---|" + "---:|" * 8]
+    for r in table:
+        lines.append(
+            f"| {r['codec']} | {pm(r, 'payload_kbps', 3)} | {pm(r, 'file_kbps', 3)} | "
+            f"{pm(r, 'si_snr_db', 2)} | {pm(r, 'mel_distance', 4)} | {pm(r, 'visqol', 2)} | "
+            + ("–" if np.isnan(r["event_rate"]) else f"{r['event_rate']:.4f}") + " | "
+            + ("–" if np.isnan(r["mu"]) else f"{r['mu']:.1f}") + " | "
+            + ("–" if np.isnan(r["encode_x_realtime"]) else f"{r['encode_x_realtime']:.0f}")
+            + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _mean(values: list[float]) -> float:
+    v = np.asarray(values, dtype=np.float64)
+    return float(v[~np.isnan(v)].mean()) if (~np.isnan(v)).any() else float("nan")
+
+
+def plot_rate_quality(per_codec: dict[str, list[dict]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.6))
+    levels = [(name, rows) for name, rows in per_codec.items() if name.startswith("μ-SPARSE μ=")]
+    for i, (name, rows) in enumerate(per_codec.items()):
+        if name.startswith("μ-SPARSE μ="):
+            style = dict(marker=".", s=14, color=plt.cm.viridis(
+                [n for n, _ in levels].index(name) / max(1, len(levels) - 1)), alpha=0.6)
+        else:
+            style = dict(marker="os^vDP*X"[i % 8], s=30, alpha=0.8)
+        kbps = [r["payload_kbps"] for r in rows]
+        for ax, key in zip(axes, ("si_snr_db", "visqol", "mel_distance")):
+            ax.scatter(kbps, [r[key] for r in rows], label=name, **style)
+    if levels:   # the μ-SPARSE curve through its levels' means
+        mean = {k: [_mean([r[k] for r in rows]) for _, rows in levels]
+                for k in ("payload_kbps", "si_snr_db", "visqol", "mel_distance")}
+        for ax, key in zip(axes, ("si_snr_db", "visqol", "mel_distance")):
+            ax.plot(mean["payload_kbps"], mean[key], "-", color="0.3", lw=1,
+                    label="μ-SPARSE levels (means)")
+    for ax, label in zip(axes, ("SI-SNR (dB)", "ViSQOL (48 kHz)", "mel distance")):
+        ax.set_xlabel("payload kbps")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    axes[2].legend(fontsize=7, ncol=2)
+    fig.suptitle("bitrate against quality, one point per test clip (cf. the paper's Fig. 4A/B)")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+
+
+def plot_rasters(model, x: np.ndarray, levels: Sequence[int], name: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(levels), 1, figsize=(12, 1.6 * len(levels)), sharex=True)
+    axes = np.atleast_1d(axes)
+    for ax, mu in zip(axes, levels):
+        z = events(model, x, mu)
+        t, n = np.nonzero(z.T)
+        ax.scatter(t * model.hop / SAMPLE_RATE_HZ, n, s=1.5, c="k", marker="|")
+        ax.set_ylabel(f"μ={mu}\nunit")
+        ax.set_ylim(-1, z.shape[0])
+        ax.set_title(f"{int(z.sum())} events, rate {z.mean():.4f}", fontsize=8, loc="right")
+    axes[-1].set_xlabel("time (s)")
+    fig.suptitle(f"μ-SPARSE events of {name} at several levels (cf. the paper's Fig. 4C)")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--root", default=None, help="dataset folder (default data/builtin)")
+    p.add_argument("--split", choices=["train", "validation", "test"], default="test",
+                   help="split (default test)")
+    p.add_argument("--clips", type=int, default=16, help="clips (default 16, ≥ 8 pieces)")
+    p.add_argument("--seconds", type=float, default=2**17 / SAMPLE_RATE_HZ,
+                   help="clip length (default 5.944 s = 2^17 samples)")
+    for kind in ("free", "sparse", "mu-sparse", "rvq"):
+        p.add_argument(f"--{kind}", default=str(SHIPPED / f"{kind}-small.pt"), metavar="CKPT",
+                       help=f"{kind} checkpoint (default the shipped {kind}-small.pt); 'none' "
+                            "leaves the row out")
+    p.add_argument("--levels", type=int, nargs="+", default=[6, 9, 12, 15, 18],
+                   help="μ-SPARSE levels, one row each (default 6 9 12 15 18)")
+    p.add_argument("--target-sisnr", type=float, default=0.0, metavar="DB",
+                   help="quality-controlled μ-SPARSE's SI-SNR floor (default 0 dB)")
+    p.add_argument("--opus", type=float, nargs="+", default=[6.0, 12.0],
+                   help="Opus bitrates in kbps (default 6 12)")
+    p.add_argument("--no-visqol", action="store_true", help="skip ViSQOL (the slow metric)")
+    p.add_argument("--out", default="out/rate_quality", help="output folder "
+                   "(default out/rate_quality)")
+    args = p.parse_args(argv)
+    if args.clips < 1 or args.seconds <= 0:
+        p.error("--clips must be at least 1 and --seconds positive")
+    vq = not args.no_visqol
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        clips = split_excerpts(args.root, args.clips, args.seconds, args.split)
+        if not clips:
+            raise DataError(f"no {args.split} piece is {args.seconds:g} s long")
+        pieces = {name.split("@")[0] for name, _ in clips}
+        print(f"{len(clips)} clips of {args.seconds:g} s from {len(pieces)} {args.split} pieces")
+        per_codec: dict[str, list[dict]] = {}
+        for kbps in args.opus:
+            per_codec[f"Opus {kbps:g} kbps"] = opus_rows(clips, kbps, vq, True)
+        for kind, label in (("free", "FREE"), ("sparse", "SPARSE"), ("rvq", "RVQ")):
+            path = getattr(args, kind.replace("-", "_"))
+            if path != "none":
+                per_codec[label] = evaluate_clips(load_model(path), clips, steps=0,
+                                                  with_visqol=vq, progress=True)
+        if args.mu_sparse != "none":
+            model = load_model(args.mu_sparse)
+            for mu in args.levels:
+                per_codec[f"μ-SPARSE μ={mu}"] = evaluate_clips(model, clips, steps=0,
+                                                               with_visqol=vq, progress=True,
+                                                               mu=mu)
+            per_codec[f"μ-SPARSE SI-SNR ≥ {args.target_sisnr:g} dB"] = evaluate_clips(
+                model, clips, steps=0, with_visqol=vq, progress=True,
+                target=QualityTarget(si_snr_db=args.target_sisnr))
+            plot_rasters(model, clips[0][1], args.levels, clips[0][0], out / "fig4c.png")
+    except CodecError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    fields = ["codec", "clip", "format", *METRICS, "event_rate", "mu", "encode_x_realtime",
+              "decode_x_realtime"]
+    with atomic_path(out / "rate_quality.csv") as tmp, open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+        w.writeheader()
+        for codec, rows in per_codec.items():
+            w.writerows({"codec": codec, **r} for r in rows)
+    table = [summary(codec, rows) for codec, rows in per_codec.items()]
+    text = markdown(table)
+    with atomic_path(out / "rate_quality.md") as tmp:
+        Path(tmp).write_text(text)
+    plot_rate_quality(per_codec, out / "fig4ab.png")
+    print(text)
+    print(f"saved {out}/rate_quality.csv, rate_quality.md, fig4ab.png"
+          + (", fig4c.png" if args.mu_sparse != "none" else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
