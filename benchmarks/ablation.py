@@ -26,7 +26,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from neuro_codec.audio import SAMPLE_RATE_HZ  # noqa: E402
+from neuro_codec.data.audio import SAMPLE_RATE_HZ  # noqa: E402
 from neuro_codec.errors import CodecError, run_command  # noqa: E402
 from neuro_codec.fileio import atomic_path  # noqa: E402
 
@@ -71,9 +71,9 @@ def train_rows(rows: Sequence[Row], out: Path, minutes: float, parallel: int = 2
 
 def score_rows(rows: Sequence[Row], out: Path, clips, steps: Sequence[int],
                progress: bool = True) -> list[dict]:
-    from neuro_codec.checkpoint import load_checkpoint
-    from neuro_codec.evaluate import evaluate_clips, summarize
-    from neuro_codec.pipeline import load_model
+    from neuro_codec.model.checkpoint import load_checkpoint
+    from neuro_codec.evaluation.evaluate import evaluate_clips, summarize
+    from neuro_codec.coding.pipeline import load_model
 
     results = []
     for row in rows:
@@ -156,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args) -> int:
-    from neuro_codec.evaluate import split_excerpts
+    from neuro_codec.data.excerpts import split_excerpts
 
     rows = [r for r in ROWS if r.name in args.rows]
     runs = ROOT / args.runs

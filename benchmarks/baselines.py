@@ -8,12 +8,12 @@ Each clip (22,050 Hz mono) goes through `opusenc --hard-cbr --bitrate K` and `op
 48 kHz, Opus' own rate, and is resampled back to 22,050 Hz. opusdec drops the encoder's
 pre-skip and trims the end to the stream's granule position, so the decoded signal is
 sample-aligned with the input (checked: the SI-SNR peaks at lag 0) and only needs cutting to
-the input's length. Metrics are `neuro_codec.metrics`' (the paper's definitions).
+the input's length. Metrics are `neuro_codec.evaluation.metrics`' (the paper's definitions).
 
 The table is kept in `--out/baselines.csv` and drawn in `--out/baselines.png`
-(`neuro_codec.quality_table`); rows are added or replaced by (codec, kbps), so later codecs
+(`neuro_codec.evaluation.quality_table`); rows are added or replaced by (codec, kbps), so later codecs
 extend the same table. `--checkpoint CKPT ...` adds our trained models, coded through the real
-`.snc` bitstream and decoded on the same clips (`neuro_codec.evaluate`). ViSQOL costs a few
+`.snc` bitstream and decoded on the same clips (`neuro_codec.evaluation.evaluate`). ViSQOL costs a few
 seconds per clip, hence the default of 8 clips of 2^17 samples (5.94 s), one per test piece,
 taken in turn from each source.
 """
@@ -34,12 +34,13 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from neuro_codec.audio import SAMPLE_RATE_HZ, resample  # noqa: E402
-from neuro_codec.codec import DEFAULT_STEPS  # noqa: E402
+from neuro_codec.data.audio import SAMPLE_RATE_HZ, resample  # noqa: E402
+from neuro_codec.model.codec import DEFAULT_STEPS  # noqa: E402
 from neuro_codec.errors import CodecError, DataError  # noqa: E402
-from neuro_codec.evaluate import model_row, split_excerpts  # noqa: E402
-from neuro_codec.metrics import mel_distance, si_snr_db, visqol_score  # noqa: E402
-from neuro_codec.quality_table import TABLE_NAME, format_table, write_table  # noqa: E402
+from neuro_codec.data.excerpts import split_excerpts  # noqa: E402
+from neuro_codec.evaluation.evaluate import model_row  # noqa: E402
+from neuro_codec.evaluation.metrics import mel_distance, si_snr_db, visqol_score  # noqa: E402
+from neuro_codec.evaluation.quality_table import TABLE_NAME, format_table, write_table  # noqa: E402
 
 OPUS_RATE_HZ = 48_000
 
@@ -112,7 +113,7 @@ def evaluate_opus(clips: list[tuple[str, np.ndarray]], kbps: float, with_visqol:
 
 def _steps_for(checkpoint: str, steps: Sequence[int]) -> list[int]:
     """The step counts worth a row: a model without a refiner decodes the same at any count."""
-    from neuro_codec.checkpoint import load_checkpoint
+    from neuro_codec.model.checkpoint import load_checkpoint
 
     decoder = load_checkpoint(checkpoint)["config"].get("decoder") or {}
     return sorted(set(steps)) if decoder.get("refiner_blocks", 0) else [0]

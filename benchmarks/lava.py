@@ -5,7 +5,7 @@
 Per checkpoint, on the audio (a file, else the built-in test split, else synthetic tones):
 spike agreement of Lava's floating-point and fixed-point runs with the snnTorch encoder (z and
 every hidden layer; float64 reference), whether the fixed-point run equals the integer replica
-of neuro_codec.fixed_point, the payload bitrate of z (smallest exact format) in both precisions,
+of neuro_codec.model.fixed_point, the payload bitrate of z (smallest exact format) in both precisions,
 the SI-SNR of decoding each z when the checkpoint has a decoder, and simulation speed (steps/s,
 × real time; goal ≥ 5×). Prints a Markdown table, saves CSV + PNG under --out.
 """
@@ -33,12 +33,12 @@ sys.path.insert(0, str(_HERE.parent))
 
 from conversion.nir_export import encoder_to_nir  # noqa: E402
 from hardware.simulate import simulate_audio  # noqa: E402
-from neuro_codec.audio import SAMPLE_RATE_HZ, load_audio  # noqa: E402
-from neuro_codec.checkpoint import build_encoder, load_checkpoint  # noqa: E402
+from neuro_codec.data.audio import SAMPLE_RATE_HZ, load_audio  # noqa: E402
+from neuro_codec.model.checkpoint import build_encoder, load_checkpoint  # noqa: E402
 from neuro_codec.errors import CodecError  # noqa: E402
 from neuro_codec.fileio import atomic_path  # noqa: E402
-from neuro_codec.fixed_point import simulate_fixed_point  # noqa: E402
-from neuro_codec.storage import best_format, payload_bits  # noqa: E402
+from neuro_codec.model.fixed_point import simulate_fixed_point  # noqa: E402
+from neuro_codec.coding.formats import best_format, payload_bits  # noqa: E402
 
 SPEED_GOAL = 5.0
 
@@ -70,7 +70,7 @@ def _audio(path: str, seconds: float) -> tuple[str, np.ndarray]:
     if path:
         return Path(path).name, load_audio(path)[:n]
     try:
-        from neuro_codec.evaluate import split_audio
+        from neuro_codec.data.excerpts import split_audio
 
         pieces = split_audio(None, "test", seconds)
         if pieces:
@@ -78,7 +78,7 @@ def _audio(path: str, seconds: float) -> tuple[str, np.ndarray]:
             return label, np.concatenate([x for _, x in pieces])
     except CodecError:
         pass
-    from neuro_codec.synthetic import SyntheticTones
+    from neuro_codec.data.synthetic import SyntheticTones
 
     return "synthetic tones", SyntheticTones(n_clips=1, clip_samples=n, seed=7)[0]["audio"].numpy()
 
@@ -90,8 +90,8 @@ def _payload_bps(z: np.ndarray, n_samples: int) -> float:
 
 def _si_snr(ckpt: dict, source: str, z: np.ndarray, audio: np.ndarray, steps: int,
             n_samples: int) -> float:
-    from neuro_codec.codec import build_codec
-    from neuro_codec.metrics import si_snr_db
+    from neuro_codec.model.codec import build_codec
+    from neuro_codec.evaluation.metrics import si_snr_db
 
     codec = build_codec(ckpt, source)
     n_frames = -(-n_samples // codec.hop)

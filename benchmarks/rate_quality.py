@@ -9,7 +9,7 @@ Rows: FREE, SPARSE, μ-SPARSE at each `--levels` μ and in its quality-controlle
 clip the largest μ whose first-stage reconstruction keeps SI-SNR ≥ `--target-sisnr`), the RVQ
 baseline, and Opus at `--opus` kbps, all on the same clips (16 clips of 2^17 samples, one per
 test piece in turn from each source). Every model codes through the real file
-(`neuro_codec.pipeline`: `.snc`, or `.rvq` for RVQ) in its checkpoint's arithmetic, and is
+(`neuro_codec.coding.pipeline`: `.snc`, or `.rvq` for RVQ) in its checkpoint's arithmetic, and is
 decoded by its first stage (the shipped `small` models have no refiner). Per row: payload and
 whole-file kbps (mean ± sd over clips), SI-SNR, mel distance, ViSQOL (means ± sd), event rate,
 μ, and the encoder's speed (quality control pays one encode + decode per level it tries).
@@ -35,12 +35,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from baselines import opus_roundtrip  # noqa: E402
 
-from neuro_codec.audio import SAMPLE_RATE_HZ  # noqa: E402
+from neuro_codec.data.audio import SAMPLE_RATE_HZ  # noqa: E402
 from neuro_codec.errors import CodecError, DataError  # noqa: E402
-from neuro_codec.evaluate import evaluate_clips, split_excerpts  # noqa: E402
+from neuro_codec.data.excerpts import split_excerpts  # noqa: E402
+from neuro_codec.evaluation.evaluate import evaluate_clips  # noqa: E402
 from neuro_codec.fileio import atomic_path  # noqa: E402
-from neuro_codec.metrics import mel_distance, si_snr_db, visqol_score  # noqa: E402
-from neuro_codec.pipeline import QualityTarget, events, load_model  # noqa: E402
+from neuro_codec.evaluation.metrics import mel_distance, si_snr_db, visqol_score  # noqa: E402
+from neuro_codec.coding.pipeline import QualityTarget, events, load_model  # noqa: E402
 
 SHIPPED = Path(__file__).resolve().parents[1] / "neuro_codec" / "checkpoints"
 METRICS = ("payload_kbps", "file_kbps", "si_snr_db", "mel_distance", "visqol")

@@ -23,14 +23,15 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from neuro_codec.audio import SAMPLE_RATE_HZ, load_audio  # noqa: E402
-from neuro_codec.checkpoint import encode_events, is_loihi_fixed, load_checkpoint  # noqa: E402
-from neuro_codec.codec import Codec, build_codec  # noqa: E402
+from neuro_codec.data.audio import SAMPLE_RATE_HZ, load_audio  # noqa: E402
+from neuro_codec.model.arithmetic import Arithmetic, encode_events  # noqa: E402
+from neuro_codec.model.checkpoint import arithmetic_of, load_checkpoint  # noqa: E402
+from neuro_codec.model.codec import Codec, build_codec  # noqa: E402
 from neuro_codec.errors import CodecError  # noqa: E402
-from neuro_codec.evaluate import split_excerpts  # noqa: E402
+from neuro_codec.data.excerpts import split_excerpts  # noqa: E402
 from neuro_codec.fileio import atomic_path  # noqa: E402
-from neuro_codec.metrics import si_snr_db  # noqa: E402
-from neuro_codec.presets import get_preset  # noqa: E402
+from neuro_codec.evaluation.metrics import si_snr_db  # noqa: E402
+from neuro_codec.model.presets import get_preset  # noqa: E402
 
 
 def _test_audio(seconds: float) -> tuple[str, np.ndarray]:
@@ -40,7 +41,7 @@ def _test_audio(seconds: float) -> tuple[str, np.ndarray]:
             return clips[0]
     except CodecError:  # no rendered data: fall back to synthetic tones
         pass
-    from neuro_codec.synthetic import SyntheticTones
+    from neuro_codec.data.synthetic import SyntheticTones
 
     n = int(seconds * SAMPLE_RATE_HZ)
     clips = SyntheticTones(n_clips=1, clip_samples=n, seed=7)
@@ -73,11 +74,11 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    fixed = False
+    arithmetic = Arithmetic.FLOAT
     if args.checkpoint:
         ckpt = load_checkpoint(args.checkpoint)
         codec, label = build_codec(ckpt, args.checkpoint), ckpt["model_id"]
-        fixed = is_loihi_fixed(ckpt)
+        arithmetic = arithmetic_of(ckpt)
     else:
         preset = get_preset("small")
         codec, label = Codec(preset.encoder, preset.decoder).eval(), "small (random weights)"
@@ -97,13 +98,13 @@ def main(argv=None) -> int:
         enc.float()
     t = _time(lambda: enc.run_float64(long), repeat=3)
     rows.append(("encoder", "float64 fast path (encode)", "cpu", args.encoder_seconds / t, ""))
-    t = _time(lambda: encode_events(enc, long, loihi_fixed=True))
+    t = _time(lambda: encode_events(enc, long, Arithmetic.FIXED))
     rows.append(("encoder", "Loihi fixed-point replica (encode, --loihi-fixed models)", "cpu",
                  args.encoder_seconds / t, ""))
 
     n = int(args.seconds * SAMPLE_RATE_HZ)
     clip = audio[:n]
-    z = torch.from_numpy(encode_events(enc, clip, fixed)).float().unsqueeze(0)
+    z = torch.from_numpy(encode_events(enc, clip, arithmetic)).float().unsqueeze(0)
     settings = [("first stage", 0)]
     if codec.refiner is not None:  # without one, every step count decodes the first stage
         settings += [("dpmpp", int(s)) for s in args.fast_steps.split(",")]

@@ -20,16 +20,17 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
-from neuro_codec.entropy import MODE_RANGE_CODED, bursty_event_matrix  # noqa: E402
-from neuro_codec.storage import (  # noqa: E402
+from neuro_codec.coding.entropy import MODE_RANGE_CODED  # noqa: E402
+from neuro_codec.data.synthetic import bursty_event_matrix  # noqa: E402
+from neuro_codec.coding.formats import (
+    # noqa: E402
     EXACT_FORMATS,
     EventFormat,
-    decode_payload,
-    encode_payload,
     min_exact_bits,
     paper_costs,
     payload_bits,
 )
+from neuro_codec.coding.payload import decode_payload, encode_payload
 
 N_UNITS = 80
 FRAME_RATE_HZ = 22050 / 512
@@ -146,14 +147,10 @@ def plot(tables: dict[int, list[dict]], marks: dict[int, list[Crossover]]) -> pl
 def real_output_table(checkpoints: list[str], seconds: float) -> None:
     """Exact formats against entropy coding on the events trained encoders make of the
     built-in test split (the first `seconds` of each piece long enough)."""
-    from neuro_codec.checkpoint import (
-        build_encoder,
-        encode_events,
-        is_loihi_fixed,
-        load_checkpoint,
-    )
-    from neuro_codec.entropy import encode_entropy
-    from neuro_codec.evaluate import split_excerpts
+    from neuro_codec.model.arithmetic import encode_events
+    from neuro_codec.model.checkpoint import arithmetic_of, build_encoder, load_checkpoint
+    from neuro_codec.coding.entropy import encode_entropy
+    from neuro_codec.data.excerpts import split_excerpts
 
     clips = split_excerpts(None, 100, seconds, "test")
     total_s = sum(x.size for _, x in clips) / 22_050
@@ -165,7 +162,7 @@ def real_output_table(checkpoints: list[str], seconds: float) -> None:
         encoder = build_encoder(ckpt, path)
         exact = coded = events = cells = 0
         for _, x in clips:
-            z = encode_events(encoder, x, is_loihi_fixed(ckpt))
+            z = encode_events(encoder, x, arithmetic_of(ckpt))
             n, t = z.shape
             s = int(z.sum())
             exact += min_exact_bits(n, t, s)

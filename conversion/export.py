@@ -19,7 +19,7 @@ from conversion.nir_export import (
     graph_differences,
     parse_encoder_graph,
 )
-from neuro_codec.checkpoint import at_level, load_encoder
+from neuro_codec.model.checkpoint import at_level, load_encoder
 from neuro_codec.errors import run_command
 from neuro_codec.fileio import atomic_path
 

@@ -25,7 +25,7 @@ first i + 1 steps layer i has no input yet but would integrate its bias: the bia
 at build time and switched on (Var.set, between runs) after step i, so v is exactly 0 when the
 first frame arrives (`bias_schedule`).
 
-Precision "fixed" quantises with `neuro_codec.fixed_point` (weights 8-bit mantissa + exponent,
+Precision "fixed" quantises with `neuro_codec.model.fixed_point` (weights 8-bit mantissa + exponent,
 12-bit graded input, 12-bit decays, 17-bit thresholds, 13-bit biases; see that module) for
 `Loihi2SimCfg(select_tag="fixed_pt")`; "float" runs the float64 models (`"floating_pt"`).
 """
@@ -64,7 +64,7 @@ from lava.proc.lif.process import LIF  # noqa: E402
 from lava.utils.weightutils import SignMode  # noqa: E402
 
 from conversion.nir_export import ConversionError, EncoderGraph, parse_encoder_graph  # noqa: E402
-from neuro_codec.fixed_point import (  # noqa: E402
+from neuro_codec.model.fixed_point import (  # noqa: E402
     DU_FULL,
     FixedPointNetwork,
     quantize_input,

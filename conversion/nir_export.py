@@ -1,6 +1,6 @@
 """The spiking encoder as a NIR graph (export), and the NIR graph read back as layer arrays.
 
-`encoder_to_nir` writes the encoder of `neuro_codec.encoder` as nodes of the Neuromorphic
+`encoder_to_nir` writes the encoder of `neuro_codec.model.encoder` as nodes of the Neuromorphic
 Intermediate Representation; `parse_encoder_graph` turns such a graph (the contract with every
 backend: `conversion.lava_graph` builds Lava processes from it, `hardware` reads fan-outs from
 it) back into per-layer arrays, refusing anything our Lava mapping cannot run.
@@ -38,8 +38,8 @@ import nir
 import numpy as np
 from snntorch import export_nir as snntorch_export
 
-from neuro_codec.audio import SAMPLE_RATE_HZ
-from neuro_codec.encoder import DECAY_GRID, SpikingEncoder
+from neuro_codec.data.audio import SAMPLE_RATE_HZ
+from neuro_codec.model.encoder import DECAY_GRID, SpikingEncoder
 from neuro_codec.errors import CodecError
 from neuro_codec.fileio import atomic_path
 

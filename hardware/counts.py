@@ -144,7 +144,7 @@ class Connectivity:
 
     @classmethod
     def from_encoder(cls, encoder) -> Connectivity:
-        """Read a `neuro_codec.encoder.SpikingEncoder` (layers named lif0, lif1, …)."""
+        """Read a `neuro_codec.model.encoder.SpikingEncoder` (layers named lif0, lif1, …)."""
         cfg = encoder.config
         names = tuple(f"lif{i}" for i in range(len(cfg.layer_sizes)))
         projections = []

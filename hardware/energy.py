@@ -21,8 +21,8 @@ from tqdm import tqdm
 from hardware.counts import Connectivity, NetworkCounts, count_encoder_run, count_simulation
 from hardware.energy_model import CONSTANTS, EnergyModel
 from hardware.report import build_report, markdown, write_outputs
-from neuro_codec.audio import SAMPLE_RATE_HZ, load_audio
-from neuro_codec.checkpoint import at_level, build_encoder, load_checkpoint
+from neuro_codec.data.audio import SAMPLE_RATE_HZ, load_audio
+from neuro_codec.model.checkpoint import at_level, build_encoder, load_checkpoint
 from neuro_codec.errors import CodecError, run_command
 
 
@@ -90,7 +90,7 @@ def _load_clips(args) -> list[Clip]:
         if args.max_seconds is not None:
             audio = audio[:int(round(args.max_seconds * SAMPLE_RATE_HZ))]
         return [Clip(Path(args.input).stem, audio)]
-    from neuro_codec.evaluate import split_audio
+    from neuro_codec.data.excerpts import split_audio
 
     pieces = split_audio(args.root, args.split, args.max_seconds)
     if not pieces:

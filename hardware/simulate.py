@@ -31,8 +31,8 @@ from conversion.lava_graph import (
     unpack_spikes,
 )
 from conversion.nir_export import encoder_to_nir, parse_encoder_graph, read_graph
-from neuro_codec.audio import SAMPLE_RATE_HZ, load_audio
-from neuro_codec.checkpoint import at_level, load_encoder
+from neuro_codec.data.audio import SAMPLE_RATE_HZ, load_audio
+from neuro_codec.model.checkpoint import at_level, load_encoder
 from neuro_codec.errors import CheckpointError, run_command
 from neuro_codec.fileio import atomic_path
 
@@ -209,7 +209,7 @@ def _simulate(args) -> int:
         with atomic_path(args.hidden_out, suffix=".npz") as tmp:
             np.savez_compressed(tmp, **dict(zip(result.layer_names, result.layers)))
     if args.snc is not None:
-        from neuro_codec.bitstream import write_snc
+        from neuro_codec.coding.bitstream import write_snc
 
         write_snc(args.snc, result.z, sample_rate_hz=result.sample_rate_hz,
                   hop_samples=result.inputs.shape[0], n_audio_samples=result.n_audio_samples,

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 CHECKPOINTS = ROOT / "neuro_codec" / "checkpoints"
 
-from neuro_codec.codec import DEFAULT_STEPS  # noqa: E402
+from neuro_codec.model.codec import DEFAULT_STEPS  # noqa: E402
 
 
 def stage(title: str, cmd: list[str]) -> None:
@@ -42,7 +42,7 @@ def plot_spectrograms(reference: Path, decoded: list[Path], png: Path) -> None:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from neuro_codec.audio import load_audio
+    from neuro_codec.data.audio import load_audio
     from neuro_codec.fileio import atomic_path
 
     paths = [reference, *decoded]
@@ -84,18 +84,18 @@ def main(argv=None) -> int:
     if not ckpts:
         print("no shipped checkpoint under neuro_codec/checkpoints: model stages skipped")
 
-    from neuro_codec.audio import save_audio
-    from neuro_codec.evaluate import split_excerpts
+    from neuro_codec.data.audio import save_audio
+    from neuro_codec.data.excerpts import split_excerpts
 
     name, excerpt = split_excerpts(None, 1, args.seconds, "test")[0]
     ref = out / "excerpt.wav"
     save_audio(ref, excerpt)
     print(f"\nexcerpt: {name} ({args.seconds:g} s) → {ref}")
-    from neuro_codec.checkpoint import is_loihi_fixed, load_checkpoint
+    from neuro_codec.model.checkpoint import arithmetic_of, load_checkpoint
 
     # Checkpoints fine-tuned with --loihi-fixed define their events by Loihi's fixed point:
     # their Lava run is the fixed_pt one, and it must equal the .snc spike for spike.
-    precision = {c: "fixed" if is_loihi_fixed(load_checkpoint(c)) else "float" for c in ckpts}
+    precision = {c: arithmetic_of(load_checkpoint(c)).value for c in ckpts}
     kinds = {c: load_checkpoint(c)["model"] for c in ckpts}
     spiking = [c for c in ckpts if kinds[c] != "rvq"]
     decoded = []
@@ -118,7 +118,7 @@ def main(argv=None) -> int:
                "--precision", precision[ckpt], "--events-out", str(z_lava)])
         import numpy as np
 
-        from neuro_codec.bitstream import read_snc
+        from neuro_codec.coding.bitstream import read_snc
 
         same = np.array_equal(read_snc(snc)[1], np.load(z_lava))
         print(f"Lava ({precision[ckpt]}) z equals the z in the .snc, spike for spike: {same}")

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from neuro_codec import render
-from neuro_codec.encoder import EncoderConfig, SpikingEncoder
+from neuro_codec.data import render
+from neuro_codec.model.encoder import EncoderConfig, SpikingEncoder
 
 
 def tiny_encoder(cfg: EncoderConfig, seed: int = 0, bias_std: float = 0.3) -> SpikingEncoder:

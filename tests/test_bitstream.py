@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from neuro_codec.bitstream import (
+from neuro_codec.coding.bitstream import (
     FIXED_HEADER_BYTES,
     MAX_DECODED_CELLS,
     SncHeader,
@@ -28,9 +28,10 @@ from neuro_codec.bitstream import (
     write_snc,
 )
 from neuro_codec.cli import main
-from neuro_codec.entropy import MODE_RANGE_CODED, bursty_event_matrix
+from neuro_codec.coding.entropy import MODE_RANGE_CODED
+from neuro_codec.data.synthetic import bursty_event_matrix
 from neuro_codec.errors import BitstreamError
-from neuro_codec.storage import EXACT_FORMATS, EventFormat, payload_bits, uints_to_bits
+from neuro_codec.coding.formats import EXACT_FORMATS, EventFormat, payload_bits, uints_to_bits
 
 TINY = np.array([[0, 1, 0, 0], [0, 0, 0, 0], [0, 0, 0, 1]], dtype=np.uint8)
 

@@ -2,11 +2,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from neuro_codec.bitstream import read_snc
-from neuro_codec.checkpoint import load_encoder
+from neuro_codec.coding.bitstream import read_snc
+from neuro_codec.model.checkpoint import load_encoder
 from neuro_codec.cli import main
-from neuro_codec.synthetic import SyntheticTones
-from neuro_codec.train import TrainConfig, train
+from neuro_codec.data.synthetic import SyntheticTones
+from neuro_codec.training.loop import TrainConfig, train
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +112,7 @@ def level_checkpoints(tmp_path_factory):
     """A tiny μ-SPARSE model (random level embeddings, so that levels differ) and an RVQ one."""
     import torch
 
-    from neuro_codec.checkpoint import load_checkpoint, save_checkpoint
+    from neuro_codec.model.checkpoint import load_checkpoint, save_checkpoint
 
     root = tmp_path_factory.mktemp("levels")
     data = SyntheticTones(n_clips=2, clip_samples=2**13)
@@ -135,7 +135,7 @@ def level_checkpoints(tmp_path_factory):
 
 def test_mu_sparse_encode_records_the_level_and_decodes_with_it(level_checkpoints, wav,
                                                                 tmp_path):
-    from neuro_codec.pipeline import decode_events, events, load_model
+    from neuro_codec.coding.pipeline import decode_events, events, load_model
 
     ckpt = level_checkpoints["mu-sparse"]
     path, x = wav
@@ -162,8 +162,8 @@ def test_mu_sparse_encode_records_the_level_and_decodes_with_it(level_checkpoint
 
 def test_quality_controlled_mu_takes_the_largest_level_that_meets_the_target(
         level_checkpoints, wav, tmp_path):
-    from neuro_codec.metrics import si_snr_db
-    from neuro_codec.pipeline import QualityTarget, decode_events, events, load_model
+    from neuro_codec.evaluation.metrics import si_snr_db
+    from neuro_codec.coding.pipeline import QualityTarget, decode_events, events, load_model
 
     model = load_model(level_checkpoints["mu-sparse"])
     path, x = wav
@@ -185,7 +185,7 @@ def test_quality_controlled_mu_takes_the_largest_level_that_meets_the_target(
 
 
 def test_rvq_codes_go_in_their_own_container(level_checkpoints, wav, tmp_path, capsys):
-    from neuro_codec.rvq_file import read_rvq
+    from neuro_codec.coding.rvq_file import read_rvq
 
     ckpt = level_checkpoints["rvq"]
     path, x = wav

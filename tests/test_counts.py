@@ -16,7 +16,7 @@ from hardware.counts import (
     count_events,
     count_simulation,
 )
-from neuro_codec.encoder import EncoderConfig, SpikingEncoder
+from neuro_codec.model.encoder import EncoderConfig, SpikingEncoder
 
 HAVE_SIMULATE = importlib.util.find_spec("hardware.simulate") is not None
 HAVE_EXPORT = importlib.util.find_spec("conversion.nir_export") is not None

@@ -12,11 +12,11 @@ import pytest
 import soundfile as sf
 import torch
 
-from neuro_codec import dataset as ds
+from neuro_codec.data import dataset as ds
 from neuro_codec.cli import main
-from neuro_codec.corpus import CorpusWork
+from neuro_codec.data.corpus import CorpusWork
 from neuro_codec.errors import DataError
-from neuro_codec.midi_gen import target_duration_s
+from neuro_codec.data.midi_gen import target_duration_s
 
 SR = 22_050
 needs_fluidsynth = pytest.mark.skipif(shutil.which("fluidsynth") is None,

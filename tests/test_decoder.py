@@ -5,10 +5,10 @@ import pytest
 import torch
 from diffusers import DDPMScheduler
 
-from neuro_codec.codec import Codec
-from neuro_codec.decoder import DecoderConfig, FirstStage, compress, decompress, istft, stft
-from neuro_codec.diffusion import _SCHEDULE, VDiffusion, sample
-from neuro_codec.presets import get_preset
+from neuro_codec.model.codec import Codec
+from neuro_codec.model.decoder import DecoderConfig, FirstStage, compress, decompress, istft, stft
+from neuro_codec.model.diffusion import _SCHEDULE, VDiffusion, sample
+from neuro_codec.model.presets import get_preset
 
 CFG = DecoderConfig(dim=16, hidden=32, blocks=1, n_fft=256, stft_hop=128, refiner_dim=16,
                     refiner_blocks=1, time_dim=16)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from neuro_codec.encoder import DECAY_GRID, EncoderConfig, SpikingEncoder, grid_betas
+from neuro_codec.model.encoder import DECAY_GRID, EncoderConfig, SpikingEncoder, grid_betas
 
 
 def _encoder(seed=0, **kw) -> SpikingEncoder:
@@ -40,7 +40,7 @@ def test_gradients_reach_the_first_layer_through_the_surrogate():
 
 
 def test_surrogate_is_the_papers_dampened_triangle():
-    from neuro_codec.encoder import triangle_surrogate
+    from neuro_codec.model.encoder import triangle_surrogate
 
     v = torch.tensor([-2.0, -0.5, 0.0, 0.25, 1.5], requires_grad=True)
     s = triangle_surrogate(0.3)(v)
@@ -75,7 +75,7 @@ def test_config_validation_names_the_field():
 
 
 def test_gabor_bank_rows_are_unit_norm_tuned_and_banded():
-    from neuro_codec.encoder import gabor_bank
+    from neuro_codec.model.encoder import gabor_bank
 
     cfg = EncoderConfig(hidden_sizes=(256, 256), recurrent=(False, True), input_init="gabor",
                         input_support="banded")

@@ -21,8 +21,8 @@ from hardware.energy_model import (
     seanet_lstm_layers,
 )
 from hardware.report import build_report, markdown, reports_to_json, write_outputs
-from neuro_codec.checkpoint import encoder_only_checkpoint, save_checkpoint
-from neuro_codec.encoder import EncoderConfig, SpikingEncoder
+from neuro_codec.model.checkpoint import encoder_only_checkpoint, save_checkpoint
+from neuro_codec.model.encoder import EncoderConfig, SpikingEncoder
 
 HAVE_LAVA_PATH = (importlib.util.find_spec("hardware.simulate") is not None
                   and importlib.util.find_spec("conversion.nir_export") is not None)

@@ -7,17 +7,17 @@ import time
 import numpy as np
 import pytest
 
-from neuro_codec.entropy import (
+from neuro_codec.coding.entropy import (
     HALVING_PERIOD_FRAMES,
     MODE_RANGE_CODED,
     PRIOR_WEIGHT,
-    bursty_event_matrix,
     decode_entropy,
     encode_entropy,
     model_probabilities,
 )
+from neuro_codec.data.synthetic import bursty_event_matrix
 from neuro_codec.errors import BitstreamError
-from neuro_codec.storage import EXACT_FORMATS, EventFormat, payload_bits
+from neuro_codec.coding.formats import EXACT_FORMATS, EventFormat, payload_bits
 
 
 def reference_probabilities(z: np.ndarray) -> np.ndarray:
@@ -86,7 +86,7 @@ def test_model_matches_per_bit_reference(n, t, rate, seed):
 
 
 def test_model_in_small_chunks_matches(monkeypatch):
-    import neuro_codec.entropy as entropy
+    import neuro_codec.coding.entropy as entropy
 
     z = bursty_event_matrix(40, 3000, 0.05, seed=4)
     whole = model_probabilities(z)
@@ -181,7 +181,7 @@ def test_decoder_errors():
 
 
 def test_reading_stops_when_frames_outgrow_the_payload(monkeypatch):
-    import neuro_codec.entropy as entropy
+    import neuro_codec.coding.entropy as entropy
 
     z = bursty_event_matrix(20, 200, 0.05, seed=0)
     payload, n_bits = encode_entropy(z)

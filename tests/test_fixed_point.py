@@ -1,4 +1,4 @@
-"""Loihi fixed point (neuro_codec.fixed_point): formats, worst-case ranges, the differentiable
+"""Loihi fixed point (neuro_codec.model.fixed_point): formats, worst-case ranges, the differentiable
 forward equal to the integer replica, and the agreement with the float encoder."""
 
 import subprocess
@@ -9,8 +9,8 @@ import pytest
 import torch
 from factories import tiny_encoder
 
-from neuro_codec.encoder import EncoderConfig
-from neuro_codec.fixed_point import (
+from neuro_codec.model.encoder import EncoderConfig
+from neuro_codec.model.fixed_point import (
     ACTIVATION_MAX,
     BIAS_MANT_MAX,
     BIAS_MANT_MIN,
@@ -134,7 +134,7 @@ def test_agreement_with_float_encoder():
 
 
 def test_neuro_codec_does_not_import_lava():
-    code = ("import sys, neuro_codec.fixed_point, neuro_codec.encoder; "
+    code = ("import sys, neuro_codec.model.fixed_point, neuro_codec.model.encoder; "
             "bad = [m for m in ('lava', 'nir', 'conversion', 'hardware') if m in sys.modules]; "
             "sys.exit(1 if bad else 0)")
     assert subprocess.run([sys.executable, "-c", code], timeout=120).returncode == 0

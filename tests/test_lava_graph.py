@@ -18,8 +18,8 @@ from conversion.lava_graph import (
 )
 from conversion.nir_export import ConversionError, encoder_to_nir, lif_name, read_graph, write_graph
 from hardware.simulate import run_lava_graph
-from neuro_codec.encoder import EncoderConfig
-from neuro_codec.fixed_point import simulate_fixed_point
+from neuro_codec.model.encoder import EncoderConfig
+from neuro_codec.model.fixed_point import simulate_fixed_point
 
 pytestmark = pytest.mark.lava
 

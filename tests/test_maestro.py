@@ -10,9 +10,9 @@ import pretty_midi
 import pytest
 import soundfile as sf
 
-from neuro_codec import maestro
-from neuro_codec.audio import resample
-from neuro_codec.dataset import ClipDataset, load_manifest, onset_roll
+from neuro_codec.data import maestro
+from neuro_codec.data.audio import resample
+from neuro_codec.data.dataset import ClipDataset, load_manifest, onset_roll
 from neuro_codec.errors import DataError
 
 ORIG_HZ = 44_100

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from neuro_codec.metrics import bitrate_bps, mel_distance, si_snr_db, visqol_score
+from neuro_codec.evaluation.metrics import bitrate_bps, mel_distance, si_snr_db, visqol_score
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import numpy as np
 import pretty_midi
 import pytest
 
-from neuro_codec.midi_gen import (
+from neuro_codec.data.midi_gen import (
     PIANO_HIGH,
     PIANO_LOW,
     SUSTAIN_CC,

@@ -25,8 +25,8 @@ from conversion.nir_export import (
     rec_name,
     write_graph,
 )
-from neuro_codec.checkpoint import encoder_only_checkpoint, save_checkpoint
-from neuro_codec.encoder import EncoderConfig
+from neuro_codec.model.checkpoint import encoder_only_checkpoint, save_checkpoint
+from neuro_codec.model.encoder import EncoderConfig
 
 SHAPES = [
     EncoderConfig(frame_samples=16, hidden_sizes=(8, 6), recurrent=(False, False), n_units=5),

@@ -8,7 +8,7 @@ import pytest
 import soundfile as sf
 from factories import needs_fluidsynth
 
-from neuro_codec import render
+from neuro_codec.data import render
 from neuro_codec.errors import DataError
 
 SR = 22_050

@@ -5,9 +5,9 @@ import pytest
 import torch
 from factories import noise
 
-from neuro_codec.codec import Codec
-from neuro_codec.presets import get_preset
-from neuro_codec.rvq import RVQConfig, RVQEncoder
+from neuro_codec.model.codec import Codec
+from neuro_codec.model.presets import get_preset
+from neuro_codec.model.rvq import RVQConfig, RVQEncoder
 
 
 def test_default_is_the_papers_budget():
@@ -28,7 +28,7 @@ def test_same_layout_as_the_spiking_encoder():
                                                                                               256)
     assert tuple(out.weight.shape) == (80, 256)
     # The banded first layer has exactly the spiking encoder's synapses.
-    from neuro_codec.encoder import SpikingEncoder
+    from neuro_codec.model.encoder import SpikingEncoder
 
     spiking = SpikingEncoder(enc_cfg)
     assert torch.equal(first.weight != 0, spiking.fc[0].weight != 0)

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import torch
 
-import neuro_codec.rvq_file as rvq_file
-from neuro_codec.bitstream import pack_snc
+import neuro_codec.coding.rvq_file as rvq_file
+from neuro_codec.coding.bitstream import pack_snc
 from neuro_codec.cli import main
 from neuro_codec.errors import BitstreamError
-from neuro_codec.rvq_file import (
+from neuro_codec.coding.rvq_file import (
     FIXED_HEADER_BYTES,
     MAX_CODES,
     RvqHeader,

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 from factories import needs_fluidsynth
 
-from neuro_codec import render
-from neuro_codec.bitstream import pack_snc, unpack_snc
-from neuro_codec.checkpoint import build_encoder, encode_events, is_loihi_fixed, load_checkpoint
-from neuro_codec.midi_gen import generate_piece
+from neuro_codec.data import render
+from neuro_codec.coding.bitstream import pack_snc, unpack_snc
+from neuro_codec.model.arithmetic import Arithmetic, encode_events
+from neuro_codec.model.checkpoint import arithmetic_of, build_encoder, load_checkpoint
+from neuro_codec.data.midi_gen import generate_piece
 
 CHECKPOINTS = Path(__file__).resolve().parents[1] / "neuro_codec" / "checkpoints"
 # Event rate of z (fraction of unit-frames), as README.md's "Where it stands" states it.
@@ -38,9 +39,9 @@ def piano(tmp_path_factory) -> np.ndarray:
 def test_shipped_checkpoint_encodes_piano(name, piano):
     ckpt = load_checkpoint(CHECKPOINTS / name)
     assert ckpt["model"] == name.split("-")[0] and ckpt["decoder"]
-    assert is_loihi_fixed(ckpt), "shipped models are fine-tuned in Loihi fixed point"
+    assert arithmetic_of(ckpt) is Arithmetic.FIXED, "shipped models are fine-tuned in Loihi fixed point"
     encoder = build_encoder(ckpt, name)
-    z = encode_events(encoder, piano, loihi_fixed=True)
+    z = encode_events(encoder, piano, Arithmetic.FIXED)
     assert z.dtype == np.uint8 and z.shape == (80, -(-piano.size // 512))
     lo, hi = RATE_RANGE[name]
     assert lo <= z.mean() <= hi, f"{name}: event rate {z.mean():.3f} outside [{lo}, {hi}]"

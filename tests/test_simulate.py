@@ -12,9 +12,9 @@ from factories import tiny_encoder
 
 import hardware.simulate as simulate
 from conversion.nir_export import encoder_to_nir, lif_name
-from neuro_codec.checkpoint import encoder_only_checkpoint, save_checkpoint
-from neuro_codec.encoder import EncoderConfig
-from neuro_codec.fixed_point import simulate_fixed_point
+from neuro_codec.model.checkpoint import encoder_only_checkpoint, save_checkpoint
+from neuro_codec.model.encoder import EncoderConfig
+from neuro_codec.model.fixed_point import simulate_fixed_point
 
 
 def _tiny(seed: int = 0):
@@ -60,7 +60,7 @@ def test_cli_writes_the_snntorch_z(files):
     assert list(hidden.keys()) == [lif_name(i) for i in range(3)]
     for i, want in enumerate(ref):
         assert np.array_equal(hidden[lif_name(i)], want)
-    from neuro_codec.bitstream import read_snc
+    from neuro_codec.coding.bitstream import read_snc
 
     header, z_snc = read_snc(d / "z.snc")
     assert np.array_equal(z_snc, z) and header.n_audio_samples == len(audio)

@@ -9,18 +9,17 @@ import pytest
 import torch
 
 from neuro_codec.errors import BitstreamError
-from neuro_codec.storage import (
+from neuro_codec.coding.formats import (
     EXACT_FORMATS,
     EventFormat,
     best_format,
     bit_width,
     check_event_matrix,
-    decode_payload,
-    encode_payload,
     paper_costs,
     payload_bits,
     sparse_storage_cost,
 )
+from neuro_codec.coding.payload import decode_payload, encode_payload
 
 DENSE, COO, CSR, CSC = EXACT_FORMATS
 
@@ -246,7 +245,7 @@ def test_one_hour_pack_unpack_under_a_second():
 
 @pytest.mark.parametrize("n,t,s", [(80, 256, 0), (80, 256, 500), (80, 1024, 5000), (1, 1, 1)])
 def test_min_exact_bits_is_the_best_formats_payload(n, t, s):
-    from neuro_codec.storage import min_exact_bits
+    from neuro_codec.coding.formats import min_exact_bits
 
     z = np.zeros((n, t), dtype=np.uint8)
     z.flat[np.random.default_rng(0).choice(n * t, s, replace=False)] = 1

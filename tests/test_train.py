@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from neuro_codec.checkpoint import load_checkpoint
-from neuro_codec.codec import Codec
-from neuro_codec.presets import get_preset
-from neuro_codec.sparsity import sparsity_weight, storage_penalty
-from neuro_codec.storage import paper_costs
-from neuro_codec.synthetic import SyntheticTones
-from neuro_codec.train import TrainConfig, main, train
+from neuro_codec.model.checkpoint import load_checkpoint
+from neuro_codec.model.codec import Codec
+from neuro_codec.model.presets import get_preset
+from neuro_codec.training.penalties import sparsity_weight, storage_penalty
+from neuro_codec.coding.formats import paper_costs
+from neuro_codec.data.synthetic import SyntheticTones
+from neuro_codec.training.loop import TrainConfig, main, train
 
 
 def test_penalty_equals_the_formula_on_a_hand_made_z():
@@ -111,7 +111,7 @@ def test_torchrun_two_cpu_processes_with_gloo(tmp_path):
 
 
 def test_loihi_fixed_fine_tuning_starts_from_a_checkpoint(tmp_path):
-    from neuro_codec.fixed_point import simulate_fixed_point
+    from neuro_codec.model.fixed_point import simulate_fixed_point
 
     data = SyntheticTones(n_clips=2, clip_samples=2**13)
     train(_tiny_cfg(steps=2), tmp_path / "float", dataset=data)
@@ -121,8 +121,8 @@ def test_loihi_fixed_fine_tuning_starts_from_a_checkpoint(tmp_path):
     ckpt = load_checkpoint(tmp_path / "qat" / "last.pt")
     assert ckpt["config"]["train"]["loihi_fixed"] is True
     # The QAT forward's spikes are the fixed-point replica's (what Lava fixed_pt computes).
-    from neuro_codec.checkpoint import build_encoder
-    from neuro_codec.fixed_point import fixed_point_forward
+    from neuro_codec.model.checkpoint import build_encoder
+    from neuro_codec.model.fixed_point import fixed_point_forward
 
     enc = build_encoder(ckpt)
     x = data[0]["audio"]
@@ -133,7 +133,8 @@ def test_loihi_fixed_fine_tuning_starts_from_a_checkpoint(tmp_path):
 
 
 def test_fixed_point_phase_covers_the_last_fraction_of_the_steps(tmp_path):
-    from neuro_codec.checkpoint import is_loihi_fixed
+    from neuro_codec.model.arithmetic import Arithmetic
+    from neuro_codec.model.checkpoint import arithmetic_of
 
     data = SyntheticTones(n_clips=2, clip_samples=2**13)
     cfg = _tiny_cfg(steps=8, ckpt_every=4, fixed_point_fraction=0.25)
@@ -142,8 +143,8 @@ def test_fixed_point_phase_covers_the_last_fraction_of_the_steps(tmp_path):
     with open(tmp_path / "run" / "log.csv") as f:
         assert [int(r["fixed_point"]) for r in csv.DictReader(f)] == [0] * 6 + [1] * 2
     ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
-    assert is_loihi_fixed(ckpt)
-    assert not is_loihi_fixed({**ckpt, "step": 4})   # saved before the fixed-point phase
+    assert arithmetic_of(ckpt) is Arithmetic.FIXED
+    assert arithmetic_of({**ckpt, "step": 4}) is Arithmetic.FLOAT   # saved before the fixed-point phase
 
 
 def test_time_budget_stops_with_a_checkpoint(tmp_path):
@@ -155,7 +156,7 @@ def test_time_budget_stops_with_a_checkpoint(tmp_path):
 
 
 def test_overrides_change_the_model_and_are_stored(tmp_path):
-    from neuro_codec.codec import build_codec
+    from neuro_codec.model.codec import build_codec
 
     data = SyntheticTones(n_clips=2, clip_samples=2**13)
     cfg = _tiny_cfg(steps=1, encoder_overrides=(("input_support", "dense"),),
@@ -183,8 +184,8 @@ def test_validation_rows_at_every_checkpoint(tmp_path):
 def test_mu_sparse_trains_from_a_free_model_and_its_levels_set_the_rate(tmp_path):
     """μ-SPARSE starts from a FREE checkpoint (its level embeddings start at zero), draws a
     level per clip, and the hinge of each level is what the log's penalty shows."""
-    from neuro_codec.codec import build_codec
-    from neuro_codec.train import draw_levels
+    from neuro_codec.model.codec import build_codec
+    from neuro_codec.training.loop import draw_levels
 
     data = SyntheticTones(n_clips=2, clip_samples=2**13)
     train(_tiny_cfg(steps=2), tmp_path / "free", dataset=data)
@@ -207,7 +208,7 @@ def test_mu_sparse_trains_from_a_free_model_and_its_levels_set_the_rate(tmp_path
 
 
 def test_rvq_baseline_trains_and_bills_80_bits_per_frame(tmp_path):
-    from neuro_codec.codec import build_codec
+    from neuro_codec.model.codec import build_codec
 
     data = SyntheticTones(n_clips=2, clip_samples=2**13)
     row = train(_tiny_cfg(model="rvq", steps=2), tmp_path / "rvq", dataset=data)
@@ -221,7 +222,7 @@ def test_rvq_baseline_trains_and_bills_80_bits_per_frame(tmp_path):
     assert codes.shape == (1, 8, 2**13 // 512)
     with pytest.raises(ValueError, match="no spiking encoder"):
         _tiny_cfg(model="rvq", fixed_point_fraction=0.1)
-    from neuro_codec.checkpoint import build_encoder
+    from neuro_codec.model.checkpoint import build_encoder
     from neuro_codec.errors import CheckpointError
 
     with pytest.raises(CheckpointError, match="RVQ baseline"):

@@ -1,7 +1,7 @@
 """`neuro-codec analyze`: selectivity and synchrony of a model's events with the key strikes.
 
 Encodes the clips of a split (as `encode` would: the checkpoint's own arithmetic), takes the
-note onsets from the aligned MIDI, and prints and plots `neuro_codec.selectivity`'s summary.
+note onsets from the aligned MIDI, and prints and plots `neuro_codec.evaluation.selectivity`'s summary.
 """
 
 from __future__ import annotations
@@ -18,19 +18,20 @@ from neuro_codec.fileio import atomic_path, write_bytes_atomic
 
 def model_events(checkpoint: str, clips: list[dict], progress: bool = False):
     """(label, z [clips, N, T]) of a checkpoint on dataset items."""
-    from neuro_codec.checkpoint import build_encoder, encode_events, is_loihi_fixed, load_checkpoint
+    from neuro_codec.model.arithmetic import encode_events
+    from neuro_codec.model.checkpoint import arithmetic_of, build_encoder, load_checkpoint
 
     ckpt = load_checkpoint(checkpoint)
     encoder = build_encoder(ckpt, checkpoint)
-    fixed = is_loihi_fixed(ckpt)
+    fixed = arithmetic_of(ckpt)
     z = np.stack([encode_events(encoder, c["audio"].numpy(), fixed)[:, : c["onsets"].shape[1]]
                   for c in tqdm(clips, disable=not progress, desc=f"encode {ckpt['model']}")])
     return f"{ckpt['model']} ({ckpt['model_id']})", z
 
 
 def _analyze(args) -> int:
-    from neuro_codec import dataset as ds
-    from neuro_codec.selectivity import (
+    from neuro_codec.data import dataset as ds
+    from neuro_codec.evaluation.selectivity import (
         MIN_PEAK_PAIRS,
         NOTE_NAMES,
         NOTE_PITCHES,

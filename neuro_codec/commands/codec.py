@@ -1,5 +1,5 @@
 """`neuro-codec encode | decode | eval`: waveforms to `.snc` (or `.rvq`) files and back, and
-evaluation; all through `neuro_codec.pipeline`."""
+evaluation; all through `neuro_codec.coding.pipeline`."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ from pathlib import Path
 
 import torch
 
-from neuro_codec import pipeline
-from neuro_codec.audio import SAMPLE_RATE_HZ, load_audio, save_audio
-from neuro_codec.codec import DEFAULT_STEPS
-from neuro_codec.diffusion import SAMPLERS
+from neuro_codec.coding import pipeline
+from neuro_codec.data.audio import SAMPLE_RATE_HZ, load_audio, save_audio
+from neuro_codec.model.codec import DEFAULT_STEPS
+from neuro_codec.model.diffusion import SAMPLERS
 from neuro_codec.errors import CodecError
 from neuro_codec.fileio import atomic_path
-from neuro_codec.pipeline import DEFAULT_SEGMENT_SAMPLES, QualityTarget
+from neuro_codec.coding.pipeline import DEFAULT_SEGMENT_SAMPLES, QualityTarget
 
 
 def _device(name: str) -> torch.device:
@@ -71,8 +71,9 @@ def _decode(args) -> int:
 
 
 def _eval(args) -> int:
-    from neuro_codec.evaluate import evaluate_clips, split_excerpts, summarize, table_row
-    from neuro_codec.quality_table import format_table, write_table
+    from neuro_codec.data.excerpts import split_excerpts
+    from neuro_codec.evaluation.evaluate import evaluate_clips, summarize, table_row
+    from neuro_codec.evaluation.quality_table import format_table, write_table
 
     model = pipeline.load_model(args.checkpoint, _device(args.device))
     ckpt = {"model": model.model, "model_id": model.model_id}

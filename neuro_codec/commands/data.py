@@ -6,7 +6,7 @@ import argparse
 import time
 from collections import Counter
 
-from neuro_codec.dataset import (
+from neuro_codec.data.dataset import (
     DATA_ENV,
     DEFAULT_MINUTES,
     DEFAULT_SEED,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neuro_codec.bitstream import (
+from neuro_codec.coding.bitstream import (
     MAX_MODEL_ID_BYTES,
     SncHeader,
     file_bitrate_bps,
@@ -19,10 +19,10 @@ from neuro_codec.bitstream import (
 )
 from neuro_codec.errors import CodecError
 from neuro_codec.fileio import atomic_path
-from neuro_codec.rvq_file import RvqHeader, is_rvq, read_rvq_header
-from neuro_codec.rvq_file import file_bitrate_bps as rvq_file_bitrate_bps
-from neuro_codec.rvq_file import payload_bitrate_bps as rvq_payload_bitrate_bps
-from neuro_codec.storage import EventFormat, check_event_matrix
+from neuro_codec.coding.rvq_file import RvqHeader, is_rvq, read_rvq_header
+from neuro_codec.coding.rvq_file import file_bitrate_bps as rvq_file_bitrate_bps
+from neuro_codec.coding.rvq_file import payload_bitrate_bps as rvq_payload_bitrate_bps
+from neuro_codec.coding.formats import EventFormat, check_event_matrix
 
 FORMAT_CHOICES = ["auto"] + [f.value for f in EventFormat]
 

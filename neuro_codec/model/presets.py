@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from neuro_codec.decoder import DecoderConfig
-from neuro_codec.encoder import EncoderConfig
+from neuro_codec.model.decoder import DecoderConfig
+from neuro_codec.model.encoder import EncoderConfig
 
 
 @dataclass(frozen=True)

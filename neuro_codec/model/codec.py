@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from neuro_codec.decoder import (
+from neuro_codec.model.decoder import (
     DecoderConfig,
     FirstStage,
     Refiner,
@@ -19,10 +19,10 @@ from neuro_codec.decoder import (
     istft,
     stft,
 )
-from neuro_codec.diffusion import VDiffusion, sample
-from neuro_codec.encoder import EncoderConfig, SpikingEncoder
-from neuro_codec.losses import LossConfig, reconstruction_loss
-from neuro_codec.rvq import RVQConfig, RVQEncoder
+from neuro_codec.model.diffusion import VDiffusion, sample
+from neuro_codec.model.encoder import EncoderConfig, SpikingEncoder
+from neuro_codec.model.losses import LossConfig, reconstruction_loss
+from neuro_codec.model.rvq import RVQConfig, RVQEncoder
 
 DEFAULT_STEPS = 4
 
@@ -77,7 +77,7 @@ class Codec(nn.Module):
 
     def _events(self, audio: torch.Tensor, mu=None) -> torch.Tensor:
         if self.loihi_fixed:
-            from neuro_codec.fixed_point import fixed_point_forward
+            from neuro_codec.model.fixed_point import fixed_point_forward
 
             return fixed_point_forward(self.encoder, audio, mu=mu).to(audio.dtype)
         return self.encoder(audio, mu=mu)
@@ -170,7 +170,7 @@ def build_codec(ckpt: dict, source: str = "checkpoint") -> Codec:
     Raises:
         CheckpointError: no decoder in it, or configs that do not match the weights.
     """
-    from neuro_codec.checkpoint import build_encoder
+    from neuro_codec.model.checkpoint import build_encoder
     from neuro_codec.errors import CheckpointError
 
     if not ckpt.get("decoder"):

@@ -1,6 +1,7 @@
 """Storage of the event matrix z ∈ {0,1}^(N×T): the paper's bit costs (for the training loss),
 the exact payload sizes of DESIGN §5 and the four exact formats' writers and readers.
-`entropy.py` adds the entropy-coded format, `bitstream.py` the `.snc` file around a payload.
+`entropy.py` adds the entropy-coded format (which falls back on these), `payload.py` reads and
+writes any format, `bitstream.py` the `.snc` file around a payload.
 """
 
 from __future__ import annotations
@@ -271,25 +272,24 @@ def unpack_bits(payload: bytes, n_bits: int, what: str) -> np.ndarray:
 # The exact formats
 
 
-def encode_payload(z: np.ndarray, fmt: EventFormat | str) -> tuple[bytes, int]:
-    """Write the payload of `z` in format `fmt` (layouts in DESIGN §5 and docs/bitstream.md).
+def encode_exact(z: np.ndarray, fmt: EventFormat | str) -> tuple[bytes, int]:
+    """Write the payload of `z` in exact format `fmt` (layouts in DESIGN §5 and
+    docs/bitstream.md); `coding.payload.encode_payload` adds the entropy format.
 
     Args:
         z: [N, T] event matrix of 0/1.
-        fmt: any EventFormat; the entropy format is delegated to `neuro_codec.entropy`.
+        fmt: an exact EventFormat (not entropy).
     Returns:
-        (payload bytes zero-padded to a byte, payload bits); for the exact formats the bits
-        equal `payload_bits(fmt, N, T, S)`.
+        (payload bytes zero-padded to a byte, payload bits = `payload_bits(fmt, N, T, S)`).
     Raises:
         BitstreamError: z is not a 2-D 0/1 matrix within the format's limits.
+        ValueError: the entropy format.
     """
     fmt = EventFormat.parse(fmt)
+    if fmt is EventFormat.ENTROPY:
+        raise ValueError("encode_exact writes the exact formats; entropy is coding.entropy's")
     z = check_event_matrix(z)
     n, t = z.shape
-    if fmt is EventFormat.ENTROPY:
-        from neuro_codec.entropy import encode_entropy  # entropy.py imports this module
-
-        return encode_entropy(z)
     if fmt is EventFormat.DENSE:
         # Frame-major: for t, for n.
         return pack_bits([z.T])
@@ -308,21 +308,13 @@ def encode_payload(z: np.ndarray, fmt: EventFormat | str) -> tuple[bytes, int]:
     return pack_bits([uints_to_bits(ptr, w_s1), uints_to_bits(units, w_n)])
 
 
-def decode_payload(payload: bytes, n_bits: int, fmt: EventFormat | str, n_units: int,
-                   n_frames: int, n_events: int) -> np.ndarray:
-    """Read a payload back into the event matrix, checking everything the header implies.
+def check_decoded_shape(n_units: int, n_frames: int, n_events: int) -> tuple[int, int, int]:
+    """(N, T, S) as ints, if a reader may build that matrix: N, T ≥ 1, N·T within
+    MAX_DECODED_CELLS (what a file can make a reader allocate), S ≤ N·T.
 
-    Args:
-        payload: the payload bytes (exactly ⌈n_bits/8⌉, zero-padded).
-        n_bits: payload bits from the header.
-        fmt, n_units, n_frames, n_events: format, N, T and S from the header.
-    Returns:
-        [N, T] uint8 matrix of 0/1 with exactly S ones.
     Raises:
-        BitstreamError: size mismatch, S > N·T, pointers that decrease or overrun S,
-            indices out of range, events unsorted or duplicated, wrong event count.
+        BitstreamError: otherwise.
     """
-    fmt = EventFormat.parse(fmt)
     n, t, s = int(n_units), int(n_frames), int(n_events)
     if n < 1 or t < 1:
         raise BitstreamError(f"event matrix must have N ≥ 1 and T ≥ 1, header says {n}×{t}")
@@ -333,10 +325,29 @@ def decode_payload(payload: bytes, n_bits: int, fmt: EventFormat | str, n_units:
         )
     if s > n * t:
         raise BitstreamError(f"S = {s} events exceeds N·T = {n * t}")
-    if fmt is EventFormat.ENTROPY:
-        from neuro_codec.entropy import decode_entropy
+    return n, t, s
 
-        return decode_entropy(payload, n_bits, n, t, s)
+
+def decode_exact(payload: bytes, n_bits: int, fmt: EventFormat | str, n_units: int,
+                 n_frames: int, n_events: int) -> np.ndarray:
+    """Read an exact-format payload back into the event matrix, checking everything the
+    header implies (`coding.payload.decode_payload` adds the entropy format).
+
+    Args:
+        payload: the payload bytes (exactly ⌈n_bits/8⌉, zero-padded).
+        n_bits: payload bits from the header.
+        fmt, n_units, n_frames, n_events: format, N, T and S from the header.
+    Returns:
+        [N, T] uint8 matrix of 0/1 with exactly S ones.
+    Raises:
+        BitstreamError: size mismatch, S > N·T, pointers that decrease or overrun S,
+            indices out of range, events unsorted or duplicated, wrong event count.
+        ValueError: the entropy format.
+    """
+    fmt = EventFormat.parse(fmt)
+    if fmt is EventFormat.ENTROPY:
+        raise ValueError("decode_exact reads the exact formats; entropy is coding.entropy's")
+    n, t, s = check_decoded_shape(n_units, n_frames, n_events)
     expected = payload_bits(fmt, n, t, s)
     if n_bits != expected:
         raise BitstreamError(
@@ -403,9 +414,16 @@ def _check_increasing(keys: np.ndarray, what: str, message: str) -> None:
         raise BitstreamError(f"{what} payload: {message} (event {i})")
 
 
+def cheapest_exact(n_units: int, n_frames: int, n_events: int) -> tuple[EventFormat, int]:
+    """The exact format with the smallest payload for N, T, S and its bits (ties go to the
+    lower format code): what `.snc`'s "auto" weighs the entropy format against."""
+    return min(((f, payload_bits(f, n_units, n_frames, n_events)) for f in EXACT_FORMATS),
+               key=lambda fb: (fb[1], fb[0].code))
+
+
 def min_exact_bits(n_units: int, n_frames: int, n_events: int) -> int:
-    """Payload bits of the cheapest exact format for N, T, S (what `auto` would store)."""
-    return min(payload_bits(f, n_units, n_frames, n_events) for f in EXACT_FORMATS)
+    """Payload bits of the cheapest exact format for N, T, S."""
+    return cheapest_exact(n_units, n_frames, n_events)[1]
 
 
 def best_format(z: np.ndarray) -> EventFormat:
@@ -415,6 +433,4 @@ def best_format(z: np.ndarray) -> EventFormat:
         z: [N, T] event matrix of 0/1.
     """
     z = check_event_matrix(z)
-    n, t = z.shape
-    s = int(np.count_nonzero(z))
-    return min(EXACT_FORMATS, key=lambda f: (payload_bits(f, n, t, s), f.code))
+    return cheapest_exact(*z.shape, int(np.count_nonzero(z)))[0]

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from vector_quantize_pytorch import ResidualVQ
 
-from neuro_codec.encoder import EncoderConfig, gabor_bank
+from neuro_codec.model.encoder import EncoderConfig, gabor_bank
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
-from neuro_codec.encoder import EncoderConfig, SpikingEncoder
+from neuro_codec.model.arithmetic import Arithmetic
+from neuro_codec.model.encoder import EncoderConfig, SpikingEncoder
 from neuro_codec.errors import CheckpointError
 from neuro_codec.fileio import atomic_path
 
@@ -94,31 +94,19 @@ def fixed_point_start(steps: int, fraction: float) -> int:
     return round((1 - fraction) * steps)
 
 
-def is_loihi_fixed(ckpt: dict[str, Any]) -> bool:
-    """Whether the checkpoint was trained with Loihi's fixed-point encoder (`--loihi-fixed`,
-    or a saved step inside the `--fixed-point-fraction` phase): its events are then defined
-    by the fixed-point arithmetic, as Lava's fixed_pt run gives."""
+def arithmetic_of(ckpt: dict[str, Any]) -> Arithmetic:
+    """The event arithmetic a checkpoint was trained for: FIXED if it was trained with Loihi's
+    fixed-point encoder (`--loihi-fixed`, or a saved step inside the
+    `--fixed-point-fraction` phase, whose decoder learnt fixed-point events), else FLOAT."""
     train = (ckpt.get("config") or {}).get("train", {})
+    if ckpt.get("model") == "rvq" or (ckpt.get("config") or {}).get("rvq"):
+        return Arithmetic.FLOAT      # no spiking encoder: nothing runs in fixed point
     if train.get("loihi_fixed", False):
-        return True
-    # The recipe's last `fixed_point_fraction` of the steps encode in fixed point: a
-    # checkpoint saved in that phase has a decoder trained on fixed-point events.
+        return Arithmetic.FIXED
     fraction = float(train.get("fixed_point_fraction", 0.0))
     start = fixed_point_start(int(train.get("steps", 0)), fraction)
-    return fraction > 0 and int(ckpt.get("step", 0)) > start
-
-
-def encode_events(encoder: SpikingEncoder, x, loihi_fixed: bool = False,
-                  mu: int | None = None) -> np.ndarray:
-    """z [N, T] uint8 for one waveform: the float64 path, or Loihi fixed point when the
-    checkpoint was trained for it (the decoder then expects fixed-point events); at μ-SPARSE
-    level `mu` if given."""
-
-    if loihi_fixed:
-        from neuro_codec.fixed_point import simulate_fixed_point
-
-        return simulate_fixed_point(encoder, x, mu=mu)[0][0].numpy().astype(np.uint8)
-    return encoder.run_float64(x, mu=mu)[-1]
+    fixed = fraction > 0 and int(ckpt.get("step", 0)) > start
+    return Arithmetic.FIXED if fixed else Arithmetic.FLOAT
 
 
 def load_encoder(path: str | os.PathLike) -> tuple[SpikingEncoder, str]:

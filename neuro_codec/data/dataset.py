@@ -26,16 +26,16 @@ import torch
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from neuro_codec import corpus, midi_gen, render
-from neuro_codec.corpus import CorpusWork
+from neuro_codec.data import corpus
+from neuro_codec.data import midi_gen
+from neuro_codec.data import render
+from neuro_codec.data.audio import HOP_SAMPLES, SAMPLE_RATE_HZ
+from neuro_codec.data.corpus import CorpusWork
+from neuro_codec.data.pieces import SPLITS, Piece, Split
 from neuro_codec.errors import DataError
 from neuro_codec.fileio import atomic_path, write_bytes_atomic
 
-SAMPLE_RATE_HZ = 22_050
-HOP_SAMPLES = 512
 N_PITCHES = 128
-SPLITS = ("train", "validation", "test")
-Split = Literal["train", "validation", "test"]
 DataKind = Literal["builtin", "maestro"]
 
 DATA_ENV = "NEURO_CODEC_DATA"  # overrides the default root of the built-in set
@@ -50,18 +50,6 @@ MANIFEST_COLUMNS = ("piece_id", "source", "split", "duration_s", "wav_path", "mi
 SOURCE_GENERATED = "generated"
 SOURCE_PIANO = "music21-piano"
 SOURCE_CHORALE = "music21-chorale"
-
-
-@dataclass(frozen=True)
-class Piece:
-    """One piece of a dataset: its audio (22,050 Hz mono WAV) and the aligned MIDI."""
-
-    id: str  # unique within the dataset, usable as a file stem
-    source: str  # "generated", "music21-piano", "music21-chorale" or "maestro"
-    split: str  # "train", "validation" or "test"
-    duration_s: float  # length of the audio, seconds
-    wav_path: Path
-    midi_path: Path
 
 
 @dataclass(frozen=True)
@@ -232,7 +220,7 @@ def load_manifest(root: str | os.PathLike | None = None,
         DataError: no manifest, or a malformed one.
     """
     if data == "maestro":
-        from neuro_codec import maestro
+        from neuro_codec.data import maestro
 
         if root is None:
             raise DataError("MAESTRO needs --root: the folder holding maestro-v3.0.0.csv")
@@ -329,7 +317,7 @@ class ClipDataset(Dataset):
             root = default_root()
         self.pieces = [p for p in load_manifest(root, data) if p.split == split]
         if data == "maestro":
-            from neuro_codec import maestro
+            from neuro_codec.data import maestro
 
             maestro.prepare_audio(root, self.pieces, progress=progress)
         self._lengths = [self._length(p) for p in self.pieces]

@@ -18,7 +18,7 @@ import torch
 import torchaudio.transforms as AT
 from torchmetrics.functional.audio import scale_invariant_signal_distortion_ratio
 
-from neuro_codec.audio import SAMPLE_RATE_HZ, resample
+from neuro_codec.data.audio import SAMPLE_RATE_HZ, resample
 
 MEL_WINDOWS = (32, 64, 128, 256, 512, 1024, 2048)
 MEL_BANDS = (5, 10, 20, 40, 80, 160, 320)

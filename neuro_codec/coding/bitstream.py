@@ -16,17 +16,16 @@ from pathlib import Path
 
 import numpy as np
 
-from neuro_codec.errors import BitstreamError
-from neuro_codec.fileio import write_bytes_atomic
-from neuro_codec.storage import (
-    EXACT_FORMATS,
+from neuro_codec.coding.formats import (
     MAX_DECODED_CELLS,
     EventFormat,
+    cheapest_exact,
     check_event_matrix,
-    decode_payload,
-    encode_payload,
     payload_bits,
 )
+from neuro_codec.coding.payload import decode_payload, encode_payload
+from neuro_codec.errors import BitstreamError
+from neuro_codec.fileio import write_bytes_atomic
 
 MAGIC = b"SNC1"
 VERSION = 1  # events only: what every file without μ is written as
@@ -201,8 +200,7 @@ def encode_snc(z: np.ndarray, fmt: EventFormat | str = "auto", sample_rate_hz: i
     s = int(np.count_nonzero(z))
 
     if fmt == "auto":
-        candidates = [(payload_bits(f, n, t, s), f.code, f) for f in EXACT_FORMATS]
-        best_bits, _, best = min(candidates)
+        best, best_bits = cheapest_exact(n, t, s)
         payload, bits = encode_payload(z, EventFormat.ENTROPY)
         fmt = EventFormat.ENTROPY
         if bits >= best_bits:  # ties go to the exact format (lower code)

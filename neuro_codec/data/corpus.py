@@ -20,7 +20,7 @@ import numpy as np
 import pretty_midi
 
 from neuro_codec.errors import DataError
-from neuro_codec.midi_gen import without_overlaps
+from neuro_codec.data.midi_gen import without_overlaps
 
 Kind = Literal["piano", "chorale"]
 

@@ -45,7 +45,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from neuro_codec.encoder import DECAY_GRID, EncoderTrace, SpikingEncoder
+from neuro_codec.model.encoder import DECAY_GRID, EncoderTrace, SpikingEncoder
 
 WEIGHT_MANTISSA_MAX = 127       # 8-bit signed mantissa (−128 … 127); Lava stores 2·m
 WEIGHT_MANTISSA_MIN = -128

@@ -12,8 +12,8 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from neuro_codec.audio import SAMPLE_RATE_HZ
-from neuro_codec.metrics import MEL_WINDOWS, mel_transforms
+from neuro_codec.data.audio import SAMPLE_RATE_HZ
+from neuro_codec.evaluation.metrics import MEL_WINDOWS, mel_transforms
 
 STFT_SIZES = (512, 1024, 2048)
 

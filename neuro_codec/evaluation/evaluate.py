@@ -15,76 +15,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from neuro_codec.audio import SAMPLE_RATE_HZ, load_audio
-from neuro_codec import pipeline
-from neuro_codec.codec import DEFAULT_STEPS
-from neuro_codec.metrics import mel_distance, si_snr_db, visqol_score
-from neuro_codec.pipeline import LoadedModel, QualityTarget
-
-
-def split_excerpts(root: str | Path | None, n_clips: int, seconds: float, split: str = "test",
-               data: str = "builtin") -> list[tuple[str, np.ndarray]]:
-    """Up to `n_clips` excerpts of `seconds` from the split's pieces.
-
-    The first excerpt of every piece comes before any second one, and pieces are taken in
-    turn from each source (generated, music21 piano, music21 chorale, …), so that a handful
-    of clips covers every kind of music.
-
-    Returns:
-        [(name "piece@start_s", waveform float32 [samples])].
-    """
-    from neuro_codec.dataset import load_manifest
-
-    n = int(round(seconds * SAMPLE_RATE_HZ))
-    pieces = [p for p in load_manifest(root, data=data) if p.split == split]
-    by_source: dict[str, list] = {}
-    for p in pieces:
-        by_source.setdefault(p.source, []).append(p)
-    queues = list(by_source.values())
-    order = [q[i] for i in range(max(map(len, queues), default=0)) for q in queues if i < len(q)]
-    if data == "maestro":
-        from neuro_codec import maestro
-
-        maestro.prepare_audio(root, order)
-    audio: dict[str, np.ndarray] = {}
-    clips: list[tuple[str, np.ndarray]] = []
-    for k in range(1000):
-        added = False
-        for p in order:
-            if len(clips) == n_clips:
-                return clips
-            if p.id not in audio:
-                audio[p.id] = load_audio(p.wav_path, quiet=True)
-            if (k + 1) * n <= audio[p.id].size:
-                clips.append((f"{p.id}@{k * seconds:g}s", audio[p.id][k * n:(k + 1) * n]))
-                added = True
-        if not added:
-            break
-    return clips
-
-
-def split_audio(root: str | Path | None, split: str, max_seconds: float | None = None,
-                data: str = "builtin") -> list[tuple[str, np.ndarray]]:
-    """The split's pieces in manifest order, whole, the last one cut so that all together
-    hold at most `max_seconds` (all of them if None): for streaming measurements (Lava, energy).
-
-    Returns:
-        [(piece id, waveform float32 [samples])].
-    """
-    from neuro_codec.dataset import load_manifest
-
-    pieces = [p for p in load_manifest(root, data=data) if p.split == split]
-    budget = None if max_seconds is None else int(round(max_seconds * SAMPLE_RATE_HZ))
-    out = []
-    for p in pieces:
-        if budget is not None and budget <= 0:
-            break
-        x = load_audio(p.wav_path, quiet=True)
-        if budget is not None:
-            x = x[:budget]
-            budget -= x.size
-        out.append((p.id, x))
-    return out
+from neuro_codec.data.audio import SAMPLE_RATE_HZ, load_audio
+from neuro_codec.coding import pipeline
+from neuro_codec.model.codec import DEFAULT_STEPS
+from neuro_codec.evaluation.metrics import mel_distance, si_snr_db, visqol_score
+from neuro_codec.coding.pipeline import LoadedModel, QualityTarget
 
 
 def evaluate_clips(model: LoadedModel, clips: list[tuple[str, np.ndarray]],

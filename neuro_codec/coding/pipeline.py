@@ -21,8 +21,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from neuro_codec.audio import SAMPLE_RATE_HZ
-from neuro_codec.codec import DEFAULT_STEPS, Codec
+from neuro_codec.data.audio import SAMPLE_RATE_HZ
+from neuro_codec.model.arithmetic import Arithmetic, encode_events
+from neuro_codec.model.codec import DEFAULT_STEPS, Codec
 from neuro_codec.errors import CheckpointError, CodecError
 
 DEFAULT_SEGMENT_SAMPLES = 2**17   # quality control's segment: 5.94 s, the evaluation's clip
@@ -35,7 +36,7 @@ class LoadedModel:
     codec: Codec
     model_id: str
     model: str              # "free", "sparse", "mu-sparse", "rvq"
-    loihi_fixed: bool       # events in Loihi fixed point (the shipped models' arithmetic)
+    arithmetic: Arithmetic  # how its events are computed (the checkpoint's, or an override)
 
     @property
     def mu_levels(self) -> int:
@@ -46,15 +47,20 @@ class LoadedModel:
         return self.codec.hop
 
 
-def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> LoadedModel:
-    """Load a checkpoint's codec (eval mode) with what coding needs to know about it."""
-    from neuro_codec.checkpoint import is_loihi_fixed, load_checkpoint
-    from neuro_codec.codec import build_codec
+def load_model(path: str | os.PathLike, device: str | torch.device = "cpu",
+               arithmetic: Arithmetic | str | None = None) -> LoadedModel:
+    """Load a checkpoint's codec (eval mode) with what coding needs to know about it.
+
+    Args:
+        arithmetic: override the checkpoint's event arithmetic (None: the checkpoint's).
+    """
+    from neuro_codec.model.checkpoint import arithmetic_of, load_checkpoint
+    from neuro_codec.model.codec import build_codec
 
     ckpt = load_checkpoint(path)
     codec = build_codec(ckpt, str(path)).to(device)
     return LoadedModel(codec, ckpt["model_id"], ckpt["model"],
-                       not codec.is_rvq and is_loihi_fixed(ckpt))
+                       arithmetic_of(ckpt) if arithmetic is None else Arithmetic(arithmetic))
 
 
 @dataclass(frozen=True)
@@ -70,7 +76,7 @@ class QualityTarget:
             raise ValueError("a quality target needs si_snr_db or mel_distance")
 
     def met(self, x_hat: np.ndarray, x: np.ndarray) -> bool:
-        from neuro_codec.metrics import mel_distance, si_snr_db
+        from neuro_codec.evaluation.metrics import mel_distance, si_snr_db
 
         if self.si_snr_db is not None and si_snr_db(x_hat, x) < self.si_snr_db:
             return False
@@ -79,9 +85,7 @@ class QualityTarget:
 
 def events(model: LoadedModel, x: np.ndarray, mu: int | None = None) -> np.ndarray:
     """z [N, T] uint8 of a waveform in the model's arithmetic (at level μ for μ-SPARSE)."""
-    from neuro_codec.checkpoint import encode_events
-
-    return encode_events(model.codec.encoder, x, model.loihi_fixed, mu)
+    return encode_events(model.codec.encoder, x, model.arithmetic, mu)
 
 
 def decode_events(model: LoadedModel, z: np.ndarray, n_samples: int,
@@ -162,13 +166,13 @@ def encode(model: LoadedModel, x: np.ndarray, mu: int | None = None,
     Raises:
         CodecError: a level or target for a model without levels, or both given.
     """
-    from neuro_codec.bitstream import encode_snc
+    from neuro_codec.coding.bitstream import encode_snc
 
     x = np.asarray(x, dtype=np.float32).reshape(-1)
     if model.model == "rvq" or model.codec.is_rvq:
         if mu is not None or target is not None:
             raise CodecError("the RVQ baseline has no compression level μ")
-        from neuro_codec.rvq_file import encode_rvq
+        from neuro_codec.coding.rvq_file import encode_rvq
 
         codes = model.codec.encode(torch.from_numpy(x)[None].to(
             next(model.codec.parameters()).device))[0].cpu().numpy()
@@ -206,7 +210,7 @@ def decode(model: LoadedModel, data: bytes, steps: int = DEFAULT_STEPS, sampler:
         BitstreamError: a damaged file. CheckpointError: a file another model made, or one
         whose levels do not fit the model.
     """
-    from neuro_codec.rvq_file import is_rvq, unpack_rvq
+    from neuro_codec.coding.rvq_file import is_rvq, unpack_rvq
 
     if is_rvq(data[:4]):
         header, codes = unpack_rvq(data)
@@ -219,7 +223,7 @@ def decode(model: LoadedModel, data: bytes, steps: int = DEFAULT_STEPS, sampler:
                                      header.n_audio_samples, steps=steps, sampler=sampler,
                                      generator=gen)[0].cpu().numpy()
         return x, header
-    from neuro_codec.bitstream import unpack_snc
+    from neuro_codec.coding.bitstream import unpack_snc
 
     header, z = unpack_snc(data)
     _check_model(model, header.model_id, source)

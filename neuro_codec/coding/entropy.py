@@ -12,11 +12,13 @@ import constriction
 import numpy as np
 
 from neuro_codec.errors import BitstreamError
-from neuro_codec.storage import (
+from neuro_codec.coding.formats import (
     EXACT_FORMATS,
     EventFormat,
-    decode_payload,
-    encode_payload,
+    cheapest_exact,
+    check_decoded_shape,
+    decode_exact,
+    encode_exact,
     min_exact_bits,
     payload_bits,
 )
@@ -158,12 +160,11 @@ def encode_entropy(z: np.ndarray) -> tuple[bytes, int]:
     """
     n, t = z.shape
     s = int(np.count_nonzero(z))
-    best = min(EXACT_FORMATS, key=lambda f: (payload_bits(f, n, t, s), f.code))
-    exact_bits = payload_bits(best, n, t, s)
+    best, exact_bits = cheapest_exact(n, t, s)
     coded = _range_code(z)
     if 8 * len(coded) < exact_bits:
         return bytes([MODE_RANGE_CODED]) + coded, 8 + 8 * len(coded)
-    inner, inner_bits = encode_payload(z, best)
+    inner, inner_bits = encode_exact(z, best)
     return bytes([best.code]) + inner, 8 + inner_bits
 
 
@@ -181,7 +182,7 @@ def decode_entropy(payload: bytes, n_bits: int, n_units: int, n_frames: int,
     mode = payload[0]
     if mode < len(EXACT_FORMATS):
         inner = EventFormat.from_code(mode)
-        return decode_payload(payload[1:], n_bits - 8, inner, n_units, n_frames, n_events)
+        return decode_exact(payload[1:], n_bits - 8, inner, n_units, n_frames, n_events)
     if mode != MODE_RANGE_CODED:
         raise BitstreamError(f"unknown entropy payload mode {mode} (known: 0-4)")
     if n_bits % 8:
@@ -278,49 +279,3 @@ def _range_decode(words: np.ndarray, n: int, t_total: int, n_events: int,
             f"entropy payload decodes to {total} events, header says S = {n_events}"
         )
     return z
-
-
-def bursty_event_matrix(n_units: int, n_frames: int, rate: float, seed: int = 0,
-                        notes_per_frame: float = 0.12, burst_frames: float = 2.0) -> np.ndarray:
-    """A synthetic event matrix like a sparse encoder's: bursty and unit-selective.
-
-    Notes arrive as a Poisson process (pitch uniform over the piano's MIDI 21–108); unit n
-    answers a note of pitch m with probability g_n·exp(−(m − μ_n)²/2σ_n²) by a burst of
-    geometric length (mean `burst_frames`, at most 8); each unit also fires at its own
-    log-normal background rate. The note rate is scaled (bisection) to hit `rate`.
-
-    Args:
-        n_units, n_frames: N, T.
-        rate: target event rate S/(N·T), in (0, 0.5].
-        seed: seeds everything; the same arguments give the same matrix.
-    Returns:
-        [N, T] uint8 matrix of 0/1 whose rate is within about 2 % of `rate`.
-    """
-    rng = np.random.default_rng(seed)
-    pref = rng.uniform(21, 108, n_units)  # μ_n, MIDI pitch
-    width = rng.uniform(2, 8, n_units)  # σ_n, semitones
-    gain = rng.uniform(0.3, 1.0, n_units)  # g_n
-    background = rng.lognormal(0.0, 1.0, n_units)
-    background /= background.mean()
-
-    def sample(scale: float) -> np.ndarray:
-        r = np.random.default_rng(seed + 1)  # same draws for every scale: rate is monotone
-        onset = np.repeat(np.arange(n_frames), r.poisson(notes_per_frame * scale, n_frames))
-        pitch = r.integers(21, 109, onset.size)
-        answer = gain * np.exp(-0.5 * ((pitch[:, None] - pref) / width) ** 2)
-        note, unit = np.nonzero(r.random(answer.shape) < answer)
-        length = np.minimum(r.geometric(1.0 / burst_frames, note.size), 8)
-        event = np.repeat(np.arange(note.size), length)
-        offset = np.arange(event.size) - np.repeat(np.cumsum(length) - length, length)
-        times, units = onset[note][event] + offset, unit[event]
-        keep = times < n_frames
-        z = np.zeros((n_units, n_frames), dtype=np.uint8)
-        z[units[keep], times[keep]] = 1
-        z |= r.random((n_units, n_frames)) < 0.15 * rate * background[:, None]
-        return z
-
-    lo, hi = 1e-3, 1e3
-    for _ in range(16):
-        mid = math.sqrt(lo * hi)
-        lo, hi = (mid, hi) if sample(mid).mean() < rate else (lo, mid)
-    return sample(math.sqrt(lo * hi))

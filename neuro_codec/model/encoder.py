@@ -29,7 +29,7 @@ import snntorch as snn
 import torch
 from torch import nn
 
-from neuro_codec.audio import SAMPLE_RATE_HZ
+from neuro_codec.data.audio import SAMPLE_RATE_HZ
 
 DECAY_GRID = 4096  # Loihi 2's decay registers are 12-bit: du, dv ∈ {0, …, 4095}/4096
 MAX_MU_LEVELS = 256  # a level is one byte in the .snc header

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from neuro_codec.bitstream import frames_of_audio
+from neuro_codec.coding.bitstream import frames_of_audio
 from neuro_codec.errors import BitstreamError
 from neuro_codec.fileio import write_bytes_atomic
-from neuro_codec.storage import MAX_DECODED_CELLS, bits_to_uints, pack_bits, uints_to_bits
+from neuro_codec.coding.formats import MAX_DECODED_CELLS, bits_to_uints, pack_bits, uints_to_bits
 
 MAGIC = b"RVQ1"
 VERSION = 1

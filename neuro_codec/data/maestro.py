@@ -14,8 +14,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from neuro_codec.audio import load_audio, save_audio
-from neuro_codec.dataset import SAMPLE_RATE_HZ, SPLITS, Piece
+from neuro_codec.data.audio import SAMPLE_RATE_HZ, load_audio, save_audio
+from neuro_codec.data.pieces import SPLITS, Piece
 from neuro_codec.errors import DataError
 
 CSV_NAME = "maestro-v3.0.0.csv"

@@ -1,0 +1,1 @@
+"""Training: the loop (`python -m neuro_codec.train`) and the sparsity penalties."""
