@@ -11,11 +11,11 @@ sample-aligned with the input (checked: the SI-SNR peaks at lag 0) and only need
 the input's length. Metrics are `neuro_codec.evaluation.metrics`' (the paper's definitions).
 
 The table is kept in `--out/baselines.csv` and drawn in `--out/baselines.png`
-(`neuro_codec.evaluation.quality_table`); rows are added or replaced by (codec, kbps), so later codecs
-extend the same table. `--checkpoint CKPT ...` adds our trained models, coded through the real
-`.snc` bitstream and decoded on the same clips (`neuro_codec.evaluation.evaluate`). ViSQOL costs a few
-seconds per clip, hence the default of 8 clips of 2^17 samples (5.94 s), one per test piece,
-taken in turn from each source.
+(`neuro_codec.evaluation.quality_table`); rows are added or replaced by (codec, kbps), so later
+codecs extend the same table. `--checkpoint CKPT ...` adds our trained models, coded through
+the real `.snc` bitstream and decoded on the same clips (`neuro_codec.evaluation.evaluate`).
+ViSQOL costs a few seconds per clip; the default is 16 clips of 2^17 samples (5.94 s), one per
+test piece, taken in turn from each source.
 """
 
 from __future__ import annotations
@@ -34,13 +34,13 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from neuro_codec.data.audio import SAMPLE_RATE_HZ, resample  # noqa: E402
-from neuro_codec.model.codec import DEFAULT_STEPS  # noqa: E402
-from neuro_codec.errors import CodecError, DataError  # noqa: E402
+from neuro_codec.data.audio import SAMPLE_RATE_HZ, bits_per_second, resample  # noqa: E402
 from neuro_codec.data.excerpts import split_excerpts  # noqa: E402
+from neuro_codec.errors import CodecError, DataError  # noqa: E402
 from neuro_codec.evaluation.evaluate import model_row  # noqa: E402
 from neuro_codec.evaluation.metrics import mel_distance, si_snr_db, visqol_score  # noqa: E402
 from neuro_codec.evaluation.quality_table import TABLE_NAME, format_table, write_table  # noqa: E402
+from neuro_codec.model.codec import DEFAULT_STEPS  # noqa: E402
 
 OPUS_RATE_HZ = 48_000
 
@@ -92,7 +92,7 @@ def evaluate_opus(clips: list[tuple[str, np.ndarray]], kbps: float, with_visqol:
             scores["visqol"].append(visqol_score(y, x))
     return {"codec": "opus", "kbps": float(kbps),
             **{k: float(np.mean(v)) if v else float("nan") for k, v in scores.items()},
-            "file_kbps": bits * SAMPLE_RATE_HZ / samples / 1000, "clips": len(clips)}
+            "file_kbps": bits_per_second(bits, samples) / 1e3, "clips": len(clips)}
 
 
 # --- the shared table ------------------------------------------------------------------------

@@ -5,7 +5,8 @@
 Per checkpoint, on the audio (a file, else the built-in test split, else synthetic tones):
 spike agreement of Lava's floating-point and fixed-point runs with the snnTorch encoder (z and
 every hidden layer; float64 reference), whether the fixed-point run equals the integer replica
-of neuro_codec.model.fixed_point, the payload bitrate of z (smallest exact format) in both precisions,
+of neuro_codec.model.fixed_point, the payload bitrate of z (smallest exact format) in both
+precisions,
 the SI-SNR of decoding each z when the checkpoint has a decoder, and simulation speed (steps/s,
 × real time; goal ≥ 5×). Prints a Markdown table, saves CSV + PNG under --out.
 """
@@ -33,12 +34,13 @@ sys.path.insert(0, str(_HERE.parent))
 
 from conversion.nir_export import encoder_to_nir  # noqa: E402
 from hardware.simulate import simulate_audio  # noqa: E402
-from neuro_codec.data.audio import SAMPLE_RATE_HZ, load_audio  # noqa: E402
-from neuro_codec.model.checkpoint import build_encoder, load_checkpoint  # noqa: E402
+from neuro_codec.coding.formats import best_format, payload_bits  # noqa: E402
+from neuro_codec.data.audio import SAMPLE_RATE_HZ, bits_per_second, load_audio  # noqa: E402
+from neuro_codec.data.audio import n_frames as frames_of_samples  # noqa: E402
 from neuro_codec.errors import CodecError  # noqa: E402
 from neuro_codec.fileio import atomic_path  # noqa: E402
+from neuro_codec.model.checkpoint import build_encoder, load_checkpoint  # noqa: E402
 from neuro_codec.model.fixed_point import simulate_fixed_point  # noqa: E402
-from neuro_codec.coding.formats import best_format, payload_bits  # noqa: E402
 
 SPEED_GOAL = 5.0
 
@@ -85,16 +87,16 @@ def _audio(path: str, seconds: float) -> tuple[str, np.ndarray]:
 
 def _payload_bps(z: np.ndarray, n_samples: int) -> float:
     bits = payload_bits(best_format(z), z.shape[0], z.shape[1], int(z.sum()))
-    return bits * SAMPLE_RATE_HZ / n_samples
+    return bits_per_second(bits, n_samples)
 
 
 def _si_snr(ckpt: dict, source: str, z: np.ndarray, audio: np.ndarray, steps: int,
             n_samples: int) -> float:
-    from neuro_codec.model.codec import build_codec
     from neuro_codec.evaluation.metrics import si_snr_db
+    from neuro_codec.model.codec import build_codec
 
     codec = build_codec(ckpt, source)
-    n_frames = -(-n_samples // codec.hop)
+    n_frames = frames_of_samples(n_samples, codec.hop)
     zt = torch.from_numpy(z[:, :n_frames].astype(np.float32)).unsqueeze(0)
     gen = torch.Generator().manual_seed(0)
     x = codec.decode(zt, n_samples, steps=steps, generator=gen)

@@ -1,6 +1,6 @@
 """Rate–quality on the test split, every codec in one run (the paper's Figure 4).
 
-    python benchmarks/rate_quality.py [--clips 16] [--seconds 5.94] [--levels 6 9 12 15 18]
+    python benchmarks/rate_quality.py [--clips 16] [--seconds 5.94] [--levels 6 9 12 15 18 21]
                                       [--target-sisnr DB] [--free CKPT] [--sparse CKPT]
                                       [--mu-sparse CKPT] [--rvq CKPT] [--opus 6 12]
                                       [--no-visqol] [--out out/rate_quality]
@@ -35,13 +35,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from baselines import opus_roundtrip  # noqa: E402
 
-from neuro_codec.data.audio import SAMPLE_RATE_HZ  # noqa: E402
-from neuro_codec.errors import CodecError, DataError  # noqa: E402
-from neuro_codec.data.excerpts import split_excerpts  # noqa: E402
-from neuro_codec.evaluation.evaluate import evaluate_clips  # noqa: E402
-from neuro_codec.fileio import atomic_path  # noqa: E402
-from neuro_codec.evaluation.metrics import mel_distance, si_snr_db, visqol_score  # noqa: E402
 from neuro_codec.coding.pipeline import QualityTarget, events, load_model  # noqa: E402
+from neuro_codec.data.audio import SAMPLE_RATE_HZ, bits_per_second  # noqa: E402
+from neuro_codec.data.excerpts import split_excerpts  # noqa: E402
+from neuro_codec.errors import CodecError, DataError  # noqa: E402
+from neuro_codec.evaluation.evaluate import evaluate_clips  # noqa: E402
+from neuro_codec.evaluation.metrics import mel_distance, si_snr_db, visqol_score  # noqa: E402
+from neuro_codec.fileio import atomic_path  # noqa: E402
 
 SHIPPED = Path(__file__).resolve().parents[1] / "neuro_codec" / "checkpoints"
 METRICS = ("payload_kbps", "file_kbps", "si_snr_db", "mel_distance", "visqol")
@@ -51,9 +51,9 @@ def opus_rows(clips, kbps: float, with_visqol: bool, progress: bool) -> list[dic
     rows = []
     for name, x in tqdm(clips, desc=f"opus {kbps:g} kbps", disable=not progress):
         y, bits = opus_roundtrip(x, kbps)
-        seconds = x.size / SAMPLE_RATE_HZ
-        rows.append({"clip": name, "format": "opus", "payload_kbps": bits / seconds / 1e3,
-                     "file_kbps": bits / seconds / 1e3, "event_rate": float("nan"),
+        kbps_file = bits_per_second(bits, x.size) / 1e3
+        rows.append({"clip": name, "format": "opus", "payload_kbps": kbps_file,
+                     "file_kbps": kbps_file, "event_rate": float("nan"),
                      "mu": float("nan"), "si_snr_db": si_snr_db(y, x),
                      "mel_distance": mel_distance(y, x),
                      "visqol": visqol_score(y, x) if with_visqol else float("nan"),
@@ -166,10 +166,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.add_argument(f"--{kind}", default=str(SHIPPED / f"{kind}-small.pt"), metavar="CKPT",
                        help=f"{kind} checkpoint (default the shipped {kind}-small.pt); 'none' "
                             "leaves the row out")
-    p.add_argument("--levels", type=int, nargs="+", default=[6, 9, 12, 15, 18],
-                   help="μ-SPARSE levels, one row each (default 6 9 12 15 18)")
-    p.add_argument("--target-sisnr", type=float, default=0.0, metavar="DB",
-                   help="quality-controlled μ-SPARSE's SI-SNR floor (default 0 dB)")
+    p.add_argument("--levels", type=int, nargs="+", default=[6, 9, 12, 15, 18, 21],
+                   help="μ-SPARSE levels, one row each (default 6 9 12 15 18 21)")
+    p.add_argument("--target-sisnr", type=float, default=-2.0, metavar="DB",
+                   help="quality-controlled μ-SPARSE's SI-SNR floor (default -2 dB)")
     p.add_argument("--opus", type=float, nargs="+", default=[6.0, 12.0],
                    help="Opus bitrates in kbps (default 6 12)")
     p.add_argument("--no-visqol", action="store_true", help="skip ViSQOL (the slow metric)")

@@ -24,13 +24,13 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from neuro_codec.data.audio import SAMPLE_RATE_HZ, load_audio  # noqa: E402
+from neuro_codec.data.excerpts import split_excerpts  # noqa: E402
+from neuro_codec.errors import CodecError  # noqa: E402
+from neuro_codec.evaluation.metrics import si_snr_db  # noqa: E402
+from neuro_codec.fileio import atomic_path  # noqa: E402
 from neuro_codec.model.arithmetic import Arithmetic, encode_events  # noqa: E402
 from neuro_codec.model.checkpoint import arithmetic_of, load_checkpoint  # noqa: E402
 from neuro_codec.model.codec import Codec, build_codec  # noqa: E402
-from neuro_codec.errors import CodecError  # noqa: E402
-from neuro_codec.data.excerpts import split_excerpts  # noqa: E402
-from neuro_codec.fileio import atomic_path  # noqa: E402
-from neuro_codec.evaluation.metrics import si_snr_db  # noqa: E402
 from neuro_codec.model.presets import get_preset  # noqa: E402
 
 

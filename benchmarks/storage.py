@@ -21,7 +21,6 @@ import numpy as np  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
 from neuro_codec.coding.entropy import MODE_RANGE_CODED  # noqa: E402
-from neuro_codec.data.synthetic import bursty_event_matrix  # noqa: E402
 from neuro_codec.coding.formats import (
     # noqa: E402
     EXACT_FORMATS,
@@ -31,9 +30,10 @@ from neuro_codec.coding.formats import (
     payload_bits,
 )
 from neuro_codec.coding.payload import decode_payload, encode_payload
+from neuro_codec.data.audio import HOP_SAMPLES, SAMPLE_RATE_HZ, bits_per_second  # noqa: E402
+from neuro_codec.data.synthetic import bursty_event_matrix  # noqa: E402
 
 N_UNITS = 80
-FRAME_RATE_HZ = 22050 / 512
 HOUR_FRAMES = 155_000  # one hour at 43.07 frames/s
 RATES = (0.001, 0.005, 0.01, 0.02, 0.03, 0.05, 0.08, 0.10, 0.12, 0.15, 0.20)
 PAPER_FIG1_T1024 = (0.001, 0.047, 0.118)  # crossovers read off the paper's Figure 1
@@ -114,7 +114,7 @@ def speed_table(rate: float, progress: bool) -> list[dict]:
         assert np.array_equal(back, z), fmt
         rows.append({"format": fmt.value, "bits": n_bits, "pack_s": packed - start,
                      "unpack_s": unpacked - packed,
-                     "bps": n_bits / (HOUR_FRAMES / FRAME_RATE_HZ)})
+                     "bps": bits_per_second(n_bits, HOUR_FRAMES * HOP_SAMPLES)})
     return rows
 
 
@@ -147,13 +147,14 @@ def plot(tables: dict[int, list[dict]], marks: dict[int, list[Crossover]]) -> pl
 def real_output_table(checkpoints: list[str], seconds: float) -> None:
     """Exact formats against entropy coding on the events trained encoders make of the
     built-in test split (the first `seconds` of each piece long enough)."""
-    from neuro_codec.model.arithmetic import encode_events
-    from neuro_codec.model.checkpoint import arithmetic_of, build_encoder, load_checkpoint
     from neuro_codec.coding.entropy import encode_entropy
     from neuro_codec.data.excerpts import split_excerpts
+    from neuro_codec.model.arithmetic import encode_events
+    from neuro_codec.model.checkpoint import arithmetic_of, build_encoder, load_checkpoint
 
     clips = split_excerpts(None, 100, seconds, "test")
-    total_s = sum(x.size for _, x in clips) / 22_050
+    n_samples = sum(x.size for _, x in clips)
+    total_s = n_samples / SAMPLE_RATE_HZ
     print(f"\nreal events: {len(clips)} test excerpts of {seconds:g} s ({total_s:.0f} s)")
     print(f"{'model':>22} {'event rate':>10} {'best exact bps':>15} {'entropy bps':>12} "
           f"{'gain':>7}")
@@ -168,8 +169,9 @@ def real_output_table(checkpoints: list[str], seconds: float) -> None:
             exact += min_exact_bits(n, t, s)
             coded += encode_entropy(z)[1]
             events, cells = events + s, cells + z.size
-        print(f"{ckpt['model_id']:>22} {events / cells:10.2%} {exact / total_s:15.0f} "
-              f"{coded / total_s:12.0f} {1 - coded / exact:7.1%}")
+        print(f"{ckpt['model_id']:>22} {events / cells:10.2%} "
+              f"{bits_per_second(exact, n_samples):15.0f} "
+              f"{bits_per_second(coded, n_samples):12.0f} {1 - coded / exact:7.1%}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,10 @@
 """`python -m conversion.export`: a checkpoint's spiking encoder → NIR graph file (HDF5).
 
 Writes with `nir.write` to a temporary file, reads it back with `nir.read`, refuses to keep it
-unless every field of every node equals the exported graph, then renames it into place.
+unless every field of every node equals the exported graph, then renames it into place. The
+graph's metadata records the model id, the event arithmetic the checkpoint was trained for
+("arithmetic": "float" | "fixed", which `hardware.simulate --nir` runs by default) and, for
+μ-SPARSE, the level ("mu").
 """
 
 from __future__ import annotations
@@ -19,9 +22,9 @@ from conversion.nir_export import (
     graph_differences,
     parse_encoder_graph,
 )
-from neuro_codec.model.checkpoint import at_level, load_encoder
-from neuro_codec.errors import run_command
+from neuro_codec.errors import run_command, writing
 from neuro_codec.fileio import atomic_path
+from neuro_codec.model.checkpoint import arithmetic_of, at_level, build_encoder, load_checkpoint
 
 
 def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike,
@@ -30,18 +33,21 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike,
 
     A μ-SPARSE encoder is exported at one level `mu` (default its middle level): the level's
     embeddings are constant currents, folded into the Affine biases, and the level is
-    recorded in the graph's metadata (`mu`).
+    recorded in the graph's metadata (`mu`). The checkpoint's arithmetic (`arithmetic_of`) is
+    recorded as `arithmetic`.
 
     Raises:
         CheckpointError: the checkpoint is missing or does not hold an encoder.
         ConversionError: the encoder cannot be expressed, or the file does not read back equal.
+        OutputError: `out` cannot be written.
     """
-    encoder, model_id = load_encoder(checkpoint)
-    encoder, mu = at_level(encoder, mu, str(checkpoint))
-    graph = encoder_to_nir(encoder, model_id=model_id)
+    ckpt = load_checkpoint(checkpoint)
+    encoder, mu = at_level(build_encoder(ckpt, str(checkpoint)), mu, str(checkpoint))
+    graph = encoder_to_nir(encoder, model_id=ckpt["model_id"])
+    graph.metadata["arithmetic"] = arithmetic_of(ckpt).value
     if mu is not None:
         graph.metadata["mu"] = mu
-    with atomic_path(out, suffix=".nir") as tmp:
+    with writing(out), atomic_path(out, suffix=".nir") as tmp:
         nir.write(tmp, graph)
         back = nir.read(tmp)
         diffs = graph_differences(graph, back)
@@ -58,8 +64,8 @@ def _parser() -> argparse.ArgumentParser:
                     "reading it back.")
     p.add_argument("--checkpoint", type=Path, required=True,
                    help="checkpoint holding the encoder (neuro-codec .pt)")
-    p.add_argument("--out", type=Path, default=Path("encoder.nir"),
-                   help="NIR file to write (default: encoder.nir)")
+    p.add_argument("output", type=Path, nargs="?", default=Path("encoder.nir"),
+                   metavar="OUT.nir", help="NIR file to write (default: encoder.nir)")
     p.add_argument("--mu", type=int, default=None, help="mu-sparse: the compression level "
                    "to export (default: the middle level)")
     p.add_argument("--quiet", action="store_true", help="print nothing on success")
@@ -68,17 +74,18 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    return run_command(lambda: _export(args), also=(OSError, ValueError))
+    return run_command(lambda: _export(args))
 
 
 def _export(args) -> int:
-    graph = export_checkpoint(args.checkpoint, args.out, args.mu)
+    graph = export_checkpoint(args.checkpoint, args.output, args.mu)
     if not args.quiet:
         spec = parse_encoder_graph(graph)
         sizes = "-".join(str(layer.size) for layer in spec.layers)
-        print(f"{args.out}: {len(graph.nodes)} nodes, LIF layers {sizes}, "
-              f"model {graph.metadata.get('model_id', '')}"
-              + (f", μ {graph.metadata['mu']}" if "mu" in graph.metadata else ""))
+        meta = graph.metadata
+        print(f"{args.output}: {len(graph.nodes)} nodes, LIF layers {sizes}, "
+              f"model {meta.get('model_id', '')}, {meta['arithmetic']} arithmetic"
+              + (f", μ {meta['mu']}" if "mu" in meta else ""))
     return 0
 
 

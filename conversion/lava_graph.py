@@ -64,6 +64,7 @@ from lava.proc.lif.process import LIF  # noqa: E402
 from lava.utils.weightutils import SignMode  # noqa: E402
 
 from conversion.nir_export import ConversionError, EncoderGraph, parse_encoder_graph  # noqa: E402
+from neuro_codec.data.audio import frame_audio  # noqa: E402
 from neuro_codec.model.fixed_point import (  # noqa: E402
     DU_FULL,
     FixedPointNetwork,
@@ -183,11 +184,10 @@ class LavaEncoderGraph:
 
 
 def frames_of(audio: np.ndarray, frame_samples: int) -> np.ndarray:
-    """[samples] waveform → [F, T] frames, T = ⌈samples / F⌉ (at least 1), zero-padded tail."""
+    """[samples] waveform → [F, T] float64 frames, one column per Lava step: the encoder's
+    `frame_audio` framing (T = ⌈samples / F⌉, at least 1, zero-padded tail), transposed."""
     x = np.asarray(audio, dtype=np.float64).reshape(-1)
-    n_frames = max(1, -(-x.size // frame_samples))
-    x = np.pad(x, (0, n_frames * frame_samples - x.size))
-    return x.reshape(n_frames, frame_samples).T.copy()
+    return np.ascontiguousarray(frame_audio(x, frame_samples).T)
 
 
 def build_lava_graph(graph: nir.NIRGraph | EncoderGraph, frames: np.ndarray,

@@ -39,9 +39,9 @@ import numpy as np
 from snntorch import export_nir as snntorch_export
 
 from neuro_codec.data.audio import SAMPLE_RATE_HZ
-from neuro_codec.model.encoder import DECAY_GRID, SpikingEncoder
 from neuro_codec.errors import CodecError
 from neuro_codec.fileio import atomic_path
+from neuro_codec.model.encoder import DECAY_GRID, SpikingEncoder
 
 GRAPH_FORMAT = "neuro-codec-encoder"
 GRAPH_VERSION = 1
@@ -104,6 +104,9 @@ def encoder_to_nir(encoder: SpikingEncoder, model_id: str = "") -> nir.NIRGraph:
         ConversionError: a layer NIR or Lava cannot express (subtract reset, graded spikes,
             scalar β/θ).
     """
+    if encoder.config.mu_levels:
+        raise ConversionError("a mu-sparse encoder is exported at one level: pass "
+                              "encoder.at_mu(μ) (conversion.export --mu K)")
     _check_encoder(encoder)
     cfg = encoder.config
     n_in = cfg.frame_samples

@@ -3,7 +3,8 @@
 The same counting runs on Lava's `SimulationResult` (what the Loihi simulation produced) and on
 snnTorch traces, so the two can be compared exactly. `Connectivity` says, per LIF layer, where
 its synaptic input comes from (graded host input or a spiking layer, itself for a recurrence)
-and each presynaptic neuron's fan-out; it is read from a NIR graph or from the torch module.
+and each presynaptic neuron's fan-out; it is read from the torch module, or from a NIR graph
+through `conversion.nir_export.parse_encoder_graph` (the one NIR reader: what Lava runs).
 `hardware.energy_model` turns the counts into energy, `hardware.report` into per-second figures.
 
 Definitions (per layer ℓ, over the T steps of a run; S_src[j, t] ∈ {0, 1}, x[j, t] graded):
@@ -27,8 +28,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from conversion.nir_export import EncoderGraph
 
 GRADED_SOURCE = "input"  # source name of a projection fed by graded input from the host
 
@@ -159,132 +164,34 @@ class Connectivity:
 
     @classmethod
     def from_nir(cls, graph) -> Connectivity:
-        """Read a `nir.NIRGraph`: Affine/Linear weights between Input and LIF-type nodes.
-
-        Nested graphs are flattened (names joined with "."). Scale, Flatten, Delay and nested
-        Input/Output nodes pass events through unchanged. Layers are ordered by the
-        feed-forward path from the graph's Input.
+        """Read a `nir.NIRGraph` with conversion's parser (`parse_encoder_graph`): the graphs
+        counted are exactly the graphs the Lava mapping runs, and a graph it refuses is refused
+        here with the same message.
 
         Raises:
-            ValueError: a node type this mapping does not express (e.g. a convolution), a
-                weight that does not end in a LIF layer, or shapes that do not match.
+            ConversionError: a node or structure the Lava mapping cannot run.
         """
-        import nir
+        # Imported here: conversion needs nir (the optional `lava` extra); counting does not.
+        from conversion.nir_export import parse_encoder_graph
 
-        nodes, edges, top_inputs, top_outputs = _flatten(graph)
-        spiking = (nir.LIF, nir.CubaLIF, nir.IF)
-        weights = (nir.Affine, nir.Linear)
-        passthrough = (nir.Input, nir.Output, nir.Scale, nir.Flatten, nir.Delay)
-        for name, node in nodes.items():
-            if not isinstance(node, spiking + weights + passthrough):
-                raise ValueError(f"NIR node {name!r} is a {type(node).__name__}, which the event "
-                                 f"count does not support (Affine/Linear into LIF/CubaLIF/IF only)")
-        preds: dict[str, list[str]] = {n: [] for n in nodes}
-        succs: dict[str, list[str]] = {n: [] for n in nodes}
-        for a, b in edges:
-            succs[a].append(b)
-            preds[b].append(a)
+        return cls.from_graph(parse_encoder_graph(graph))
 
-        def walk(start: str, step: dict[str, list[str]], stop, from_weights=True) -> list[str]:
-            # Follow edges through pass-through nodes until `stop`; from a weight node, meeting
-            # another weight node first is an error, from a neuron it ends that path.
-            found, stack, seen = [], list(step[start]), set()
-            while stack:
-                n = stack.pop()
-                if n in seen:
-                    continue
-                seen.add(n)
-                if stop(n):
-                    found.append(n)
-                elif isinstance(nodes[n], weights):
-                    if from_weights:
-                        raise ValueError(f"NIR weights {start!r} and {n!r} are chained without "
-                                         f"a neuron between them")
-                else:
-                    stack.extend(step[n])
-            return found
-
-        def is_source(n):
-            return isinstance(nodes[n], spiking) or n in top_inputs
-
-        def is_sink(n):
-            return isinstance(nodes[n], spiking) or n in top_outputs
-
-        sizes = {n: int(np.prod(np.shape(node.v_threshold)))
-                 for n, node in nodes.items() if isinstance(node, spiking)}
-        projections, input_size = [], None
-        for name, node in nodes.items():
-            if not isinstance(node, weights):
-                continue
-            w = np.asarray(node.weight)
-            if w.ndim != 2:
-                raise ValueError(f"NIR weights {name!r} have shape {w.shape}; expected a matrix")
-            sources = walk(name, preds, is_source)
-            targets = walk(name, succs, is_sink)
-            if len(sources) != 1 or len(targets) != 1 or targets[0] in top_outputs:
-                raise ValueError(f"NIR weights {name!r} must lead from one Input or LIF node to "
-                                 f"one LIF node; found sources {sources}, targets {targets}")
-            source = GRADED_SOURCE if sources[0] in top_inputs else sources[0]
-            if source == GRADED_SOURCE:
-                if input_size not in (None, w.shape[1]):
-                    raise ValueError(f"graded inputs of widths {input_size} and {w.shape[1]}")
-                input_size = int(w.shape[1])
-            projections.append(Projection(source, targets[0], w != 0))
-        if input_size is None:
-            raise ValueError("the NIR graph has no weights fed by its Input node")
-        order = _layer_order(list(sizes), projections)
-        outputs = [n for n in order
-                   if any(o in top_outputs for o in walk(n, succs, is_sink, from_weights=False))]
-        return cls(tuple(order), tuple(sizes[n] for n in order), input_size, tuple(projections),
-                   tuple(outputs) or (order[-1],))
+    @classmethod
+    def from_graph(cls, graph: EncoderGraph) -> Connectivity:
+        """Read a parsed `conversion.nir_export.EncoderGraph` (layers named by their LIF node)."""
+        names = tuple(graph.layer_names)
+        projections = []
+        for i, layer in enumerate(graph.layers):
+            source = GRADED_SOURCE if i == 0 else names[i - 1]
+            projections.append(Projection(source, layer.name, layer.weight != 0))
+            if layer.rec_weight is not None:
+                projections.append(Projection(layer.name, layer.name, layer.rec_weight != 0))
+        return cls(names, tuple(layer.size for layer in graph.layers), graph.frame_samples,
+                   tuple(projections), (names[-1],))
 
 
 def _nonzero(weight) -> np.ndarray:
     return weight.detach().cpu().numpy() != 0
-
-
-def _flatten(graph, prefix: str = ""):
-    """(nodes, edges, top-level Input names, top-level Output names) with nested graphs inlined."""
-    import nir
-
-    nodes, edges = {}, []
-    entry: dict[str, list[str]] = {}   # subgraph name -> its Input nodes (flattened)
-    exit_: dict[str, list[str]] = {}   # subgraph name -> its Output nodes (flattened)
-    for name, node in graph.nodes.items():
-        full = f"{prefix}{name}"
-        if isinstance(node, nir.NIRGraph):
-            sub_nodes, sub_edges, sub_in, sub_out = _flatten(node, f"{full}.")
-            nodes.update(sub_nodes)
-            edges.extend(sub_edges)
-            entry[full], exit_[full] = sub_in, sub_out
-        else:
-            nodes[full] = node
-    for a, b in graph.edges:
-        srcs = exit_.get(f"{prefix}{a}", [f"{prefix}{a}"])
-        dsts = entry.get(f"{prefix}{b}", [f"{prefix}{b}"])
-        edges.extend((s, d) for s in srcs for d in dsts)
-    tops_in = [f"{prefix}{n}" for n, v in graph.nodes.items() if isinstance(v, nir.Input)]
-    tops_out = [f"{prefix}{n}" for n, v in graph.nodes.items() if isinstance(v, nir.Output)]
-    for a, b in edges:
-        for n in (a, b):
-            if n not in nodes:
-                raise ValueError(f"NIR edge ({a!r}, {b!r}) names a node that does not exist")
-    return nodes, edges, tops_in, tops_out
-
-
-def _layer_order(names: list[str], projections: list[Projection]) -> list[str]:
-    """Topological order of the layers along feed-forward projections (recurrences ignored)."""
-    deps = {n: set() for n in names}
-    for p in projections:
-        if not p.graded and not p.recurrent:
-            deps[p.target].add(p.source)
-    order: list[str] = []
-    while len(order) < len(names):
-        ready = [n for n in names if n not in order and deps[n] <= set(order)]
-        if not ready:
-            raise ValueError(f"the LIF layers form a feed-forward cycle: {names}")
-        order.extend(ready)
-    return order
 
 
 @dataclass(frozen=True)
@@ -484,10 +391,12 @@ def count_encoder_run(encoder, audio: np.ndarray) -> tuple[Connectivity, Network
     """
     import torch
 
+    from neuro_codec.data.audio import frame_audio
+
     x = torch.as_tensor(np.asarray(audio, dtype=np.float32)).reshape(1, -1)
     with torch.no_grad():
         _, trace = encoder(x, return_trace=True)
-        frames = encoder.frames(x)[0].T * encoder.config.input_gain   # [frame, T]
+        frames = frame_audio(x[0], encoder.config.frame_samples).T * encoder.config.input_gain
     conn = Connectivity.from_encoder(encoder)
     rasters = [layer[0].numpy().astype(np.uint8) for layer in trace.layers]
     return conn, count_events(conn, rasters, frames.numpy())

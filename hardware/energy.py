@@ -3,7 +3,11 @@
 For each checkpoint: export the encoder to NIR (`conversion.nir_export`), run it in Lava's
 Loihi simulation on the audio (`hardware.simulate`), count per layer what Lava produced
 (`hardware.counts`), price it (`hardware.energy_model`) and write report.json, report.md and
-energy.png (`hardware.report`). Bad input gets one `error: …` line on stderr and exit code 1.
+energy.png (`hardware.report`). Each checkpoint runs in its own arithmetic (`arithmetic_of`, as
+`neuro-codec encode` does) unless `--precision` overrides it, so that the events counted are
+the events the `.snc` stores; `--backend snntorch` computes the same rasters without Lava
+(Loihi fixed point: `simulate_fixed_point`; float: the float64 encoder). Usage errors are
+argparse's (exit 2); bad input gets one `error: …` line on stderr and exit code 1.
 """
 
 from __future__ import annotations
@@ -18,12 +22,17 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from hardware.counts import Connectivity, NetworkCounts, count_encoder_run, count_simulation
+from hardware.counts import Connectivity, NetworkCounts, count_events, count_simulation
 from hardware.energy_model import CONSTANTS, EnergyModel
 from hardware.report import build_report, markdown, write_outputs
+from neuro_codec.commands.arguments import non_negative_float, positive_float
 from neuro_codec.data.audio import SAMPLE_RATE_HZ, load_audio
-from neuro_codec.model.checkpoint import at_level, build_encoder, load_checkpoint
-from neuro_codec.errors import CodecError, run_command
+from neuro_codec.errors import CodecError, run_command, writing
+from neuro_codec.fileio import atomic_path
+from neuro_codec.model.arithmetic import Arithmetic
+from neuro_codec.model.checkpoint import arithmetic_of, at_level, build_encoder, load_checkpoint
+
+BACKENDS = ("lava", "snntorch")
 
 
 class EnergyError(CodecError):
@@ -36,60 +45,56 @@ class Clip:
     audio: np.ndarray  # [samples] float32 at SAMPLE_RATE_HZ
 
 
-class _UsageError(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one `error: …` line and exit code 1 like any bad input."""
-
-    def error(self, message):
-        raise _UsageError(message)
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = argparse.ArgumentParser(
         prog="python -m hardware.energy",
         description="Run encoders in Lava's Loihi simulation and report events, operations "
                     "and estimated energy per second of audio (see docs/energy.md).")
     p.add_argument("--checkpoint", nargs="+", required=True, metavar="CKPT",
                    help="one or more checkpoints (e.g. a FREE and a SPARSE one, side by side)")
-    p.add_argument("input", nargs="?", default=None, metavar="IN.wav",
-                   help="an audio file (resampled to 22,050 Hz mono); it may also follow the "
-                        "checkpoints, as in `--checkpoint A.pt B.pt IN.wav`")
-    p.add_argument("--split", choices=("train", "validation", "test"), default=None,
-                   help="every piece of this split of the built-in dataset")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--audio", default=None, metavar="IN.wav",
+                     help="an audio file (resampled to 22,050 Hz mono)")
+    src.add_argument("--split", choices=("train", "validation", "test"), default=None,
+                     help="every piece of this split of the built-in dataset")
     p.add_argument("--root", default=None,
                    help="built-in dataset folder for --split (default: $NEURO_CODEC_DATA or "
                         "data/builtin)")
-    p.add_argument("--out", required=True, metavar="DIR",
-                   help="output folder for report.json, report.md and energy.png")
-    p.add_argument("--precision", choices=("float", "fixed"), default="float",
-                   help="Lava's floating-point or Loihi fixed-point model (default: float)")
-    p.add_argument("--max-seconds", type=float, default=None, metavar="S",
+    p.add_argument("--out", default="out/energy", metavar="DIR",
+                   help="output folder for report.json, report.md and energy.png "
+                        "(default out/energy)")
+    p.add_argument("--precision", choices=[a.value for a in Arithmetic], default=None,
+                   help="override every checkpoint's arithmetic: Lava's floating-point or Loihi "
+                        "fixed-point model (default: each checkpoint's own, as `neuro-codec "
+                        "encode` uses it)")
+    p.add_argument("--max-seconds", type=positive_float, default=None, metavar="S",
                    help="use at most S seconds of audio in all (default: all of it)")
-    p.add_argument("--backend", choices=("lava", "snntorch"), default="lava",
+    p.add_argument("--backend", choices=BACKENDS, default="lava",
                    help="what produces the spikes: Lava (the product) or the snnTorch encoder "
-                        "(a cross-check; the report names the backend). Default: lava")
+                        "in the same arithmetic (a cross-check; the report names the backend). "
+                        "Default: lava")
     p.add_argument("--static-power", action="store_true",
                    help=f"add Loihi static power "
                         f"({CONSTANTS['loihi_static_power_per_core_mw'].value} mW per core, one "
                         f"core per layer); it dominates a network this small. Default: off")
-    p.add_argument("--hops", type=float, default=1.0,
+    p.add_argument("--hops", type=non_negative_float, default=1.0,
                    help="tile hops per spike sent to another layer (default: 1)")
     p.add_argument("--mu", type=int, default=None, help="the level mu-sparse checkpoints run "
                    "at (default: their middle level; other models ignore it)")
+    p.add_argument("--save-events", action="store_true",
+                   help="also write the z that was counted, DIR/events/<model id>/<clip>.npy "
+                        "((N, T) uint8, as `hardware.simulate --events-out`). Default: off")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
 
 def _load_clips(args) -> list[Clip]:
     """The audio to run, cut to --max-seconds in all."""
-    if args.input is not None:
-        audio = load_audio(args.input)
+    if args.audio is not None:
+        audio = load_audio(args.audio)
         if args.max_seconds is not None:
             audio = audio[:int(round(args.max_seconds * SAMPLE_RATE_HZ))]
-        return [Clip(Path(args.input).stem, audio)]
+        return [Clip(Path(args.audio).stem, audio)]
     from neuro_codec.data.excerpts import split_audio
 
     pieces = split_audio(args.root, args.split, args.max_seconds)
@@ -109,14 +114,43 @@ def _lava_stack():
     return encoder_to_nir, simulate_audio
 
 
-def measure(encoder, clips: list[Clip], backend: str = "lava", precision: str = "float",
-            progress: bool = False, label: str = "") -> tuple[Connectivity, NetworkCounts,
-                                                               float, float]:
-    """Run one encoder over the clips and sum the counts.
+def torch_rasters(encoder, audio: np.ndarray,
+                  arithmetic: Arithmetic | str) -> tuple[list[np.ndarray], np.ndarray]:
+    """The rasters Lava would produce, without Lava: what `neuro-codec encode` computes.
 
+    Args:
+        encoder: a level-free `SpikingEncoder` (μ-SPARSE folded with `at_level`).
+        audio: [samples] waveform at 22,050 Hz.
+        arithmetic: FIXED: Loihi's integer arithmetic (`simulate_fixed_point`, equal to Lava's
+            fixed_pt run), inputs the 12-bit payloads; FLOAT: the float64 encoder
+            (`run_float64`, equal to Lava's floating_pt run), inputs samples × input gain.
+    Returns:
+        (per LIF layer uint8 [units_i, T], graded host input [frame_samples, T]).
+    """
+    from neuro_codec.data.audio import frame_audio
+    from neuro_codec.model.fixed_point import quantize_input, simulate_fixed_point
+
+    x = np.asarray(audio, dtype=np.float64).reshape(-1)
+    frames = frame_audio(x, encoder.config.frame_samples).T                    # [F, T]
+    if Arithmetic(arithmetic) is Arithmetic.FIXED:
+        _, trace = simulate_fixed_point(encoder, x)
+        layers = [t[0].numpy().astype(np.uint8) for t in trace.layers]
+        return layers, quantize_input(frames)
+    return encoder.run_float64(x), frames * encoder.config.input_gain
+
+
+def measure(encoder, clips: list[Clip], backend: str = "lava",
+            arithmetic: Arithmetic | str = Arithmetic.FLOAT, progress: bool = False,
+            label: str = "", events: dict[str, np.ndarray] | None = None,
+            ) -> tuple[Connectivity, NetworkCounts, float, float]:
+    """Run one encoder over the clips in `arithmetic` and sum the counts.
+
+    Args:
+        events: if given, filled with {clip name: z [N, T] uint8} of what was counted.
     Returns:
         (connectivity, counts, seconds of audio, wall-clock seconds of simulation).
     """
+    arithmetic = Arithmetic(arithmetic)
     counts, seconds, wall = None, 0.0, 0.0
     if backend == "lava":
         encoder_to_nir, simulate_audio = _lava_stack()
@@ -126,79 +160,74 @@ def measure(encoder, clips: list[Clip], backend: str = "lava", precision: str = 
             print("note: the NIR graph's connectivity differs from the torch module's; "
                   "counting the NIR graph (what Lava ran)", file=sys.stderr)
     elif backend == "snntorch":
-        conn = None
+        conn = Connectivity.from_encoder(encoder)
     else:
-        raise ValueError(f"backend must be 'lava' or 'snntorch', got {backend!r}")
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     for clip in tqdm(clips, desc=label or backend, unit="clip", disable=not progress):
         if backend == "lava":
-            result = simulate_audio(graph, clip.audio, precision=precision)
+            result = simulate_audio(graph, clip.audio, precision=arithmetic)
             c = count_simulation(conn, result)
+            z = result.z
             seconds += result.n_audio_samples / result.sample_rate_hz
             wall += result.wall_time_s
         else:
             t0 = time.perf_counter()
-            conn, c = count_encoder_run(encoder, clip.audio)
+            layers, inputs = torch_rasters(encoder, clip.audio, arithmetic)
+            c = count_events(conn, layers, inputs)
+            z = layers[-1]
             wall += time.perf_counter() - t0
             seconds += len(clip.audio) / SAMPLE_RATE_HZ
+        if events is not None:
+            events[clip.name] = np.asarray(z, dtype=np.uint8)
         counts = c if counts is None else counts + c
     return conn, counts, seconds, wall
 
 
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff")
-
-
-def _resolve_input(args) -> None:
-    """`--checkpoint A.pt IN.wav` puts the audio among the checkpoints: move it back."""
-    if args.input is None and args.checkpoint[-1].lower().endswith(AUDIO_SUFFIXES):
-        args.input = args.checkpoint.pop()
-    if not args.checkpoint:
-        raise _UsageError("--checkpoint needs at least one checkpoint")
-    if (args.input is None) == (args.split is None):
-        raise _UsageError("give either an audio file IN.wav or --split, not both or neither")
-
-
 def run(args) -> int:
-    _resolve_input(args)
-    if args.max_seconds is not None and not args.max_seconds > 0:
-        raise EnergyError(f"--max-seconds must be > 0, got {args.max_seconds}")
-    if not args.hops >= 0:
-        raise EnergyError(f"--hops must be ≥ 0, got {args.hops}")
-    if args.backend == "snntorch" and args.precision != "float":
-        raise EnergyError("--precision fixed needs --backend lava (snnTorch runs in float)")
     if args.backend == "lava":
         _lava_stack()   # fail before loading anything heavy
     encoders = []
     for path in args.checkpoint:
         ckpt = load_checkpoint(path)
-        if any(ckpt["model_id"] == m for _, m, _ in encoders):
+        if any(ckpt["model_id"] == m for _, m, _, _ in encoders):
             raise EnergyError(f"{path}: model {ckpt['model_id']} was given twice")
         encoder = build_encoder(ckpt, str(path))
         if encoder.config.mu_levels:    # μ-SPARSE: the level --mu gives (default the middle)
             encoder, _ = at_level(encoder, args.mu, str(path))
-        encoders.append((encoder, ckpt["model_id"], str(ckpt["model"])))
+        arithmetic = (Arithmetic(args.precision) if args.precision is not None
+                      else arithmetic_of(ckpt))
+        encoders.append((encoder, ckpt["model_id"], str(ckpt["model"]), arithmetic))
     clips = _load_clips(args)
     if not clips or sum(len(c.audio) for c in clips) == 0:
         raise EnergyError("no audio to run")
     model = (EnergyModel.with_static_power(hops_per_inter_layer_spike=args.hops)
              if args.static_power else EnergyModel(hops_per_inter_layer_spike=args.hops))
-    reports = []
-    for encoder, model_id, kind in encoders:
-        conn, counts, seconds, wall = measure(encoder, clips, args.backend, args.precision,
-                                              progress=not args.quiet, label=model_id)
+    reports, events = [], {}
+    for encoder, model_id, kind, arithmetic in encoders:
+        z = events.setdefault(model_id, {}) if args.save_events else None
+        conn, counts, seconds, wall = measure(encoder, clips, args.backend, arithmetic,
+                                              progress=not args.quiet, label=model_id, events=z)
         reports.append(build_report(
             model_id, kind, counts, conn, seconds,
-            SAMPLE_RATE_HZ / encoder.config.frame_samples, precision=args.precision,
+            SAMPLE_RATE_HZ / encoder.config.frame_samples, precision=arithmetic.value,
             backend="lava-loihi2sim" if args.backend == "lava" else "snntorch",
             wall_time_s=wall, energy_model=model))
-    paths = write_outputs(reports, args.out, model)
+    out = Path(args.out)
+    with writing(out):
+        paths = write_outputs(reports, out, model)
+        for model_id, by_clip in events.items():
+            for name, z in by_clip.items():
+                with atomic_path(out / "events" / model_id / f"{name}.npy") as tmp:
+                    np.save(tmp, z, allow_pickle=False)
     sys.stdout.write(markdown(reports))
-    print(f"wrote {', '.join(str(p) for p in paths.values())}", file=sys.stderr)
+    print(f"wrote {', '.join(str(p) for p in paths.values())}"
+          + (f" and {out / 'events'}" if events else ""), file=sys.stderr)
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_command(lambda: run(build_parser().parse_args(argv)),
-                       also=(_UsageError, ValueError, OSError))
+    args = build_parser().parse_args(argv)
+    return run_command(lambda: run(args))
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ import math
 from dataclasses import asdict, dataclass, field
 
 from hardware.counts import Connectivity, NetworkCounts
+from neuro_codec.data.audio import SAMPLE_RATE_HZ
 
 DAVIES_2018 = ("Davies et al., 'Loihi: A Neuromorphic Manycore Processor with On-Chip Learning', "
                "IEEE Micro 38(1), 2018, Table 2 (pre-silicon SDF/SPICE figures at 0.75 V)")
@@ -210,7 +211,7 @@ class SEANetConfig:
     compress: int = 2
     lstm_layers: int = 2
     true_skip: bool = False
-    sample_rate_hz: int = 22_050
+    sample_rate_hz: int = SAMPLE_RATE_HZ
 
 
 def seanet_lstm_layers(cfg: SEANetConfig = SEANetConfig()) -> list[MacLayer]:

@@ -24,6 +24,7 @@ from hardware.energy_model import (
     seanet_lstm_layers,
 )
 from neuro_codec.fileio import atomic_path
+from neuro_codec.model.presets import MODEL_KINDS
 
 REPORT_FORMAT = "neuro-codec-energy-report"
 REPORT_VERSION = 1
@@ -31,7 +32,7 @@ ESTIMATE_NOTE = ("Energy figures are estimates from published per-operation ener
                  "Davies et al. 2018, Table 2; conventional MACs: Horowitz, ISSCC 2014), applied "
                  "to counts from the simulation. Lava's simulator has no energy model; nothing "
                  "here was measured on a chip.")
-MODEL_ORDER = ("free", "sparse", "mu-sparse", "rvq")
+MODEL_ORDER = MODEL_KINDS   # FREE, SPARSE, μ-SPARSE, RVQ
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ class EnergyReport:
     model_id: str
     model: str                            # "free", "sparse", … ("random" for an untrained one)
     backend: str                          # what produced the rasters, e.g. "lava-loihi2sim"
-    precision: str                        # "float" | "fixed"
+    precision: str                        # Arithmetic value: "float" | "fixed"
     seconds_of_audio: float
     steps: int
     events_per_second: dict[str, float]   # {"z": …, "all_layers": …}

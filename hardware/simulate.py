@@ -4,7 +4,9 @@
 chunks of steps (so that progress advances and the sinks are read while they hold the chunk),
 switches each layer's bias on when its first frame arrives, aligns the layers' latencies away
 and always stops the runtime, also on an error or Ctrl-C. `python -m hardware.simulate` writes
-z as an (N, T) uint8 array, the same array the snnTorch encoder gives for the file.
+z as an (N, T) uint8 array, the same array `neuro-codec encode` stores for the file: it runs in
+the checkpoint's own arithmetic (`arithmetic_of`; for `--nir`, the graph's "arithmetic"
+metadata, float when absent) unless `--precision` overrides it.
 """
 
 from __future__ import annotations
@@ -30,11 +32,12 @@ from conversion.lava_graph import (
     frames_of,
     unpack_spikes,
 )
-from conversion.nir_export import encoder_to_nir, parse_encoder_graph, read_graph
+from conversion.nir_export import ConversionError, encoder_to_nir, parse_encoder_graph, read_graph
 from neuro_codec.data.audio import SAMPLE_RATE_HZ, load_audio
-from neuro_codec.model.checkpoint import at_level, load_encoder
-from neuro_codec.errors import CheckpointError, run_command
+from neuro_codec.errors import CheckpointError, run_command, writing
 from neuro_codec.fileio import atomic_path
+from neuro_codec.model.arithmetic import Arithmetic
+from neuro_codec.model.checkpoint import arithmetic_of, at_level, build_encoder, load_checkpoint
 
 DEFAULT_CHUNK_STEPS = 256
 
@@ -125,7 +128,8 @@ def run_lava_graph(lg: LavaEncoderGraph, progress: bool = False,
     return [lg.align(i, r) for i, r in enumerate(raw)]
 
 
-def simulate_audio(graph: nir.NIRGraph, audio: np.ndarray, precision: str = "float",
+def simulate_audio(graph: nir.NIRGraph, audio: np.ndarray,
+                   precision: Arithmetic | str = Arithmetic.FLOAT,
                    progress: bool = False) -> SimulationResult:
     """Run the encoder graph over a whole waveform in Lava's Loihi 2 simulation.
 
@@ -142,6 +146,7 @@ def simulate_audio(graph: nir.NIRGraph, audio: np.ndarray, precision: str = "flo
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    precision = Arithmetic(precision).value
     audio = np.asarray(audio).reshape(-1)
     if audio.size == 0:
         raise ValueError("audio holds no samples")
@@ -167,8 +172,10 @@ def _parser() -> argparse.ArgumentParser:
     src.add_argument("--checkpoint", type=Path, help="checkpoint holding the encoder")
     src.add_argument("--nir", type=Path, help="the encoder as a NIR graph (conversion.export)")
     p.add_argument("audio", type=Path, help="input audio file (resampled to 22,050 Hz mono)")
-    p.add_argument("--precision", choices=PRECISIONS, default="float",
-                   help="floating point or Loihi fixed point (default: float)")
+    p.add_argument("--precision", choices=PRECISIONS, default=None,
+                   help="override the arithmetic: float (floating_pt models) or fixed (Loihi "
+                        "fixed point) (default: the checkpoint's own, as `neuro-codec encode`; "
+                        "for --nir, the graph's 'arithmetic' metadata, float if it has none)")
     p.add_argument("--events-out", type=Path, required=True,
                    help="where to write z as an (N, T) uint8 .npy array")
     p.add_argument("--snc", type=Path, default=None,
@@ -183,41 +190,74 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    return run_command(lambda: _simulate(args), also=(ValueError, OSError))
+    return run_command(lambda: _simulate(args))
+
+
+def _text(value) -> str:
+    """A metadata string as NIR's HDF5 reader returns it (bytes or numpy scalars too)."""
+    if isinstance(value, bytes):
+        return value.decode("utf8")
+    return str(value.item() if isinstance(value, np.generic) else value)
+
+
+def graph_arithmetic(graph: nir.NIRGraph, source: str = "graph") -> Arithmetic:
+    """The arithmetic a NIR graph's metadata records (`conversion.export` writes it); FLOAT for
+    a graph without it (one exported by other tools, or before the field existed).
+
+    Raises:
+        ConversionError: a value other than "float" or "fixed".
+    """
+    value = (graph.metadata or {}).get("arithmetic")
+    if value is None:
+        return Arithmetic.FLOAT
+    try:
+        return Arithmetic(_text(value))
+    except ValueError:
+        raise ConversionError(f"{source}: unknown arithmetic {_text(value)!r} in the metadata "
+                              f"(expected 'float' or 'fixed')") from None
 
 
 def _simulate(args) -> int:
     model_id, mu = "", args.mu
     if args.checkpoint is not None:
-        encoder, model_id = load_encoder(args.checkpoint)
-        encoder, mu = at_level(encoder, args.mu, str(args.checkpoint))
+        ckpt = load_checkpoint(args.checkpoint)
+        model_id = ckpt["model_id"]
+        encoder, mu = at_level(build_encoder(ckpt, str(args.checkpoint)), args.mu,
+                               str(args.checkpoint))
         graph = encoder_to_nir(encoder, model_id=model_id)
+        own, origin = arithmetic_of(ckpt), "the checkpoint's"
     else:
         graph = read_graph(args.nir)
         meta = graph.metadata or {}
-        model_id = str(meta.get("model_id", ""))
+        model_id = _text(meta.get("model_id", ""))
         if "mu" in meta:
             if args.mu is not None and int(args.mu) != int(meta["mu"]):
                 raise CheckpointError(f"{args.nir} was exported at μ {int(meta['mu'])}, not "
                                       f"{args.mu}")
             mu = int(meta["mu"])
+        own = graph_arithmetic(graph, str(args.nir))
+        origin = "the graph's" if "arithmetic" in meta else "the default: the graph names none"
+    precision = Arithmetic(args.precision) if args.precision is not None else own
+    if args.precision is not None:
+        origin = "--precision"
     audio = load_audio(args.audio)
-    result = simulate_audio(graph, audio, precision=args.precision, progress=not args.quiet)
-    with atomic_path(args.events_out, suffix=".npy") as tmp:
+    result = simulate_audio(graph, audio, precision=precision, progress=not args.quiet)
+    with writing(args.events_out), atomic_path(args.events_out, suffix=".npy") as tmp:
         np.save(tmp, result.z, allow_pickle=False)
     if args.hidden_out is not None:
-        with atomic_path(args.hidden_out, suffix=".npz") as tmp:
+        with writing(args.hidden_out), atomic_path(args.hidden_out, suffix=".npz") as tmp:
             np.savez_compressed(tmp, **dict(zip(result.layer_names, result.layers)))
     if args.snc is not None:
         from neuro_codec.coding.bitstream import write_snc
 
-        write_snc(args.snc, result.z, sample_rate_hz=result.sample_rate_hz,
-                  hop_samples=result.inputs.shape[0], n_audio_samples=result.n_audio_samples,
-                  model_id=model_id, mu=mu)
+        with writing(args.snc):
+            write_snc(args.snc, result.z, sample_rate_hz=result.sample_rate_hz,
+                      hop_samples=result.inputs.shape[0],
+                      n_audio_samples=result.n_audio_samples, model_id=model_id, mu=mu)
     rate = result.z.sum() / (result.n_audio_samples / result.sample_rate_hz)
     if not args.quiet:
         print(f"{args.events_out}: z {result.z.shape[0]}×{result.z.shape[1]}, "
-              f"{int(result.z.sum())} events ({rate:.1f}/s), {args.precision}, "
+              f"{int(result.z.sum())} events ({rate:.1f}/s), {precision.value} ({origin}), "
               f"{result.realtime_factor:.1f}× real time", file=sys.stderr)
     return 0
 

@@ -5,11 +5,11 @@ Spiking encoder (`encoder`) → binary events z → exact storage (`storage`, `e
 """
 
 from neuro_codec.coding.bitstream import SncHeader, pack_snc, read_snc, unpack_snc, write_snc
+from neuro_codec.coding.formats import EventFormat, paper_costs, payload_bits
+from neuro_codec.evaluation.metrics import mel_distance, si_snr_db, visqol_score
 from neuro_codec.model.codec import Codec, build_codec
 from neuro_codec.model.decoder import DecoderConfig
 from neuro_codec.model.encoder import EncoderConfig, SpikingEncoder
-from neuro_codec.evaluation.metrics import mel_distance, si_snr_db, visqol_score
-from neuro_codec.coding.formats import EventFormat, paper_costs, payload_bits
 
 __all__ = [
     "Codec", "DecoderConfig", "EncoderConfig", "EventFormat", "SncHeader", "SpikingEncoder",

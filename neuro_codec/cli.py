@@ -1,7 +1,8 @@
 """The `neuro-codec` command: argparse subcommands gathered from `neuro_codec.commands`.
 
-Each command module registers its own subparsers; this module only dispatches and turns the
-project's errors into one line on stderr with exit code 1 (never a traceback).
+Each command module registers its own subparsers; this module only dispatches. A usage error
+is argparse's (exit code 2); the project's errors become one line on stderr with exit code 1
+(never a traceback; `neuro_codec.errors`).
 """
 
 from __future__ import annotations
@@ -19,18 +20,14 @@ def build_parser() -> argparse.ArgumentParser:
         prog="neuro-codec",
         description="Event-based (spiking) audio codec for piano music.",
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in COMMAND_MODULES:
         module.register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 1
+    args = build_parser().parse_args(argv)
     return run_command(lambda: args.func(args))
 
 

@@ -42,14 +42,14 @@ def plot_spectrograms(reference: Path, decoded: list[Path], png: Path) -> None:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from neuro_codec.data.audio import load_audio
+    from neuro_codec.data.audio import SAMPLE_RATE_HZ, load_audio
     from neuro_codec.fileio import atomic_path
 
     paths = [reference, *decoded]
     fig, axes = plt.subplots(len(paths), 1, figsize=(10, 2.4 * len(paths)), sharex=True)
     axes = np.atleast_1d(axes)
     for ax, path in zip(axes, paths):
-        ax.specgram(load_audio(path, quiet=True), NFFT=1024, Fs=22_050, noverlap=768,
+        ax.specgram(load_audio(path, quiet=True), NFFT=1024, Fs=SAMPLE_RATE_HZ, noverlap=768,
                     cmap="magma", vmin=-120)
         ax.set_ylim(0, 8000)
         ax.set_ylabel("Hz")
@@ -115,7 +115,7 @@ def main(argv=None) -> int:
         stage(f"{tag}: .snc header", nc + ["info", str(snc)])
         stage(f"{tag}: the same encoder in Lava's Loihi simulation",
               [py, "-m", "hardware.simulate", "--checkpoint", str(ckpt), str(ref),
-               "--precision", precision[ckpt], "--events-out", str(z_lava)])
+               "--events-out", str(z_lava)])     # in the checkpoint's own arithmetic
         import numpy as np
 
         from neuro_codec.coding.bitstream import read_snc
@@ -130,8 +130,7 @@ def main(argv=None) -> int:
     if spiking:
         stage("events, operations and energy per second of audio (Lava)",
               [py, "-m", "hardware.energy", "--checkpoint", *map(str, spiking), "--split",
-               "test", "--max-seconds", str(args.energy_seconds), "--out", str(out / "energy"),
-               "--precision", "fixed" if "fixed" in precision.values() else "float"])
+               "test", "--max-seconds", str(args.energy_seconds), "--out", str(out / "energy")])
         print((out / "energy" / "report.md").read_text())
     stage("rate–quality table: FREE, SPARSE, μ-SPARSE (levels and quality-controlled), RVQ, "
           "Opus 6/12 kbps on the same test clips",

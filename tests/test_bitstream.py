@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import struct
-import time
 import tracemalloc
 import zlib
 
@@ -14,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from neuro_codec.cli import main
 from neuro_codec.coding.bitstream import (
     FIXED_HEADER_BYTES,
     MAX_DECODED_CELLS,
@@ -27,11 +27,10 @@ from neuro_codec.coding.bitstream import (
     unpack_snc,
     write_snc,
 )
-from neuro_codec.cli import main
 from neuro_codec.coding.entropy import MODE_RANGE_CODED
+from neuro_codec.coding.formats import EXACT_FORMATS, EventFormat, payload_bits, uints_to_bits
 from neuro_codec.data.synthetic import bursty_event_matrix
 from neuro_codec.errors import BitstreamError
-from neuro_codec.coding.formats import EXACT_FORMATS, EventFormat, payload_bits, uints_to_bits
 
 TINY = np.array([[0, 1, 0, 0], [0, 0, 0, 0], [0, 0, 0, 1]], dtype=np.uint8)
 
@@ -352,12 +351,10 @@ AT_BOUND = dict(n=64, t=1 << 22)
 ])
 def test_forged_headers_are_refused_without_allocating(data, message):
     assert len(data) <= 45
-    start = time.perf_counter()
     peak, error = peak_allocation(lambda: unpack_snc(data))
     assert isinstance(error, BitstreamError), error
     assert re.search(message, str(error)), str(error)
     assert peak < 2 * MEBIBYTE, f"{peak / MEBIBYTE:.1f} MiB"
-    assert time.perf_counter() - start < 1.0
 
 
 def test_the_largest_allowed_file_reads():
@@ -521,11 +518,7 @@ def _bad_inputs(tmp_path):
     (["pack", "objects.npy", "out.snc"], "not a readable .npy"),
     (["pack", "archive.npz", "out.snc"], "several arrays"),
     (["pack", "garbage.npy", "out.snc"], "not a readable .npy"),
-    (["pack", "ok.npy", "out.snc", "--hop", "70000"], "--hop must be in"),
-    (["pack", "ok.npy", "out.snc", "--sample-rate", "0"], "--sample-rate"),
-    (["pack", "ok.npy", "out.snc", "--n-samples", "0"], "--n-samples"),
     (["pack", "ok.npy", "out.snc", "--n-samples", "1536"], "1536 audio samples at hop 512 make 3"),
-    (["pack", "ok.npy", "out.snc", "--model-id", "m" * 256], "--model-id"),
     (["unpack", "crc.snc", "out.npy"], "CRC mismatch"),
     (["unpack", "short.snc", "out.npy"], "truncated .snc"),
     (["unpack", "magic.snc", "out.npy"], "wrong|magic"),
@@ -544,3 +537,22 @@ def test_cli_errors(tmp_path, capsys, monkeypatch, argv, message):
     assert re.search(message, lines[0]), lines[0]
     assert "Traceback" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # no output, no temporary file
+
+
+@pytest.mark.parametrize("argv, message", [
+    # A flag's range is argparse's: a usage error, exit code 2, before any file is read.
+    (["pack", "ok.npy", "out.snc", "--hop", "70000"], "argument --hop: must be in [1, 65535]"),
+    (["pack", "ok.npy", "out.snc", "--sample-rate", "0"], "argument --sample-rate"),
+    (["pack", "ok.npy", "out.snc", "--n-samples", "0"], "argument --n-samples"),
+    (["pack", "ok.npy", "out.snc", "--model-id", "m" * 256], "argument --model-id"),
+])
+def test_cli_usage_errors(tmp_path, capsys, monkeypatch, argv, message):
+    _bad_inputs(tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: neuro-codec pack") and message in err.splitlines()[-1]
+    assert sorted(p.name for p in tmp_path.iterdir()) == before

@@ -1,11 +1,13 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 import soundfile as sf
 
-from neuro_codec.coding.bitstream import read_snc
-from neuro_codec.model.checkpoint import load_encoder
 from neuro_codec.cli import main
+from neuro_codec.coding.bitstream import read_snc
 from neuro_codec.data.synthetic import SyntheticTones
+from neuro_codec.model.checkpoint import load_encoder
 from neuro_codec.training.loop import TrainConfig, train
 
 
@@ -53,7 +55,8 @@ def test_stereo_and_other_rates_are_downmixed_and_resampled(tiny_checkpoints, tm
     snc = tmp_path / "s.snc"
     assert main(["encode", str(path), str(snc), "--checkpoint",
                  str(tiny_checkpoints[0])]) == 0
-    assert "resampling 44100 Hz" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "resampling 44100 Hz" in err and "note: downmixing 2 channels to mono" in err
     assert read_snc(snc)[0].n_audio_samples == 22_050
 
 
@@ -162,8 +165,8 @@ def test_mu_sparse_encode_records_the_level_and_decodes_with_it(level_checkpoint
 
 def test_quality_controlled_mu_takes_the_largest_level_that_meets_the_target(
         level_checkpoints, wav, tmp_path):
+    from neuro_codec.coding.pipeline import decode_events, events, load_model
     from neuro_codec.evaluation.metrics import si_snr_db
-    from neuro_codec.coding.pipeline import QualityTarget, decode_events, events, load_model
 
     model = load_model(level_checkpoints["mu-sparse"])
     path, x = wav
@@ -173,7 +176,9 @@ def test_quality_controlled_mu_takes_the_largest_level_that_meets_the_target(
               for s in range(0, x.size, seg)]
     # A target between the levels' scores of the first segment.
     target = float(np.median(scores[0]))
-    want = [max([m for m in range(6) if row[m] >= target], default=0) for row in scores]
+    # The largest passing level; where none passes, the best-scoring one.
+    want = [max([m for m in range(6) if row[m] >= target], default=int(np.argmax(row)))
+            for row in scores]
     snc = tmp_path / "qc.snc"
     assert main(["encode", str(path), str(snc), "--checkpoint", str(level_checkpoints[
         "mu-sparse"]), "--target-sisnr", str(target), "--segment-seconds",
@@ -202,3 +207,219 @@ def test_rvq_codes_go_in_their_own_container(level_checkpoints, wav, tmp_path, c
     assert main(["encode", str(path), str(tmp_path / "y.rvq"), "--checkpoint", str(ckpt),
                  "--mu", "1"]) == 1
     assert "no compression level" in capsys.readouterr().err
+
+
+# ------------------------------------------------- eval, shipped checkpoints, the two policies
+
+
+def _fake_dataset(root, seconds=(0.7, 0.9)):
+    """A built-in dataset root with two short test pieces (FLOAT WAVs: exact samples)."""
+    from neuro_codec.data.dataset import write_manifest
+    from neuro_codec.data.pieces import Piece
+
+    pieces = []
+    for i, s in enumerate(seconds):
+        wav, mid = root / "wav" / f"p{i}.wav", root / "midi" / f"p{i}.mid"
+        wav.parent.mkdir(parents=True, exist_ok=True)
+        mid.parent.mkdir(parents=True, exist_ok=True)
+        rng = np.random.default_rng(10 + i)
+        sf.write(wav, (0.2 * rng.standard_normal(int(s * 22_050))).astype(np.float32), 22_050,
+                 subtype="FLOAT")
+        mid.write_bytes(b"")
+        pieces.append(Piece(f"p{i}", "generated", "test", s, wav, mid))
+    write_manifest(root, pieces)
+    return pieces
+
+
+def test_eval_rows_and_payload_rate_equal_the_encode_command(tiny_checkpoints, tmp_path):
+    import csv
+    import math
+
+    from neuro_codec.coding import pipeline
+    from neuro_codec.coding.bitstream import parse_header
+    from neuro_codec.data.audio import load_audio
+    from neuro_codec.evaluation.metrics import mel_distance, si_snr_db
+
+    ckpt = tiny_checkpoints[0]
+    root = tmp_path / "data"
+    pieces = _fake_dataset(root)
+    out, table = tmp_path / "eval", tmp_path / "table"
+    assert main(["eval", "--checkpoint", str(ckpt), "--root", str(root), "--clips", "5",
+                 "--seconds", "0.5", "--steps", "0", "--no-visqol", "--out", str(out),
+                 "--table", str(table)]) == 0
+    model = pipeline.load_model(ckpt)
+    with open(out / f"eval-{model.model_id}.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["clip"] for r in rows] == ["p0@0s", "p1@0s"]     # one 0.5 s clip per piece
+    n = round(0.5 * 22_050)
+    for row, piece in zip(rows, pieces):
+        clip = load_audio(piece.wav_path, quiet=True)[:n]
+        wav, snc = tmp_path / f"{piece.id}.wav", tmp_path / f"{piece.id}.snc"
+        sf.write(wav, clip, 22_050, subtype="FLOAT")
+        assert main(["encode", str(wav), str(snc), "--checkpoint", str(ckpt)]) == 0
+        data = snc.read_bytes()
+        header = parse_header(data)
+        assert float(row["payload_kbps"]) == header.payload_bits / (n / 22_050) / 1e3
+        assert float(row["file_kbps"]) == len(data) * 8 / (n / 22_050) / 1e3
+        assert row["format"] == header.format.value
+        assert float(row["event_rate"]) == header.n_events / (header.n_units * header.n_frames)
+        x_hat, _ = pipeline.decode(model, data, steps=0)
+        assert float(row["si_snr_db"]) == pytest.approx(si_snr_db(x_hat, clip), rel=1e-9)
+        assert float(row["mel_distance"]) == pytest.approx(mel_distance(x_hat, clip), rel=1e-9)
+        assert math.isnan(float(row["visqol"])) and math.isnan(float(row["mu"]))
+    assert (out / f"eval-{model.model_id}.png").stat().st_size > 0
+    with open(table / "baselines.csv") as f:
+        shared = [r for r in csv.DictReader(f) if r["codec"] == "spiking-free"]
+    assert len(shared) == 1 and float(shared[0]["clips"]) == 2
+    assert float(shared[0]["kbps"]) == round(np.mean([float(r["payload_kbps"]) for r in rows]),
+                                             3)
+
+
+SHIPPED = Path(__file__).resolve().parents[1] / "neuro_codec" / "checkpoints"
+
+
+@pytest.fixture
+def one_second(tmp_path):
+    t = np.arange(22_050) / 22_050
+    x = (0.3 * np.sin(2 * np.pi * 440 * t) * np.exp(-3 * t)
+         + 0.1 * np.sin(2 * np.pi * 1320 * t)).astype(np.float32)
+    path = tmp_path / "one.wav"
+    sf.write(path, x, 22_050, subtype="FLOAT")
+    return path, x
+
+
+def test_encode_and_decode_without_flags_use_the_shipped_checkpoints(one_second, tmp_path):
+    from neuro_codec.model.arithmetic import encode_events
+    from neuro_codec.model.checkpoint import arithmetic_of, build_encoder, load_checkpoint
+
+    path, x = one_second
+    snc, out = tmp_path / "one.snc", tmp_path / "back.wav"
+    assert main(["encode", str(path), str(snc)]) == 0
+    ckpt = load_checkpoint(SHIPPED / "sparse-small.pt")
+    header, z = read_snc(snc)
+    assert header.model_id == ckpt["model_id"] and header.model_id.startswith("sparse-")
+    assert np.array_equal(z, encode_events(build_encoder(ckpt), x, arithmetic_of(ckpt)))
+    assert main(["decode", str(snc), str(out), "--steps", "0"]) == 0
+    y, rate = sf.read(out)
+    assert rate == 22_050 and y.shape == x.shape
+    # --model picks the shipped checkpoint of another kind; decode finds it by the file's id.
+    free = load_checkpoint(SHIPPED / "free-small.pt")
+    assert main(["encode", str(path), str(snc), "--model", "free"]) == 0
+    assert read_snc(snc)[0].model_id == free["model_id"]
+    assert main(["decode", str(snc), str(out), "--steps", "0"]) == 0
+    assert sf.read(out)[0].shape == x.shape
+
+
+def test_decode_of_a_file_no_shipped_model_made_names_its_id(tmp_path, capsys):
+    from neuro_codec.coding.bitstream import write_snc
+
+    snc, out = tmp_path / "other.snc", tmp_path / "out.wav"
+    write_snc(snc, np.zeros((80, 5), np.uint8), model_id="sparse-000000000000")
+    assert main(["decode", str(snc), str(out)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: no shipped checkpoint has model id "
+                                               "'sparse-000000000000'"), err
+    from neuro_codec.model.checkpoint import load_checkpoint
+
+    shipped = [load_checkpoint(SHIPPED / f"{k}-small.pt")["model_id"] for k in ("free", "sparse")]
+    assert all(i in err[0] for i in shipped) and "give --checkpoint" in err[0]
+    assert not out.exists()
+
+
+def test_a_kind_that_is_not_shipped_is_refused_by_name(one_second, tmp_path, capsys,
+                                                       monkeypatch):
+    from neuro_codec.model import shipped
+
+    folder = tmp_path / "shipped"              # a package that ships only SPARSE
+    folder.mkdir()
+    (folder / "sparse-small.pt").symlink_to(SHIPPED / "sparse-small.pt")
+    monkeypatch.setattr(shipped, "CHECKPOINT_DIR", folder)
+    path, _ = one_second
+    snc = tmp_path / "x.snc"
+    assert main(["encode", str(path), str(snc), "--model", "rvq"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no shipped rvq checkpoint" in err[0] and "sparse-small" in err[0]
+    assert not snc.exists()
+
+
+def test_shipped_lookup_reads_the_folder_and_notices_a_changed_file(tiny_checkpoints, tmp_path):
+    import shutil
+
+    from neuro_codec.errors import CheckpointError
+    from neuro_codec.model.checkpoint import load_checkpoint
+    from neuro_codec.model.shipped import find_shipped, shipped_model_ids, shipped_path
+
+    folder = tmp_path / "shipped"
+    folder.mkdir()
+    shutil.copy(tiny_checkpoints[0], folder / "free-small.pt")
+    (folder / "junk.pt").write_bytes(b"not a checkpoint")
+    ids = [load_checkpoint(p)["model_id"] for p in tiny_checkpoints]
+    assert shipped_model_ids(folder) == {ids[0]: folder / "free-small.pt"}
+    assert find_shipped(ids[0], folder) == folder / "free-small.pt"
+    assert shipped_path("free", folder) == folder / "free-small.pt"
+    with pytest.raises(CheckpointError, match=f"model id '{ids[1]}'.*shipped: {ids[0]}"):
+        find_shipped(ids[1], folder)
+    with pytest.raises(CheckpointError, match="no shipped sparse checkpoint.*shipped: free-small"):
+        shipped_path("sparse", folder)
+    shutil.copy(tiny_checkpoints[1], folder / "free-small.pt")    # replaced: read again
+    assert find_shipped(ids[1], folder) == folder / "free-small.pt"
+
+
+@pytest.mark.parametrize("argv", [
+    [],                                                     # no command
+    ["data"],                                               # no action
+    ["encode", "IN.wav"],                                   # no output
+    ["encode", "IN.wav", "OUT.snc", "--model", "dense"],
+    ["encode", "IN.wav", "OUT.snc", "--model", "free", "--checkpoint", "x.pt"],
+    ["encode", "IN.wav", "OUT.snc", "--segment-seconds", "0"],
+    ["decode", "IN.snc", "OUT.wav", "--steps", "-1"],
+    ["eval", "--clips", "0"],
+    ["pack", "z.npy", "OUT.snc", "--hop", "70000"],
+    ["encode", "IN.wav", "OUT.snc", "--bogus"],
+])
+def test_usage_errors_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: neuro-codec") and "error:" in err.splitlines()[-1]
+
+
+def test_input_errors_exit_1_with_one_line(tiny_checkpoints, wav, tmp_path, capsys):
+    path, _ = wav
+    (tmp_path / "file").write_text("a file where a folder should be")
+    cases = [
+        (["encode", str(tmp_path / "none.wav"), str(tmp_path / "x.snc"), "--checkpoint",
+          str(tiny_checkpoints[0])], "audio file not found"),
+        (["decode", str(tmp_path / "none.snc"), str(tmp_path / "x.wav")], "cannot read"),
+        (["decode", str(path), str(tmp_path / "x.wav")], str(path)),          # not a .snc
+        (["encode", str(path), str(tmp_path / "file" / "x.snc"), "--checkpoint",
+          str(tiny_checkpoints[0])], f"cannot write {tmp_path / 'file' / 'x.snc'}"),
+        (["eval", "--checkpoint", str(tiny_checkpoints[0]), "--root", str(tmp_path / "nodata"),
+          "--no-visqol"], "no built-in dataset"),
+    ]
+    for argv, message in cases:
+        assert main(argv) == 1, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "in.wav"]
+
+
+def test_decode_finds_the_rvq_model_by_the_files_id(level_checkpoints, wav, tmp_path,
+                                                    monkeypatch):
+    import shutil
+
+    from neuro_codec.coding.rvq_file import read_rvq
+    from neuro_codec.model import shipped
+
+    folder = tmp_path / "shipped"
+    folder.mkdir()
+    for kind, ckpt in level_checkpoints.items():
+        shutil.copy(ckpt, folder / f"{kind}-small.pt")
+    monkeypatch.setattr(shipped, "CHECKPOINT_DIR", folder)
+    path, x = wav
+    rvq, out = tmp_path / "x.rvq", tmp_path / "x.wav"
+    assert main(["encode", str(path), str(rvq), "--model", "rvq"]) == 0
+    assert read_rvq(rvq)[0].model_id.startswith("rvq-")
+    assert main(["decode", str(rvq), str(out), "--steps", "0"]) == 0
+    assert sf.read(out)[0].shape == (x.size,)

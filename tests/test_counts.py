@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from conversion.nir_export import SNNTORCH_DT_S, ConversionError, parse_encoder_graph
 from hardware.counts import (
     GRADED_SOURCE,
     Connectivity,
@@ -19,7 +20,6 @@ from hardware.counts import (
 from neuro_codec.model.encoder import EncoderConfig, SpikingEncoder
 
 HAVE_SIMULATE = importlib.util.find_spec("hardware.simulate") is not None
-HAVE_EXPORT = importlib.util.find_spec("conversion.nir_export") is not None
 
 # The hand network: 3 graded inputs → layer a (2 LIF) → layer b (2 LIF, recurrent) → z = b.
 W_IN = np.array([[1.0, 0.0, 2.0],
@@ -47,7 +47,8 @@ def hand_connectivity(names=("a", "b")) -> Connectivity:
 
 
 def _lif(n: int) -> nir.LIF:
-    return nir.LIF(tau=np.full(n, 0.01), r=np.ones(n), v_leak=np.zeros(n),
+    # r = τ/dt: the input resistance of snnTorch's discretisation, which the Lava mapping needs
+    return nir.LIF(tau=np.full(n, 0.01), r=np.full(n, 0.01 / SNNTORCH_DT_S), v_leak=np.zeros(n),
                    v_threshold=np.ones(n), v_reset=np.zeros(n))
 
 
@@ -128,22 +129,56 @@ def test_bad_rasters_are_refused():
                      ("a",))
 
 
-@pytest.mark.parametrize("scale_input, nested", [(False, False), (True, False), (False, True)])
-def test_connectivity_from_nir_matches_hand(scale_input, nested):
-    conn = Connectivity.from_nir(hand_nir_graph(scale_input, nested))
-    assert conn.layer_names == (("lif_a", "rlif_b.lif") if nested else ("lif_a", "lif_b"))
+@pytest.mark.parametrize("scale_input", [False, True])
+def test_connectivity_from_nir_matches_hand(scale_input):
+    conn = Connectivity.from_nir(hand_nir_graph(scale_input))
+    assert conn.layer_names == ("lif_a", "lif_b")
     assert conn.structure() == hand_connectivity().structure()
     assert conn.output_layers == conn.layer_names[-1:]
     counts = count_events(conn, [S_A, S_B], X)
     assert counts.synops == 11 and counts.active_updates == 11
 
 
-def test_from_nir_refuses_what_it_cannot_count():
-    g = hand_nir_graph()
+def _conv_instead_of_affine(g: nir.NIRGraph) -> None:
     g.nodes["fc_a"] = nir.Conv1d(input_shape=3, weight=np.ones((2, 1, 1)), stride=1, padding=0,
                                  dilation=1, groups=1, bias=np.zeros(2))
-    with pytest.raises(ValueError, match="Conv1d"):
-        Connectivity.from_nir(g)
+
+
+def _cuba_lif(g: nir.NIRGraph) -> None:
+    g.nodes["lif_a"] = nir.CubaLIF(tau_syn=np.full(2, 0.01), tau_mem=np.full(2, 0.01),
+                                   r=np.full(2, 100.0), v_leak=np.zeros(2),
+                                   v_threshold=np.ones(2))
+
+
+def _leaky_to_half(g: nir.NIRGraph) -> None:
+    g.nodes["lif_a"].v_leak = np.full(2, 0.5)
+
+
+def _wrong_resistance(g: nir.NIRGraph) -> None:
+    g.nodes["lif_b"].r = np.ones(2)
+
+
+@pytest.mark.parametrize("graph, match", [
+    (lambda: hand_nir_graph(nested=True), "NIRGraph is not supported"),   # snnTorch's RLeaky
+    (lambda: _edited(_conv_instead_of_affine), "Conv1d is not supported"),
+    (lambda: _edited(_cuba_lif), "CubaLIF is not supported"),
+    (lambda: _edited(_leaky_to_half), "v_leak"),
+    (lambda: _edited(_wrong_resistance), "input resistance"),
+])
+def test_from_nir_refuses_what_conversion_refuses(graph, match):
+    # One reader: the counts are of graphs Lava can run, so they refuse the same graphs, with
+    # the same message (the old reader of its own counted CubaLIF and nested graphs).
+    with pytest.raises(ConversionError, match=match) as refused:
+        parse_encoder_graph(graph())
+    with pytest.raises(ConversionError, match=match) as counted:
+        Connectivity.from_nir(graph())
+    assert str(counted.value) == str(refused.value)
+
+
+def _edited(edit) -> nir.NIRGraph:
+    g = hand_nir_graph()
+    edit(g)
+    return g
 
 
 def tiny_encoder(seed: int = 0) -> SpikingEncoder:
@@ -159,7 +194,7 @@ def tiny_encoder(seed: int = 0) -> SpikingEncoder:
 
 
 def nir_from_encoder(enc: SpikingEncoder) -> nir.NIRGraph:
-    """An independent NIR reading of the encoder's weights (the exporter may not exist yet)."""
+    """A NIR graph of the encoder's weights written here, independently of `encoder_to_nir`."""
     cfg = enc.config
     nodes = {"input": nir.Input(input_type={"input": np.array([cfg.frame_samples])})}
     edges, prev = [], "input"
@@ -188,7 +223,6 @@ def test_encoder_and_nir_connectivity_agree():
     assert fan[("lif1", "lif1")][1] == 3
 
 
-@pytest.mark.skipif(not HAVE_EXPORT, reason="conversion.nir_export not written yet")
 def test_exported_nir_connectivity_equals_torch_module():
     from conversion.nir_export import encoder_to_nir
 
@@ -243,7 +277,7 @@ def test_count_encoder_run_counts_the_snntorch_trace():
 
 
 @pytest.mark.lava
-@pytest.mark.skipif(not (HAVE_SIMULATE and HAVE_EXPORT), reason="hardware.simulate not written yet")
+@pytest.mark.skipif(not HAVE_SIMULATE, reason="hardware.simulate not written yet")
 def test_lava_counts_equal_snntorch_counts():
     from conversion.nir_export import encoder_to_nir
     from hardware.simulate import simulate_audio
@@ -265,7 +299,7 @@ def test_lava_counts_equal_snntorch_counts():
 
 @pytest.mark.slow
 @pytest.mark.lava
-@pytest.mark.skipif(not (HAVE_SIMULATE and HAVE_EXPORT), reason="hardware.simulate not written yet")
+@pytest.mark.skipif(not HAVE_SIMULATE, reason="hardware.simulate not written yet")
 def test_lava_counts_equal_snntorch_counts_full_size():
     from conversion.nir_export import encoder_to_nir
     from hardware.simulate import simulate_audio

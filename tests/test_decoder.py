@@ -1,6 +1,8 @@
 """The frame-rate decoder: STFT framing, the compressed domain, shapes, and the diffusion
 sampler (an oracle denoiser must give x0 back exactly; a wrong schedule must not)."""
 
+from dataclasses import replace
+
 import pytest
 import torch
 from diffusers import DDPMScheduler
@@ -54,6 +56,21 @@ def test_decode_zero_steps_is_the_first_stage_istft():
     _, spec = codec.first_stage(z)
     expected = istft(spec, codec.cfg, 8 * 512).clamp(-1, 1)
     assert torch.equal(codec.decode(z, 8 * 512, steps=0), expected)
+
+
+def test_config_round_trips_and_reads_the_old_hop_name():
+    assert DecoderConfig.from_dict(CFG.to_dict()) == CFG
+    assert "frame_samples" in CFG.to_dict() and "hop_samples" not in CFG.to_dict()
+    # Checkpoints written before the rename store the hop as "hop_samples".
+    old = {k: v for k, v in CFG.to_dict().items() if k != "frame_samples"}
+    assert DecoderConfig.from_dict({**old, "hop_samples": 256}) == replace(CFG, frame_samples=256)
+    with pytest.raises(ValueError, match="both"):
+        DecoderConfig.from_dict({**CFG.to_dict(), "hop_samples": 512})
+    with pytest.raises(ValueError, match="frame_samples=300 must be a multiple"):
+        replace(CFG, frame_samples=300)
+    preset = get_preset("tiny")
+    with pytest.raises(ValueError, match="decoder frame_samples=256"):
+        Codec(preset.encoder, replace(preset.decoder, frame_samples=256))
 
 
 def _oracle(x0: torch.Tensor, schedule_kwargs: dict):

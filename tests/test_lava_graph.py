@@ -175,8 +175,8 @@ def test_mu_sparse_level_runs_in_lava_as_in_snntorch(precision):
         want = enc.run_float64(audio, mu=2)
         other = enc.run_float64(audio, mu=0)
     else:
-        want = [t[0].numpy().astype(np.uint8) for t in simulate_fixed_point(enc, audio, mu=2)[1].layers]
-        other = [t[0].numpy().astype(np.uint8) for t in simulate_fixed_point(enc, audio, mu=0)[1].layers]
+        want, other = ([t[0].numpy().astype(np.uint8)
+                        for t in simulate_fixed_point(enc, audio, mu=m)[1].layers] for m in (2, 0))
     assert_active(want)
     assert all(np.array_equal(g, w) for g, w in zip(got, want))
     assert not np.array_equal(want[-1], other[-1])

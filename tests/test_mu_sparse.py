@@ -38,7 +38,11 @@ def test_level_embeddings_start_at_zero():
     enc = SpikingEncoder(CFG)
     x = torch.from_numpy(noise(64 * 30, 0))
     assert all(float(e.weight.detach().abs().max()) == 0.0 for e in enc.mu_bias)
-    assert all(np.array_equal(enc.run_float64(x.numpy(), mu=m)[-1], enc.run_float64(x.numpy())[-1])
+    plain = SpikingEncoder(replace(CFG, mu_levels=0))
+    plain.load_state_dict({k: v for k, v in enc.state_dict().items()
+                           if not k.startswith("mu_bias.")})
+    want = plain.run_float64(x.numpy())[-1]
+    assert all(np.array_equal(enc.run_float64(x.numpy(), mu=m)[-1], want)
                for m in range(CFG.mu_levels))
 
 
@@ -136,3 +140,21 @@ def test_decoder_needs_its_level():
     with pytest.raises(ValueError, match="mu_levels"):
         Codec(replace(p.encoder, mu_levels=4), DecoderConfig(**{**p.decoder.to_dict(),
                                                                 "mu_levels": 3}))
+
+
+def test_a_level_is_never_left_out():
+    """A μ-SPARSE encoder without its level would be a network nobody trained: refused by
+    the float paths, the fixed-point path and the NIR export."""
+    from conversion.nir_export import ConversionError, encoder_to_nir
+
+    enc = mu_encoder()
+    x = noise(64 * 4, 0)
+    with pytest.raises(ValueError, match="needs its level"):
+        enc.run_float64(x)
+    with pytest.raises(ValueError, match="needs its level"):
+        enc(torch.from_numpy(x).float())
+    with pytest.raises(ValueError, match="needs its level"):
+        simulate_fixed_point(enc, x)
+    with pytest.raises(ConversionError, match="at one level"):
+        encoder_to_nir(enc)
+    assert len(encoder_to_nir(enc.at_mu(1)).nodes) > 0

@@ -13,9 +13,8 @@ import pytest
 import torch
 
 import neuro_codec.coding.rvq_file as rvq_file
-from neuro_codec.coding.bitstream import pack_snc
 from neuro_codec.cli import main
-from neuro_codec.errors import BitstreamError
+from neuro_codec.coding.bitstream import pack_snc
 from neuro_codec.coding.rvq_file import (
     FIXED_HEADER_BYTES,
     MAX_CODES,
@@ -30,6 +29,7 @@ from neuro_codec.coding.rvq_file import (
     unpack_rvq,
     write_rvq,
 )
+from neuro_codec.errors import BitstreamError
 
 # Q = 2 codebooks of B = 3 bits, T = 3 frames.
 SMALL = np.array([[1, 2, 7], [0, 5, 3]])

@@ -1,9 +1,15 @@
-"""Event–onset correlation and peak prominence (neuro_codec.evaluation.selectivity, the paper's Fig. 5)."""
+"""Event–onset correlation and peak prominence (neuro_codec.evaluation.selectivity, the
+paper's Fig. 5)."""
 
 import numpy as np
 import pytest
 
-from neuro_codec.evaluation.selectivity import event_onset_correlation, lags_for, peak_prominence, summarize
+from neuro_codec.evaluation.selectivity import (
+    event_onset_correlation,
+    lags_for,
+    peak_prominence,
+    summarize,
+)
 
 
 def test_correlation_by_hand():

@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 from factories import needs_fluidsynth
 
-from neuro_codec.data import render
 from neuro_codec.coding.bitstream import pack_snc, unpack_snc
+from neuro_codec.data import render
+from neuro_codec.data.midi_gen import generate_piece
 from neuro_codec.model.arithmetic import Arithmetic, encode_events
 from neuro_codec.model.checkpoint import arithmetic_of, build_encoder, load_checkpoint
-from neuro_codec.data.midi_gen import generate_piece
+from neuro_codec.model.codec import build_codec
 
 CHECKPOINTS = Path(__file__).resolve().parents[1] / "neuro_codec" / "checkpoints"
 # Event rate of z (fraction of unit-frames), as README.md's "Where it stands" states it.
@@ -39,7 +40,7 @@ def piano(tmp_path_factory) -> np.ndarray:
 def test_shipped_checkpoint_encodes_piano(name, piano):
     ckpt = load_checkpoint(CHECKPOINTS / name)
     assert ckpt["model"] == name.split("-")[0] and ckpt["decoder"]
-    assert arithmetic_of(ckpt) is Arithmetic.FIXED, "shipped models are fine-tuned in Loihi fixed point"
+    assert arithmetic_of(ckpt) is Arithmetic.FIXED, "shipped models are fine-tuned in fixed point"
     encoder = build_encoder(ckpt, name)
     z = encode_events(encoder, piano, Arithmetic.FIXED)
     assert z.dtype == np.uint8 and z.shape == (80, -(-piano.size // 512))
@@ -49,3 +50,13 @@ def test_shipped_checkpoint_encodes_piano(name, piano):
     header, z_back = unpack_snc(data)
     assert np.array_equal(z_back, z) and header.model_id == ckpt["model_id"]
     assert header.n_events == int(z.sum()) and header.n_audio_samples == piano.size
+
+
+@pytest.mark.parametrize("name", sorted(RATE_RANGE))
+def test_shipped_checkpoint_builds_its_codec_from_the_old_hop_name(name):
+    # Shipped before DecoderConfig.hop_samples became frame_samples: the old key still loads.
+    ckpt = load_checkpoint(CHECKPOINTS / name)
+    assert ckpt["config"]["decoder"]["hop_samples"] == 512
+    assert "frame_samples" not in ckpt["config"]["decoder"]
+    codec = build_codec(ckpt, name)
+    assert codec.hop == codec.cfg.frame_samples == codec.encoder.config.frame_samples == 512

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 import torch
 
-from neuro_codec.errors import BitstreamError
 from neuro_codec.coding.formats import (
     EXACT_FORMATS,
     EventFormat,
@@ -20,6 +17,7 @@ from neuro_codec.coding.formats import (
     sparse_storage_cost,
 )
 from neuro_codec.coding.payload import decode_payload, encode_payload
+from neuro_codec.errors import BitstreamError
 
 DENSE, COO, CSR, CSC = EXACT_FORMATS
 
@@ -229,18 +227,17 @@ def test_sparse_storage_cost_gradient_follows_the_cheapest():
     assert s.grad.tolist() == [15.0, 8.0, 7.0]
 
 
-def test_one_hour_pack_unpack_under_a_second():
+def test_one_hour_pack_unpack_round_trips():
+    # Speed is benchmarks/storage.py's to measure; here an hour of events in every exact format
+    # comes back exactly, in the bits the format's cost formula gives.
     z = (np.random.default_rng(0).random((80, 155_000)) < 0.05).astype(np.uint8)
     s = int(z.sum())
     for fmt in EXACT_FORMATS:
-        times = []
-        for _ in range(2):  # the faster of two runs: less noise from a busy machine
-            start = time.perf_counter()
-            payload, n_bits = encode_payload(z, fmt)
-            back = decode_payload(payload, n_bits, fmt, 80, 155_000, s)
-            times.append(time.perf_counter() - start)
-            assert np.array_equal(back, z)
-        assert min(times) < 1.0, f"{fmt.value}: {min(times):.2f} s"
+        payload, n_bits = encode_payload(z, fmt)
+        assert n_bits == payload_bits(fmt, 80, 155_000, s), fmt
+        assert len(payload) == -(-n_bits // 8)
+        back = decode_payload(payload, n_bits, fmt, 80, 155_000, s)
+        assert np.array_equal(back, z), fmt
 
 
 @pytest.mark.parametrize("n,t,s", [(80, 256, 0), (80, 256, 500), (80, 1024, 5000), (1, 1, 1)])

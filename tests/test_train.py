@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 import torch
 
+from neuro_codec.coding.formats import paper_costs
+from neuro_codec.data.synthetic import SyntheticTones
 from neuro_codec.model.checkpoint import load_checkpoint
 from neuro_codec.model.codec import Codec
 from neuro_codec.model.presets import get_preset
-from neuro_codec.training.penalties import sparsity_weight, storage_penalty
-from neuro_codec.coding.formats import paper_costs
-from neuro_codec.data.synthetic import SyntheticTones
 from neuro_codec.training.loop import TrainConfig, main, train
+from neuro_codec.training.penalties import sparsity_weight, storage_penalty
 
 
 def test_penalty_equals_the_formula_on_a_hand_made_z():
@@ -101,8 +101,9 @@ def test_resume_refuses_another_configuration(tmp_path, capsys):
 
 def test_torchrun_two_cpu_processes_with_gloo(tmp_path):
     out = tmp_path / "ddp"
-    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-                        "--master_port=29517", "-m", "neuro_codec.train", "--config", "tiny",
+    # --standalone: a local rendezvous on a free port (a fixed port collides with other runs).
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                        "--nproc_per_node=2", "-m", "neuro_codec.train", "--config", "tiny",
                         "--data", "synthetic", "--steps", "3", "--val-clips", "0",
                         "--out", str(out)],
                        capture_output=True, text=True, timeout=300)
@@ -144,15 +145,20 @@ def test_fixed_point_phase_covers_the_last_fraction_of_the_steps(tmp_path):
         assert [int(r["fixed_point"]) for r in csv.DictReader(f)] == [0] * 6 + [1] * 2
     ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
     assert arithmetic_of(ckpt) is Arithmetic.FIXED
-    assert arithmetic_of({**ckpt, "step": 4}) is Arithmetic.FLOAT   # saved before the fixed-point phase
+    # Saved before the fixed-point phase:
+    assert arithmetic_of({**ckpt, "step": 4}) is Arithmetic.FLOAT
 
 
 def test_time_budget_stops_with_a_checkpoint(tmp_path):
+    # A budget already spent: the first step is the last, whatever the machine's speed, and
+    # it is checkpointed although ckpt_every is far away.
     data = SyntheticTones(n_clips=2, clip_samples=2**13)
-    row = train(_tiny_cfg(steps=10_000, ckpt_every=5_000), tmp_path / "run", dataset=data,
-                max_seconds=1.0)
+    row = train(_tiny_cfg(steps=10_000, ckpt_every=5_000, log_every=5_000), tmp_path / "run",
+                dataset=data, max_seconds=0.0)
     ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
-    assert 1 <= ckpt["step"] < 10_000 and row["step"] == ckpt["step"]
+    assert ckpt["step"] == 1 and row["step"] == 1
+    with open(tmp_path / "run" / "log.csv") as f:
+        assert [int(r["step"]) for r in csv.DictReader(f)] == [1]
 
 
 def test_overrides_change_the_model_and_are_stored(tmp_path):
@@ -222,8 +228,95 @@ def test_rvq_baseline_trains_and_bills_80_bits_per_frame(tmp_path):
     assert codes.shape == (1, 8, 2**13 // 512)
     with pytest.raises(ValueError, match="no spiking encoder"):
         _tiny_cfg(model="rvq", fixed_point_fraction=0.1)
-    from neuro_codec.model.checkpoint import build_encoder
     from neuro_codec.errors import CheckpointError
+    from neuro_codec.model.checkpoint import build_encoder
 
     with pytest.raises(CheckpointError, match="RVQ baseline"):
         build_encoder(ckpt)
+
+
+# ---------------------------------------------------------------------------- the command line
+
+
+def test_flags_are_derived_from_train_config():
+    """Every documented flag exists, and each TrainConfig field's flag has the field's default
+    and the docstring's text as help: one source of truth."""
+    from dataclasses import fields
+
+    from neuro_codec.training.loop import NOT_FLAGS, build_parser, field_help
+
+    parser = build_parser()
+    by_flag = {s: a for a in parser._actions for s in a.option_strings}
+    documented = ("--model --config --preset --data --root --steps --batch-size --clip-samples "
+                  "--lr --grad-clip --fixed-point-fraction --val-clips --theta --mu-levels "
+                  "--ckpt-every --log-every --seed --loihi-fixed --init --set-encoder "
+                  "--set-decoder --threads --out --resume --max-minutes").split()
+    assert [f for f in documented if f not in by_flag] == []
+    helps = field_help()
+    assert helps["steps"] == "total optimiser steps."
+    assert helps["eps"].startswith("lr, betas, eps, weight_decay: AdamW")
+    dests = {a.dest: a for a in parser._actions}
+    for f in fields(TrainConfig):
+        if f.name in NOT_FLAGS:
+            assert f.name not in dests
+            continue
+        action = dests[f.name]
+        assert helps[f.name].rstrip(".") in action.help.replace("%%", "%"), f.name
+        if f.name.endswith("_overrides"):
+            assert action.default == []
+        else:
+            assert action.default == f.default, f.name
+    assert by_flag["--theta"].dest == "sparsity_theta" and by_flag["--root"].dest == "data_root"
+    assert by_flag["--config"] is by_flag["--preset"]
+    assert by_flag["--model"].choices == ("free", "sparse", "mu-sparse", "rvq")
+
+
+def test_flags_make_the_config():
+    from neuro_codec.training.loop import build_parser, config_from_args
+
+    args = build_parser().parse_args([
+        "--model", "sparse", "--preset", "tiny", "--data", "synthetic", "--theta", "0.3",
+        "--steps", "7", "--loihi-fixed", "--set-encoder", "input_support=dense",
+        "--set-decoder", "refiner_blocks=0", "--root", "/data", "--val-mu", "2"])
+    assert config_from_args(args) == TrainConfig(
+        model="sparse", preset="tiny", data="synthetic", sparsity_theta=0.3, steps=7,
+        loihi_fixed=True, data_root="/data", val_mu=2,
+        encoder_overrides=(("input_support", "dense"),),
+        decoder_overrides=(("refiner_blocks", 0),))
+    assert config_from_args(build_parser().parse_args([])) == TrainConfig()
+
+
+@pytest.mark.parametrize("argv", [["--bogus"], ["--model", "dense"], ["--steps", "two"],
+                                  ["--max-minutes", "-1"], ["--config"]])
+def test_usage_errors_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.startswith("usage: python -m neuro_codec.train")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--steps", "0"], "steps must be ≥ 1, got 0"),
+    (["--fixed-point-fraction", "1.5"], "fixed_point_fraction must be in [0, 1]"),
+    (["--clip-samples", "1000"], "clip_samples must be a multiple of the hop (512)"),
+    (["--set-encoder", "bogus=1"], "EncoderConfig has no field 'bogus'"),
+    (["--set-encoder", "dense"], "override 'dense' is not FIELD=VALUE"),
+    (["--model", "rvq", "--loihi-fixed"], "no spiking encoder"),
+    (["--init", "missing.pt"], "checkpoint not found: missing.pt"),
+])
+def test_input_errors_exit_1_with_one_line(argv, message, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["--config", "tiny", "--data", "synthetic", "--val-clips", "0", "--steps", "1",
+                 "--out", str(out), *argv]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
+    assert not (out / "last.pt").exists()
+
+
+def test_an_output_folder_that_cannot_be_made_is_one_line(tmp_path, capsys):
+    (tmp_path / "file").write_text("not a folder")
+    assert main(["--config", "tiny", "--data", "synthetic", "--val-clips", "0", "--steps", "1",
+                 "--out", str(tmp_path / "file" / "run")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: cannot write {tmp_path / 'file' / 'run'}") and err.count(
+        "\n") == 1

@@ -24,6 +24,7 @@ from neuro_codec.coding.formats import (
     payload_bits,
 )
 from neuro_codec.coding.payload import decode_payload, encode_payload
+from neuro_codec.data.audio import HOP_SAMPLES, SAMPLE_RATE_HZ, bits_per_second, n_frames
 from neuro_codec.errors import BitstreamError
 from neuro_codec.fileio import write_bytes_atomic
 
@@ -101,7 +102,7 @@ class SncHeader:
 
 def payload_bitrate_bps(header: SncHeader) -> float:
     """Payload bits per second of audio (the paper's bitrate)."""
-    return header.payload_bits / header.duration_s
+    return bits_per_second(header.payload_bits, header.n_audio_samples, header.sample_rate_hz)
 
 
 def file_bitrate_bps(header: SncHeader, file_bytes: int | None = None) -> float:
@@ -112,7 +113,7 @@ def file_bitrate_bps(header: SncHeader, file_bytes: int | None = None) -> float:
         file_bytes: the file's size; defaults to the size the header implies.
     """
     size = header.file_bytes if file_bytes is None else file_bytes
-    return 8 * size / header.duration_s
+    return bits_per_second(8 * size, header.n_audio_samples, header.sample_rate_hz)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -126,14 +127,8 @@ def _check_field(name: str, value: int, low: int, high: int) -> int:
     return int(value)
 
 
-def frames_of_audio(n_audio_samples: int, hop_samples: int) -> int:
-    """T = ⌈n_audio_samples / hop⌉: the frames of a clip, as the encoders cut it (the last
-    frame zero-padded). A `.snc` or `.rvq` header must state exactly this T."""
-    return -(-int(n_audio_samples) // int(hop_samples))
-
-
 def _mu_segments(mu: Sequence[int] | int | None, mu_segment_frames: int,
-                 n_frames: int) -> tuple[tuple[int, ...], int]:
+                 t: int) -> tuple[tuple[int, ...], int]:
     """(μ per segment, frames per segment) for the header; ((), 0) when there is no μ.
 
     A segment longer than the clip is stored as T frames: the same μ for every frame, and
@@ -156,21 +151,22 @@ def _mu_segments(mu: Sequence[int] | int | None, mu_segment_frames: int,
         if len(levels) != 1:
             raise BitstreamError(
                 f"mu has {len(levels)} values; with mu_segment_frames = 0 (one segment of all "
-                f"T = {n_frames} frames) it must have 1"
+                f"T = {t} frames) it must have 1"
             )
-        return levels, n_frames
-    expected = -(-n_frames // seg)
+        return levels, t
+    expected = -(-t // seg)
     if len(levels) != expected:
         raise BitstreamError(
-            f"mu has {len(levels)} values; T = {n_frames} frames in segments of {seg} make "
+            f"mu has {len(levels)} values; T = {t} frames in segments of {seg} make "
             f"{expected} segments, one μ each"
         )
-    return levels, min(seg, n_frames)
+    return levels, min(seg, t)
 
 
-def encode_snc(z: np.ndarray, fmt: EventFormat | str = "auto", sample_rate_hz: int = 22050,
-               hop_samples: int = 512, n_audio_samples: int | None = None, model_id: str = "",
-               *, mu: Sequence[int] | int | None = None,
+def encode_snc(z: np.ndarray, fmt: EventFormat | str = "auto",
+               sample_rate_hz: int = SAMPLE_RATE_HZ, hop_samples: int = HOP_SAMPLES,
+               n_audio_samples: int | None = None, model_id: str = "", *,
+               mu: Sequence[int] | int | None = None,
                mu_segment_frames: int = 0) -> tuple[SncHeader, bytes]:
     """Build a `.snc` file in memory; see `pack_snc`. Returns (header, file bytes)."""
     sample_rate_hz = _check_field("sample rate (Hz)", sample_rate_hz, 1, 0xFFFF_FFFF)
@@ -190,10 +186,10 @@ def encode_snc(z: np.ndarray, fmt: EventFormat | str = "auto", sample_rate_hz: i
     if n_audio_samples is None:
         n_audio_samples = t * hop_samples
     n_audio_samples = _check_field("number of audio samples", n_audio_samples, 1, 0xFFFF_FFFF)
-    if frames_of_audio(n_audio_samples, hop_samples) != t:
+    if n_frames(n_audio_samples, hop_samples) != t:
         raise BitstreamError(
             f"{n_audio_samples} audio samples at hop {hop_samples} make "
-            f"{frames_of_audio(n_audio_samples, hop_samples)} frames, the event matrix has "
+            f"{n_frames(n_audio_samples, hop_samples)} frames, the event matrix has "
             f"T = {t}"
         )
     levels, seg = _mu_segments(mu, mu_segment_frames, t)
@@ -222,9 +218,10 @@ def encode_snc(z: np.ndarray, fmt: EventFormat | str = "auto", sample_rate_hz: i
     return header, body + _U32.pack(zlib.crc32(body))
 
 
-def pack_snc(z: np.ndarray, fmt: EventFormat | str = "auto", sample_rate_hz: int = 22050,
-             hop_samples: int = 512, n_audio_samples: int | None = None, model_id: str = "",
-             *, mu: Sequence[int] | int | None = None, mu_segment_frames: int = 0) -> bytes:
+def pack_snc(z: np.ndarray, fmt: EventFormat | str = "auto",
+             sample_rate_hz: int = SAMPLE_RATE_HZ, hop_samples: int = HOP_SAMPLES,
+             n_audio_samples: int | None = None, model_id: str = "", *,
+             mu: Sequence[int] | int | None = None, mu_segment_frames: int = 0) -> bytes:
     """The `.snc` file of an event matrix, as bytes: version 1, or version 2 when `mu` is given.
 
     Args:
@@ -249,7 +246,7 @@ def pack_snc(z: np.ndarray, fmt: EventFormat | str = "auto", sample_rate_hz: int
 
 
 def write_snc(path: str | os.PathLike, z: np.ndarray, fmt: EventFormat | str = "auto",
-              sample_rate_hz: int = 22050, hop_samples: int = 512,
+              sample_rate_hz: int = SAMPLE_RATE_HZ, hop_samples: int = HOP_SAMPLES,
               n_audio_samples: int | None = None, model_id: str = "", *,
               mu: Sequence[int] | int | None = None, mu_segment_frames: int = 0) -> SncHeader:
     """Write `pack_snc(z, ...)` to `path` atomically (temporary file, then rename).
@@ -331,10 +328,10 @@ def parse_header(data: bytes) -> SncHeader:
             f"header says sample rate {rate} Hz, hop {hop}, {n_audio} audio samples; "
             f"all must be at least 1"
         )
-    if frames_of_audio(n_audio, hop) != t:
+    if n_frames(n_audio, hop) != t:
         raise BitstreamError(
             f"header says T = {t} frames, but {n_audio} audio samples at hop {hop} make "
-            f"{frames_of_audio(n_audio, hop)}"
+            f"{n_frames(n_audio, hop)}"
         )
     if n * t > MAX_DECODED_CELLS:
         raise BitstreamError(

@@ -11,17 +11,15 @@ import math
 import constriction
 import numpy as np
 
-from neuro_codec.errors import BitstreamError
 from neuro_codec.coding.formats import (
     EXACT_FORMATS,
     EventFormat,
     cheapest_exact,
-    check_decoded_shape,
     decode_exact,
     encode_exact,
     min_exact_bits,
-    payload_bits,
 )
+from neuro_codec.errors import BitstreamError
 
 PROB_BITS = 16  # k is P(z = 1) in units of 2^-16
 PRIOR_WEIGHT = 16  # s: how many bits of evidence the shared estimate q is worth

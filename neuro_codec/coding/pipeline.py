@@ -22,9 +22,9 @@ import numpy as np
 import torch
 
 from neuro_codec.data.audio import SAMPLE_RATE_HZ
+from neuro_codec.errors import CheckpointError, CodecError
 from neuro_codec.model.arithmetic import Arithmetic, encode_events
 from neuro_codec.model.codec import DEFAULT_STEPS, Codec
-from neuro_codec.errors import CheckpointError, CodecError
 
 DEFAULT_SEGMENT_SAMPLES = 2**17   # quality control's segment: 5.94 s, the evaluation's clip
 
@@ -75,12 +75,15 @@ class QualityTarget:
         if self.si_snr_db is None and self.mel_distance is None:
             raise ValueError("a quality target needs si_snr_db or mel_distance")
 
-    def met(self, x_hat: np.ndarray, x: np.ndarray) -> bool:
+    def score(self, x_hat: np.ndarray, x: np.ndarray) -> tuple[bool, float]:
+        """(target met, how good: SI-SNR in dB if it is targeted, else −mel distance)."""
         from neuro_codec.evaluation.metrics import mel_distance, si_snr_db
 
-        if self.si_snr_db is not None and si_snr_db(x_hat, x) < self.si_snr_db:
-            return False
-        return self.mel_distance is None or mel_distance(x_hat, x) <= self.mel_distance
+        snr = None if self.si_snr_db is None else si_snr_db(x_hat, x)
+        mel = None if self.mel_distance is None else mel_distance(x_hat, x)
+        met = ((snr is None or snr >= self.si_snr_db)
+               and (mel is None or mel <= self.mel_distance))
+        return met, snr if snr is not None else -mel
 
 
 def events(model: LoadedModel, x: np.ndarray, mu: int | None = None) -> np.ndarray:
@@ -108,11 +111,12 @@ def quality_controlled(model: LoadedModel, x: np.ndarray, target: QualityTarget,
                        segment_samples: int = DEFAULT_SEGMENT_SAMPLES,
                        progress: bool = False) -> tuple[np.ndarray, list[int], int]:
     """μ-SPARSE's quality-controlled mode: per segment, the largest μ (fewest events) whose
-    first-stage reconstruction of the segment meets `target`; level 0 if none does.
+    first-stage reconstruction of the segment meets `target`; where no level does, the level
+    that scores best (more bits cannot buy the target there, so they buy what they can).
 
     Levels are tried from the highest down and the search stops at the first that passes, so
-    a segment costs between 1 and `mu_levels` encode + first-stage decode passes (measured in
-    docs/model.md). Each segment is encoded from a reset state.
+    a segment costs between 1 and `mu_levels` encode + first-stage decode passes (the
+    rate–quality table's "encode × RT"). Each segment is encoded from a reset state.
 
     Returns:
         (z [N, T] uint8, μ per segment, segment length in frames).
@@ -129,14 +133,17 @@ def quality_controlled(model: LoadedModel, x: np.ndarray, target: QualityTarget,
     zs, levels = [], []
     for s in tqdm(range(n_seg), disable=not progress, desc="quality-controlled μ"):
         part = x[s * seg:(s + 1) * seg]
-        chosen = None
+        best = None                                  # (score, μ, z) of the best level so far
         for mu in range(model.mu_levels - 1, -1, -1):
             z = events(model, part, mu)
-            if mu == 0 or target.met(decode_events(model, z, part.size, mu, steps=0), part):
-                chosen = (z, mu)
+            met, score = target.score(decode_events(model, z, part.size, mu, steps=0), part)
+            if met:
+                best = (score, mu, z)
                 break
-        zs.append(chosen[0])
-        levels.append(chosen[1])
+            if best is None or score > best[0]:
+                best = (score, mu, z)
+        zs.append(best[2])
+        levels.append(best[1])
     return np.concatenate(zs, axis=1), levels, seg_frames
 
 

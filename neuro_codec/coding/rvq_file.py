@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from neuro_codec.coding.bitstream import frames_of_audio
+from neuro_codec.coding.formats import MAX_DECODED_CELLS, bits_to_uints, pack_bits, uints_to_bits
+from neuro_codec.data.audio import HOP_SAMPLES, SAMPLE_RATE_HZ, bits_per_second, n_frames
 from neuro_codec.errors import BitstreamError
 from neuro_codec.fileio import write_bytes_atomic
-from neuro_codec.coding.formats import MAX_DECODED_CELLS, bits_to_uints, pack_bits, uints_to_bits
 
 MAGIC = b"RVQ1"
 VERSION = 1
@@ -78,7 +78,7 @@ class RvqHeader:
 def payload_bitrate_bps(header: RvqHeader) -> float:
     """Payload bits per second of audio, Q·B·T / duration (8 × 10 bits at 22,050 Hz / 512 with
     T·hop samples: 3,445.3 bps)."""
-    return header.payload_bits * header.sample_rate_hz / header.n_audio_samples
+    return bits_per_second(header.payload_bits, header.n_audio_samples, header.sample_rate_hz)
 
 
 def file_bitrate_bps(header: RvqHeader, file_bytes: int | None = None) -> float:
@@ -89,7 +89,7 @@ def file_bitrate_bps(header: RvqHeader, file_bytes: int | None = None) -> float:
         file_bytes: the file's size; defaults to the size the header implies.
     """
     size = header.file_bytes if file_bytes is None else file_bytes
-    return 8 * size * header.sample_rate_hz / header.n_audio_samples
+    return bits_per_second(8 * size, header.n_audio_samples, header.sample_rate_hz)
 
 
 def is_rvq(data_prefix: bytes) -> bool:
@@ -138,8 +138,8 @@ def _check_codes(codes: np.ndarray, codebook_bits: int) -> np.ndarray:
     return codes
 
 
-def encode_rvq(codes: np.ndarray, codebook_bits: int, sample_rate_hz: int = 22050,
-               hop_samples: int = 512, n_audio_samples: int | None = None,
+def encode_rvq(codes: np.ndarray, codebook_bits: int, sample_rate_hz: int = SAMPLE_RATE_HZ,
+               hop_samples: int = HOP_SAMPLES, n_audio_samples: int | None = None,
                model_id: str = "") -> tuple[RvqHeader, bytes]:
     """Build a `.rvq` file in memory; see `pack_rvq`. Returns (header, file bytes)."""
     codebook_bits = _check_field("codebook bits", codebook_bits, 1, MAX_CODEBOOK_BITS)
@@ -155,10 +155,10 @@ def encode_rvq(codes: np.ndarray, codebook_bits: int, sample_rate_hz: int = 2205
     if n_audio_samples is None:
         n_audio_samples = t * hop_samples
     n_audio_samples = _check_field("number of audio samples", n_audio_samples, 1, 0xFFFF_FFFF)
-    if frames_of_audio(n_audio_samples, hop_samples) != t:
+    if n_frames(n_audio_samples, hop_samples) != t:
         raise BitstreamError(
             f"{n_audio_samples} audio samples at hop {hop_samples} make "
-            f"{frames_of_audio(n_audio_samples, hop_samples)} frames, the codes have T = {t}"
+            f"{n_frames(n_audio_samples, hop_samples)} frames, the codes have T = {t}"
         )
     header = RvqHeader(VERSION, q, codebook_bits, t, sample_rate_hz, hop_samples,
                        n_audio_samples, model_id)
@@ -169,8 +169,8 @@ def encode_rvq(codes: np.ndarray, codebook_bits: int, sample_rate_hz: int = 2205
     return header, body + _U32.pack(zlib.crc32(body))
 
 
-def pack_rvq(codes: np.ndarray, codebook_bits: int, sample_rate_hz: int = 22050,
-             hop_samples: int = 512, n_audio_samples: int | None = None,
+def pack_rvq(codes: np.ndarray, codebook_bits: int, sample_rate_hz: int = SAMPLE_RATE_HZ,
+             hop_samples: int = HOP_SAMPLES, n_audio_samples: int | None = None,
              model_id: str = "") -> bytes:
     """The `.rvq` file of a code matrix, as bytes.
 
@@ -192,7 +192,7 @@ def pack_rvq(codes: np.ndarray, codebook_bits: int, sample_rate_hz: int = 22050,
 
 
 def write_rvq(path: str | os.PathLike, codes: np.ndarray, codebook_bits: int,
-              sample_rate_hz: int = 22050, hop_samples: int = 512,
+              sample_rate_hz: int = SAMPLE_RATE_HZ, hop_samples: int = HOP_SAMPLES,
               n_audio_samples: int | None = None, model_id: str = "") -> RvqHeader:
     """Write `pack_rvq(codes, ...)` to `path` atomically (temporary file, then rename).
 
@@ -262,10 +262,10 @@ def parse_rvq_header(data: bytes) -> RvqHeader:
             f"header says sample rate {rate} Hz, hop {hop}, {n_audio} audio samples; "
             f"all must be at least 1"
         )
-    if frames_of_audio(n_audio, hop) != t:
+    if n_frames(n_audio, hop) != t:
         raise BitstreamError(
             f"header says T = {t} frames, but {n_audio} audio samples at hop {hop} make "
-            f"{frames_of_audio(n_audio, hop)}"
+            f"{n_frames(n_audio, hop)}"
         )
     if q * t > MAX_CODES:
         raise BitstreamError(

@@ -1,7 +1,8 @@
 """`neuro-codec analyze`: selectivity and synchrony of a model's events with the key strikes.
 
 Encodes the clips of a split (as `encode` would: the checkpoint's own arithmetic), takes the
-note onsets from the aligned MIDI, and prints and plots `neuro_codec.evaluation.selectivity`'s summary.
+note onsets from the aligned MIDI, and prints and plots the summary of
+`neuro_codec.evaluation.selectivity`.
 """
 
 from __future__ import annotations
@@ -12,21 +13,29 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from neuro_codec.errors import CodecError
+from neuro_codec.commands.arguments import positive_int
+from neuro_codec.errors import CodecError, writing
 from neuro_codec.fileio import atomic_path, write_bytes_atomic
 
 
 def model_events(checkpoint: str, clips: list[dict], progress: bool = False):
-    """(label, z [clips, N, T]) of a checkpoint on dataset items."""
+    """(label, z [clips, N, T]) of a checkpoint on dataset items, in its arithmetic (a
+    μ-SPARSE model at its middle level, as `neuro-codec encode` codes by default)."""
     from neuro_codec.model.arithmetic import encode_events
-    from neuro_codec.model.checkpoint import arithmetic_of, build_encoder, load_checkpoint
+    from neuro_codec.model.checkpoint import (
+        arithmetic_of,
+        at_level,
+        build_encoder,
+        load_checkpoint,
+    )
 
     ckpt = load_checkpoint(checkpoint)
-    encoder = build_encoder(ckpt, checkpoint)
+    encoder, mu = at_level(build_encoder(ckpt, checkpoint), None, checkpoint)
     fixed = arithmetic_of(ckpt)
     z = np.stack([encode_events(encoder, c["audio"].numpy(), fixed)[:, : c["onsets"].shape[1]]
                   for c in tqdm(clips, disable=not progress, desc=f"encode {ckpt['model']}")])
-    return f"{ckpt['model']} ({ckpt['model_id']})", z
+    level = "" if mu is None else f", μ {mu}"
+    return f"{ckpt['model']} ({ckpt['model_id']}{level})", z
 
 
 def _analyze(args) -> int:
@@ -68,12 +77,13 @@ def _analyze(args) -> int:
         print(f"  correlation at τ ∈ [−1, 0]: {s.peak_at_zero:.4g}, baseline (|τ| > 5): "
               f"{s.baseline:.4g}, ratio {s.peak_over_baseline:.2f}")
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     fig = plot_selectivity(results)
-    with atomic_path(out / "selectivity.png") as tmp:
-        fig.savefig(tmp, dpi=110)
-    write_bytes_atomic(out / "selectivity.json", json.dumps(
-        {k: v.to_dict() for k, v in summaries.items()}, indent=2).encode())
+    with writing(out):
+        out.mkdir(parents=True, exist_ok=True)
+        with atomic_path(out / "selectivity.png") as tmp:
+            fig.savefig(tmp, dpi=110)
+        write_bytes_atomic(out / "selectivity.json", json.dumps(
+            {k: v.to_dict() for k, v in summaries.items()}, indent=2).encode())
     print(f"\nsaved {out / 'selectivity.png'} and selectivity.json")
     return 0
 
@@ -88,8 +98,8 @@ def register(sub) -> None:
     p.add_argument("--data", default="builtin", choices=("builtin", "maestro"),
                    help="dataset (default builtin)")
     p.add_argument("--root", default="", help="dataset folder (default data/builtin)")
-    p.add_argument("--clips", type=int, default=200, help="clips of 5.94 s, evenly spread "
-                   "over the split (default 200)")
-    p.add_argument("--out", default="out/analysis", help="folder for the PNG and JSON "
-                   "(default out/analysis)")
+    p.add_argument("--clips", type=positive_int, default=200,
+                   help="clips of 5.94 s, evenly spread over the split (default 200)")
+    p.add_argument("--out", default="out/analysis", metavar="DIR",
+                   help="folder for the PNG and JSON (default out/analysis)")
     p.set_defaults(func=_analyze)

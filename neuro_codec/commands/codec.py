@@ -1,5 +1,9 @@
 """`neuro-codec encode | decode | eval`: waveforms to `.snc` (or `.rvq`) files and back, and
-evaluation; all through `neuro_codec.coding.pipeline`."""
+evaluation; all through `neuro_codec.coding.pipeline`.
+
+Without `--checkpoint`, encode and eval use a shipped checkpoint (`--model`, default SPARSE)
+and decode the shipped checkpoint whose model id the file names (`neuro_codec.model.shipped`).
+"""
 
 from __future__ import annotations
 
@@ -10,12 +14,15 @@ from pathlib import Path
 import torch
 
 from neuro_codec.coding import pipeline
+from neuro_codec.coding.pipeline import DEFAULT_SEGMENT_SAMPLES, QualityTarget
+from neuro_codec.commands.arguments import non_negative_int, positive_float, positive_int
 from neuro_codec.data.audio import SAMPLE_RATE_HZ, load_audio, save_audio
+from neuro_codec.errors import CodecError, writing
+from neuro_codec.fileio import atomic_path
 from neuro_codec.model.codec import DEFAULT_STEPS
 from neuro_codec.model.diffusion import SAMPLERS
-from neuro_codec.errors import CodecError
-from neuro_codec.fileio import atomic_path
-from neuro_codec.coding.pipeline import DEFAULT_SEGMENT_SAMPLES, QualityTarget
+from neuro_codec.model.presets import MODEL_KINDS
+from neuro_codec.model.shipped import DEFAULT_KIND, find_shipped, shipped_path
 
 
 def _device(name: str) -> torch.device:
@@ -24,6 +31,25 @@ def _device(name: str) -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise CodecError(f"--device {name}: no CUDA device is available")
     return torch.device(name)
+
+
+def _checkpoint(args) -> Path:
+    """--checkpoint PATH, else the shipped checkpoint of --model (default SPARSE)."""
+    if args.checkpoint is not None:
+        return Path(args.checkpoint)
+    return shipped_path(args.model or DEFAULT_KIND)
+
+
+def _file_model_id(data: bytes, source: str) -> str:
+    """The model id a `.snc` or `.rvq` file's header names (the header alone is parsed)."""
+    from neuro_codec.coding.bitstream import parse_header
+    from neuro_codec.coding.rvq_file import is_rvq, parse_rvq_header
+
+    try:
+        header = parse_rvq_header(data) if is_rvq(data[:4]) else parse_header(data)
+    except CodecError as e:
+        raise type(e)(f"{source}: {e}") from None
+    return header.model_id
 
 
 def _target(args) -> QualityTarget | None:
@@ -35,14 +61,13 @@ def _target(args) -> QualityTarget | None:
 def _encode(args) -> int:
     from neuro_codec.fileio import write_bytes_atomic
 
-    if args.segment_seconds <= 0:
-        raise CodecError(f"--segment-seconds must be > 0, got {args.segment_seconds}")
-    model = pipeline.load_model(args.checkpoint)
+    model = pipeline.load_model(_checkpoint(args))
     x = load_audio(args.input)
     coded = pipeline.encode(model, x, mu=args.mu, target=_target(args), fmt=args.format,
                             segment_samples=round(args.segment_seconds * SAMPLE_RATE_HZ),
                             progress=True)
-    write_bytes_atomic(args.output, coded.data)
+    with writing(args.output):
+        write_bytes_atomic(args.output, coded.data)
     seconds = x.size / SAMPLE_RATE_HZ
     h = coded.header
     if model.codec.is_rvq:
@@ -60,10 +85,13 @@ def _encode(args) -> int:
 
 
 def _decode(args) -> int:
-    model = pipeline.load_model(args.checkpoint, _device(args.device))
-    x, header = pipeline.decode(model, pipeline.read_bytes(args.input), steps=args.steps,
-                                sampler=args.sampler, seed=args.seed, source=str(args.input))
-    save_audio(args.output, x, header.sample_rate_hz)
+    data = pipeline.read_bytes(args.input)
+    checkpoint = args.checkpoint or find_shipped(_file_model_id(data, str(args.input)))
+    model = pipeline.load_model(checkpoint, _device(args.device))
+    x, header = pipeline.decode(model, data, steps=args.steps, sampler=args.sampler,
+                                seed=args.seed, source=str(args.input))
+    with writing(args.output):
+        save_audio(args.output, x, header.sample_rate_hz)
     how = ("the first stage alone" if model.codec.effective_steps(args.steps) == 0
            else f"the first stage + {args.steps} refiner steps ({args.sampler})")
     print(f"{args.output}: {x.size / header.sample_rate_hz:.2f} s decoded with {how}")
@@ -75,7 +103,7 @@ def _eval(args) -> int:
     from neuro_codec.evaluation.evaluate import evaluate_clips, summarize, table_row
     from neuro_codec.evaluation.quality_table import format_table, write_table
 
-    model = pipeline.load_model(args.checkpoint, _device(args.device))
+    model = pipeline.load_model(_checkpoint(args), _device(args.device))
     ckpt = {"model": model.model, "model_id": model.model_id}
     clips = split_excerpts(args.root or None, args.clips, args.seconds, args.split, args.data)
     if not clips:
@@ -92,15 +120,17 @@ def _eval(args) -> int:
     print("|" + "---|" * (len(cols) + 1))
     print(f"| {ckpt['model']} | " + " | ".join(f"{mean[c]:.4g}" for c in cols) + " |")
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out / f"eval-{ckpt['model_id']}.csv") as tmp, open(tmp, "w",
-                                                                        newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    _plot_eval(rows, name, out / f"eval-{ckpt['model_id']}.png")
+    with writing(out):
+        out.mkdir(parents=True, exist_ok=True)
+        with atomic_path(out / f"eval-{ckpt['model_id']}.csv") as tmp, open(tmp, "w",
+                                                                            newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+        _plot_eval(rows, name, out / f"eval-{ckpt['model_id']}.png")
     print(f"per-clip table: {out / ('eval-' + ckpt['model_id'] + '.csv')}")
-    table = write_table([table_row(ckpt["model"], rows)], args.table)
+    with writing(args.table):
+        table = write_table([table_row(ckpt["model"], rows)], args.table)
     print(f"\nshared rate–quality table ({args.table}/baselines.csv, with the Opus rows of "
           f"benchmarks/baselines.py):\n{format_table(table)}")
     return 0
@@ -139,10 +169,19 @@ def _add_level_options(p) -> None:
     g.add_argument("--target-mel", type=float, default=None, metavar="D",
                    help="quality-controlled μ with a mel-distance ceiling (with --target-sisnr, "
                         "both must hold)")
-    g.add_argument("--segment-seconds", type=float,
+    g.add_argument("--segment-seconds", type=positive_float,
                    default=DEFAULT_SEGMENT_SAMPLES / SAMPLE_RATE_HZ,
                    help="quality control's segment length (default 5.94 s; each segment is "
                         "encoded from a reset state)")
+
+
+def _add_model_options(p) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--model", choices=MODEL_KINDS, default=None,
+                   help="use the shipped checkpoint of this kind, "
+                        f"neuro_codec/checkpoints/<kind>-small.pt (default {DEFAULT_KIND.value})")
+    g.add_argument("--checkpoint", default=None, metavar="CKPT",
+                   help="a trained checkpoint (.pt) instead of a shipped one")
 
 
 def register(sub) -> None:
@@ -150,18 +189,20 @@ def register(sub) -> None:
                        "for the RVQ baseline)")
     p.add_argument("input", help="audio file (any rate/channels; resampled and downmixed)")
     p.add_argument("output", help="output .snc file (.rvq for an RVQ checkpoint)")
-    p.add_argument("--checkpoint", required=True, help="trained checkpoint (.pt)")
+    _add_model_options(p)
     p.add_argument("--format", default="auto",
                    choices=("auto", "dense", "coo", "csr_unit", "csc_time", "entropy"),
                    help="event storage format (default auto: the smallest)")
     _add_level_options(p)
     p.set_defaults(func=_encode)
 
-    p = sub.add_parser("decode", help=".snc events → audio (frame-rate decoder)")
-    p.add_argument("input", help=".snc file")
+    p = sub.add_parser("decode", help=".snc events (or .rvq codes) → audio (frame-rate decoder)")
+    p.add_argument("input", help=".snc file, or a .rvq file of RVQ codes")
     p.add_argument("output", help="output WAV file")
-    p.add_argument("--checkpoint", required=True, help="checkpoint whose model id made the file")
-    p.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="refiner sampling "
+    p.add_argument("--checkpoint", default=None, metavar="CKPT",
+                   help="checkpoint whose model id made the file (default: the shipped "
+                        "checkpoint with the model id the file names)")
+    p.add_argument("--steps", type=non_negative_int, default=DEFAULT_STEPS, help="refiner sampling "
                    f"steps, 0 for the first stage alone (default {DEFAULT_STEPS})")
     p.add_argument("--sampler", choices=SAMPLERS, default="dpmpp",
                    help="dpmpp (DPM-Solver++, fast) or ddim (the paper's 100-step setting) "
@@ -171,25 +212,25 @@ def register(sub) -> None:
     p.set_defaults(func=_decode)
 
     p = sub.add_parser("eval", help="rate and quality of a checkpoint on a data split")
-    p.add_argument("--checkpoint", required=True, help="trained checkpoint (.pt)")
+    _add_model_options(p)
     p.add_argument("--split", default="test", choices=("train", "validation", "test"),
                    help="data split (default test)")
     p.add_argument("--data", default="builtin", choices=("builtin", "maestro"),
                    help="dataset (default builtin)")
     p.add_argument("--root", default="", help="dataset folder (default data/builtin)")
-    p.add_argument("--clips", type=int, default=16, help="number of clips (default 16)")
-    p.add_argument("--seconds", type=float, default=2**17 / SAMPLE_RATE_HZ,
+    p.add_argument("--clips", type=positive_int, default=16, help="number of clips (default 16)")
+    p.add_argument("--seconds", type=positive_float, default=2**17 / SAMPLE_RATE_HZ,
                    help="clip length (default 5.944 s = 2^17 samples)")
-    p.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="refiner sampling "
+    p.add_argument("--steps", type=non_negative_int, default=DEFAULT_STEPS, help="refiner sampling "
                    f"steps, 0 for the first stage alone (default {DEFAULT_STEPS})")
     p.add_argument("--sampler", choices=SAMPLERS, default="dpmpp", help="sampler "
                    "(default dpmpp)")
     p.add_argument("--no-visqol", action="store_true", help="skip ViSQOL (faster)")
     _add_level_options(p)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
-    p.add_argument("--out", default="out/eval", help="folder for the per-clip CSV and PNG "
-                   "(default out/eval)")
-    p.add_argument("--table", default="out/benchmarks", help="folder of the shared "
+    p.add_argument("--out", default="out/eval", metavar="DIR",
+                   help="folder for the per-clip CSV and PNG (default out/eval)")
+    p.add_argument("--table", default="out/benchmarks", metavar="DIR", help="folder of the shared "
                    "rate–quality table the mean row is added to (default out/benchmarks)")
     p.set_defaults(func=_eval)
 

@@ -6,6 +6,7 @@ import argparse
 import time
 from collections import Counter
 
+from neuro_codec.commands.arguments import non_negative_int, positive_float, positive_int
 from neuro_codec.data.dataset import (
     DATA_ENV,
     DEFAULT_MINUTES,
@@ -21,7 +22,7 @@ from neuro_codec.data.dataset import (
 
 def register(sub) -> None:
     p = sub.add_parser("data", help="build and inspect datasets")
-    actions = p.add_subparsers(dest="data_command", metavar="ACTION")
+    actions = p.add_subparsers(dest="data_command", metavar="ACTION", required=True)
 
     r = actions.add_parser(
         "render", help="render the built-in piano dataset (generated + music21 pieces)",
@@ -29,12 +30,12 @@ def register(sub) -> None:
                     "re-running with the same arguments renders nothing.")
     r.add_argument("--root", default=None,
                    help=f"dataset folder (default ${DATA_ENV}, else data/builtin)")
-    r.add_argument("--minutes", type=_positive_float, default=DEFAULT_MINUTES,
+    r.add_argument("--minutes", type=positive_float, default=DEFAULT_MINUTES,
                    help=f"total size in minutes, half corpus, half generated "
                         f"(default {DEFAULT_MINUTES:g})")
-    r.add_argument("--seed", type=_non_negative_int, default=DEFAULT_SEED,
+    r.add_argument("--seed", type=non_negative_int, default=DEFAULT_SEED,
                    help=f"seed of the generated pieces and of the split (default {DEFAULT_SEED})")
-    r.add_argument("--workers", type=_positive_int, default=DEFAULT_WORKERS,
+    r.add_argument("--workers", type=positive_int, default=DEFAULT_WORKERS,
                    help=f"rendering processes (default {DEFAULT_WORKERS})")
     r.set_defaults(func=run_render)
 
@@ -45,7 +46,6 @@ def register(sub) -> None:
     i.add_argument("--data", choices=["builtin", "maestro"], default="builtin",
                    help="which dataset the folder holds (default builtin)")
     i.set_defaults(func=run_info)
-    p.set_defaults(func=lambda args: (p.print_help(), 1)[1])
 
 
 def run_render(args: argparse.Namespace) -> int:
@@ -75,29 +75,3 @@ def summary(pieces: list[Piece]) -> str:
                      + ", ".join(f"{s} {n}" for s, n in sorted(sources.items())))
     return "\n".join(lines)
 
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be non-negative, got {text}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    value = _non_negative_int(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value

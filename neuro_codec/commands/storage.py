@@ -17,12 +17,13 @@ from neuro_codec.coding.bitstream import (
     read_snc_header,
     write_snc,
 )
-from neuro_codec.errors import CodecError
-from neuro_codec.fileio import atomic_path
+from neuro_codec.coding.formats import EventFormat, check_event_matrix
 from neuro_codec.coding.rvq_file import RvqHeader, is_rvq, read_rvq_header
 from neuro_codec.coding.rvq_file import file_bitrate_bps as rvq_file_bitrate_bps
 from neuro_codec.coding.rvq_file import payload_bitrate_bps as rvq_payload_bitrate_bps
-from neuro_codec.coding.formats import EventFormat, check_event_matrix
+from neuro_codec.commands.arguments import int_in, positive_int, utf8_at_most
+from neuro_codec.errors import CodecError, writing
+from neuro_codec.fileio import atomic_path
 
 FORMAT_CHOICES = ["auto"] + [f.value for f in EventFormat]
 
@@ -33,14 +34,14 @@ def register(sub) -> None:
     p.add_argument("output", help="output .snc file")
     p.add_argument("--format", default="auto", choices=FORMAT_CHOICES,
                    help="payload format; auto (default) picks the smallest")
-    p.add_argument("--sample-rate", type=int, default=22050,
+    p.add_argument("--sample-rate", type=positive_int, default=22050,
                    help="audio sample rate in Hz (default 22050)")
-    p.add_argument("--hop", type=int, default=512,
+    p.add_argument("--hop", type=int_in(1, 0xFFFF), default=512,
                    help="audio samples per frame (default 512)")
-    p.add_argument("--n-samples", type=int, default=None,
+    p.add_argument("--n-samples", type=int_in(1, 0xFFFF_FFFF, "1, 2^32 - 1"), default=None,
                    help="number of audio samples coded, with ceil(n / hop) = T "
                         "(default T × hop)")
-    p.add_argument("--model-id", default="",
+    p.add_argument("--model-id", type=utf8_at_most(MAX_MODEL_ID_BYTES), default="",
                    help="id of the encoder that made the events (default: empty)")
     p.set_defaults(func=run_pack)
 
@@ -68,19 +69,12 @@ def _load_events(path: str) -> np.ndarray:
 
 
 def run_pack(args: argparse.Namespace) -> int:
-    # Cheap checks first, before reading and coding the matrix.
-    if args.sample_rate < 1:
-        raise CodecError(f"--sample-rate must be at least 1 Hz, got {args.sample_rate}")
-    if not 1 <= args.hop <= 0xFFFF:
-        raise CodecError(f"--hop must be in [1, 65535] samples, got {args.hop}")
-    if args.n_samples is not None and not 1 <= args.n_samples <= 0xFFFF_FFFF:
-        raise CodecError(f"--n-samples must be in [1, 2^32 - 1], got {args.n_samples}")
-    if len(args.model_id.encode("utf-8")) > MAX_MODEL_ID_BYTES:
-        raise CodecError(f"--model-id is longer than {MAX_MODEL_ID_BYTES} bytes of UTF-8")
+    # The flags' ranges are argparse's (usage errors); what is left depends on the file.
     z = check_event_matrix(_load_events(args.events))
-    header = write_snc(args.output, z, args.format, sample_rate_hz=args.sample_rate,
-                       hop_samples=args.hop, n_audio_samples=args.n_samples,
-                       model_id=args.model_id)
+    with writing(args.output):
+        header = write_snc(args.output, z, args.format, sample_rate_hz=args.sample_rate,
+                           hop_samples=args.hop, n_audio_samples=args.n_samples,
+                           model_id=args.model_id)
     print(f"{args.output}: {header.format.value}, N={header.n_units} T={header.n_frames} "
           f"S={header.n_events}, payload {header.payload_bits} bits, "
           f"file {header.file_bytes} bytes, {payload_bitrate_bps(header):.1f} bps")
@@ -89,7 +83,7 @@ def run_pack(args: argparse.Namespace) -> int:
 
 def run_unpack(args: argparse.Namespace) -> int:
     _, z = read_snc(args.input)
-    with atomic_path(args.output) as tmp, open(tmp, "wb") as f:
+    with writing(args.output), atomic_path(args.output) as tmp, open(tmp, "wb") as f:
         np.save(f, z, allow_pickle=False)  # a file object: np.save adds no ".npy" suffix
     print(f"{args.output}: uint8 {z.shape[0]}×{z.shape[1]}, {int(z.sum())} events")
     return 0

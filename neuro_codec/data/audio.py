@@ -1,8 +1,10 @@
-"""Audio input and output for the codec: 22,050 Hz mono float32, read and written with soundfile.
+"""Audio input and output for the codec: 22,050 Hz mono float32, read and written with soundfile,
+and the codec's clock: the sample rate, the hop, how a waveform is cut into frames, and the
+bitrate of a number of bits over a number of samples.
 
 torchaudio's own load/save need torchcodec, so files go through `soundfile`; resampling uses
-`torchaudio.functional.resample` (windowed sinc). Other sample rates are resampled (said once
-on stderr), several channels are downmixed by averaging.
+`torchaudio.functional.resample` (windowed sinc). Other sample rates are resampled, several
+channels are downmixed by averaging; each is said once on stderr.
 """
 
 from __future__ import annotations
@@ -10,25 +12,69 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import soundfile as sf
 import torch
-import torchaudio.functional as AF
 
 from neuro_codec.errors import AudioError
 from neuro_codec.fileio import atomic_path
 
-SAMPLE_RATE_HZ = 22_050
-HOP_SAMPLES = 512
+SAMPLE_RATE_HZ = 22_050  # every waveform the codec reads, codes and writes
+HOP_SAMPLES = 512  # samples per event frame: one encoder step, 43.07 frames/s at 22,050 Hz
 
 _warned_rates: set[int] = set()
+_warned_channels: set[int] = set()
+
+Waveform = TypeVar("Waveform", torch.Tensor, np.ndarray)
+
+
+def n_frames(n_samples: int, hop: int = HOP_SAMPLES) -> int:
+    """T = ⌈n_samples / hop⌉: the frames of a clip as the encoders cut it (`frame_audio`, the
+    last frame zero-padded). A `.snc` or `.rvq` header must state exactly this T."""
+    return -(-int(n_samples) // int(hop))
+
+
+def frame_audio(x: Waveform, hop: int = HOP_SAMPLES) -> Waveform:
+    """Cut a waveform into frames of `hop` samples, the tail zero-padded.
+
+    Args:
+        x: [B, samples] or [samples] waveform, a torch tensor or a numpy array.
+        hop: samples per frame.
+    Returns:
+        [B, T, hop] or [T, hop] of the same kind, dtype and device as `x`, with
+        T = max(1, n_frames(samples, hop)): an empty waveform makes one frame of zeros.
+    """
+    t = max(1, n_frames(x.shape[-1], hop))
+    pad = t * hop - x.shape[-1]
+    if isinstance(x, torch.Tensor):
+        x = torch.nn.functional.pad(x, (0, pad))
+    else:
+        x = np.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, pad)])
+    return x.reshape(*x.shape[:-1], t, hop)
+
+
+def bits_per_second(bits: int | float, n_samples: int,
+                    sample_rate_hz: int = SAMPLE_RATE_HZ) -> float:
+    """Bits per second of audio: `bits` describing `n_samples` samples at `sample_rate_hz`,
+    bits · rate / samples (80 bits per 512-sample frame at 22,050 Hz: 3,445.3125 bps).
+
+    Raises:
+        ValueError: n_samples is not positive.
+    """
+    if n_samples <= 0:
+        raise ValueError(f"n_samples must be positive, got {n_samples}")
+    return bits * sample_rate_hz / n_samples
 
 
 def resample(x: np.ndarray, orig_hz: int, new_hz: int) -> np.ndarray:
     """Resample a 1-D float signal with torchaudio's band-limited sinc interpolation."""
     if orig_hz == new_hz:
         return x.astype(np.float32, copy=False)
+    # Imported here: the rest of the codec (framing, bitrates, file formats) needs no torchaudio.
+    import torchaudio.functional as AF
+
     y = AF.resample(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), orig_hz, new_hz)
     return y.numpy()
 
@@ -36,6 +82,10 @@ def resample(x: np.ndarray, orig_hz: int, new_hz: int) -> np.ndarray:
 def load_audio(path: str | os.PathLike, sample_rate_hz: int = SAMPLE_RATE_HZ,
                quiet: bool = False) -> np.ndarray:
     """Read an audio file as mono float32 at `sample_rate_hz`.
+
+    Several channels are averaged and another sample rate is resampled; unless `quiet`, each
+    is said once per process on stderr ("note: downmixing 2 channels to mono", "note:
+    resampling 44100 Hz audio to 22050 Hz"), once per channel count or rate.
 
     Returns:
         [samples] float32 array.
@@ -51,7 +101,11 @@ def load_audio(path: str | os.PathLike, sample_rate_hz: int = SAMPLE_RATE_HZ,
         raise AudioError(f"{p} is not a readable audio file ({e})") from None
     if data.size == 0:
         raise AudioError(f"{p} holds no audio samples")
-    x = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
+    channels = data.shape[1]
+    if channels > 1 and not quiet and channels not in _warned_channels:
+        _warned_channels.add(channels)
+        print(f"note: downmixing {channels} channels to mono", file=sys.stderr)
+    x = data.mean(axis=1) if channels > 1 else data[:, 0]
     if rate != sample_rate_hz:
         if not quiet and rate not in _warned_rates:
             _warned_rates.add(rate)

@@ -19,8 +19,8 @@ from typing import Literal
 import numpy as np
 import pretty_midi
 
-from neuro_codec.errors import DataError
 from neuro_codec.data.midi_gen import without_overlaps
+from neuro_codec.errors import DataError
 
 Kind = Literal["piano", "chorale"]
 

@@ -26,9 +26,7 @@ import torch
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from neuro_codec.data import corpus
-from neuro_codec.data import midi_gen
-from neuro_codec.data import render
+from neuro_codec.data import corpus, midi_gen, render
 from neuro_codec.data.audio import HOP_SAMPLES, SAMPLE_RATE_HZ
 from neuro_codec.data.corpus import CorpusWork
 from neuro_codec.data.pieces import SPLITS, Piece, Split

@@ -18,10 +18,10 @@ import mido
 import numpy as np
 import soundfile as sf
 
+from neuro_codec.data.audio import SAMPLE_RATE_HZ
 from neuro_codec.errors import DataError
 from neuro_codec.fileio import atomic_path
 
-SAMPLE_RATE_HZ = 22_050
 PEAK_DBFS = -1.0  # every piece is scaled so that its largest sample sits here
 # fluidsynth's master gain. Output is float, so this only sets the level fluidsynth mixes at;
 # nothing clips before the peak normalisation.

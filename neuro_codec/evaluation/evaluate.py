@@ -15,11 +15,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from neuro_codec.data.audio import SAMPLE_RATE_HZ, load_audio
 from neuro_codec.coding import pipeline
-from neuro_codec.model.codec import DEFAULT_STEPS
-from neuro_codec.evaluation.metrics import mel_distance, si_snr_db, visqol_score
 from neuro_codec.coding.pipeline import LoadedModel, QualityTarget
+from neuro_codec.data.audio import SAMPLE_RATE_HZ, bits_per_second
+from neuro_codec.evaluation.metrics import mel_distance, si_snr_db, visqol_score
+from neuro_codec.model.codec import DEFAULT_STEPS
 
 
 def evaluate_clips(model: LoadedModel, clips: list[tuple[str, np.ndarray]],
@@ -46,8 +46,8 @@ def evaluate_clips(model: LoadedModel, clips: list[tuple[str, np.ndarray]],
         fmt = getattr(header, "format", None)
         rows.append({
             "clip": name, "format": "rvq" if fmt is None else fmt.value,
-            "payload_kbps": header.payload_bits / seconds / 1e3,
-            "file_kbps": len(coded.data) * 8 / seconds / 1e3,
+            "payload_kbps": bits_per_second(header.payload_bits, x.size) / 1e3,
+            "file_kbps": bits_per_second(8 * len(coded.data), x.size) / 1e3,
             "event_rate": float("nan") if fmt is None else float(coded.z.mean()),
             "mu": float(np.mean(coded.mu)) if coded.mu else float("nan"),
             "si_snr_db": si_snr_db(x_hat, x), "mel_distance": mel_distance(x_hat, x),
@@ -71,8 +71,9 @@ def summarize(rows: list[dict]) -> dict:
 def table_row(model: str, rows: list[dict], steps: int | None = None) -> dict:
     """The shared rate–quality table's row (`quality_table`) for per-clip `rows`."""
     mean = summarize(rows)
-    label = (model if model == "rvq" else f"spiking-{model}") + ("" if steps is None else " (first stage)" if steps == 0
-                                  else f" (+ refiner, {steps} steps)")
+    label = (model if model == "rvq" else f"spiking-{model}") + (
+        "" if steps is None else " (first stage)" if steps == 0
+        else f" (+ refiner, {steps} steps)")
     return {"codec": label, "kbps": round(mean["payload_kbps"], 3),
             "si_snr_db": mean["si_snr_db"], "mel_distance": mean["mel_distance"],
             "visqol": mean["visqol"], "file_kbps": mean["file_kbps"], "clips": len(rows),

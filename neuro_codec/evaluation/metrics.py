@@ -92,10 +92,3 @@ def visqol_score(estimate, reference, sample_rate_hz: int = SAMPLE_RATE_HZ) -> f
     ref48 = resample(ref.numpy(), sample_rate_hz, VISQOL_RATE_HZ).astype(np.float64)
     result = _visqol_api().measure_from_arrays(ref48, est48, VISQOL_RATE_HZ)
     return float(result.moslqo)
-
-
-def bitrate_bps(n_bits: int | float, n_samples: int, sample_rate_hz: int = SAMPLE_RATE_HZ) -> float:
-    """Bits per second of audio for `n_bits` describing `n_samples` samples."""
-    if n_samples <= 0:
-        raise ValueError(f"n_samples must be positive, got {n_samples}")
-    return float(n_bits) * sample_rate_hz / n_samples

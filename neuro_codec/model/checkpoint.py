@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
-from neuro_codec.model.arithmetic import Arithmetic
-from neuro_codec.model.encoder import EncoderConfig, SpikingEncoder
 from neuro_codec.errors import CheckpointError
 from neuro_codec.fileio import atomic_path
+from neuro_codec.model.arithmetic import Arithmetic
+from neuro_codec.model.encoder import EncoderConfig, SpikingEncoder
 
 CHECKPOINT_FORMAT = "neuro-codec-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -145,11 +146,28 @@ def strip_for_release(src: str | os.PathLike, dst: str | os.PathLike) -> dict[st
     return ckpt
 
 
+def checkpoint_dict(model: str, preset: str, encoder: nn.Module, config: dict[str, Any],
+                    decoder: nn.Module | None = None, optimizer: dict | None = None,
+                    step: int = 0, extra: dict | None = None) -> dict[str, Any]:
+    """The one way a checkpoint dict is assembled (training, encoder-only exports, tests).
+
+    Args:
+        model: the kind ("free", "sparse", "mu-sparse", "rvq", or a label for a bare encoder).
+        encoder: its state becomes "encoder" and names the model id.
+        config: {"encoder": …, "decoder": …, "train": …, "rvq": …} as dicts (what exists).
+        decoder: a `Codec`; its state without the "encoder." entries becomes "decoder".
+    """
+    enc_state = {k: v.detach().cpu() for k, v in encoder.state_dict().items()}
+    dec_state = None if decoder is None else {
+        k: v.detach().cpu() for k, v in decoder.state_dict().items()
+        if not k.startswith("encoder.")}
+    return {
+        "model_id": model_id_for(model, enc_state), "model": model, "preset": preset,
+        "config": config, "encoder": enc_state, "decoder": dec_state, "optimizer": optimizer,
+        "step": int(step), "extra": extra or {},
+    }
+
+
 def encoder_only_checkpoint(encoder: SpikingEncoder, model: str = "random") -> dict[str, Any]:
     """A checkpoint dict holding just an encoder (for conversion tests and export demos)."""
-    state = {k: v.detach().cpu() for k, v in encoder.state_dict().items()}
-    return {
-        "model_id": model_id_for(model, state), "model": model, "preset": "custom",
-        "config": {"encoder": encoder.config.to_dict()}, "encoder": state, "decoder": None,
-        "optimizer": None, "step": 0, "extra": {},
-    }
+    return checkpoint_dict(model, "custom", encoder, {"encoder": encoder.config.to_dict()})

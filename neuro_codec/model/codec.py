@@ -37,9 +37,9 @@ class Codec(nn.Module):
     def __init__(self, encoder_config: EncoderConfig, decoder_config: DecoderConfig,
                  loss_config: LossConfig | None = None, rvq_config: RVQConfig | None = None):
         super().__init__()
-        if encoder_config.frame_samples != decoder_config.hop_samples:
+        if encoder_config.frame_samples != decoder_config.frame_samples:
             raise ValueError(f"encoder frame_samples={encoder_config.frame_samples} differs "
-                             f"from decoder hop_samples={decoder_config.hop_samples}")
+                             f"from decoder frame_samples={decoder_config.frame_samples}")
         if encoder_config.n_units != decoder_config.n_units:
             raise ValueError(f"encoder n_units={encoder_config.n_units} differs from decoder "
                              f"n_units={decoder_config.n_units}")
@@ -65,7 +65,7 @@ class Codec(nn.Module):
 
     @property
     def hop(self) -> int:
-        return self.cfg.hop_samples
+        return self.cfg.frame_samples
 
     @property
     def is_rvq(self) -> bool:
@@ -170,7 +170,6 @@ def build_codec(ckpt: dict, source: str = "checkpoint") -> Codec:
     Raises:
         CheckpointError: no decoder in it, or configs that do not match the weights.
     """
-    from neuro_codec.model.checkpoint import build_encoder
     from neuro_codec.errors import CheckpointError
 
     if not ckpt.get("decoder"):
@@ -185,6 +184,4 @@ def build_codec(ckpt: dict, source: str = "checkpoint") -> Codec:
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise CheckpointError(f"{source}: config does not match the weights ({first})") from None
-    if not codec.is_rvq:
-        codec.encoder = build_encoder(ckpt, source)
     return codec.eval()

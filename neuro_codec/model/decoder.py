@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from neuro_codec.data.audio import HOP_SAMPLES
+
 
 @dataclass(frozen=True)
 class DecoderConfig:
@@ -27,7 +29,7 @@ class DecoderConfig:
 
     Fields:
         n_units: N, event channels (rows of z).
-        hop_samples: samples per event frame.
+        frame_samples: samples per event frame (the hop; the encoder's `frame_samples`).
         dim, hidden, blocks, kernel: ConvNeXt width, MLP width, depth, depthwise kernel
             (in event frames) of the first stage.
         n_fft, stft_hop: the STFT the head predicts (Hann window of n_fft samples).
@@ -41,7 +43,7 @@ class DecoderConfig:
     """
 
     n_units: int = 80
-    hop_samples: int = 512
+    frame_samples: int = HOP_SAMPLES
     dim: int = 256
     hidden: int = 768
     blocks: int = 6
@@ -57,8 +59,8 @@ class DecoderConfig:
     mu_levels: int = 0
 
     def __post_init__(self):
-        if self.hop_samples % self.stft_hop:
-            raise ValueError(f"hop_samples={self.hop_samples} must be a multiple of "
+        if self.frame_samples % self.stft_hop:
+            raise ValueError(f"frame_samples={self.frame_samples} must be a multiple of "
                              f"stft_hop={self.stft_hop}")
         if self.n_fft < self.stft_hop or self.n_fft % 2:
             raise ValueError(f"n_fft must be even and ≥ stft_hop, got {self.n_fft}")
@@ -76,7 +78,7 @@ class DecoderConfig:
 
     @property
     def stft_per_frame(self) -> int:
-        return self.hop_samples // self.stft_hop
+        return self.frame_samples // self.stft_hop
 
     @property
     def n_bins(self) -> int:
@@ -87,6 +89,14 @@ class DecoderConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> DecoderConfig:
+        """The config of `to_dict`; a checkpoint written before the field was renamed stores
+        the hop as "hop_samples", read as `frame_samples`."""
+        d = dict(d)
+        if "hop_samples" in d:
+            if "frame_samples" in d:
+                raise ValueError("decoder config has both 'hop_samples' (the old name) and "
+                                 "'frame_samples'; keep one")
+            d["frame_samples"] = d.pop("hop_samples")
         return cls(**d)
 
 

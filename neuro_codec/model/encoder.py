@@ -29,7 +29,7 @@ import snntorch as snn
 import torch
 from torch import nn
 
-from neuro_codec.data.audio import SAMPLE_RATE_HZ
+from neuro_codec.data.audio import HOP_SAMPLES, SAMPLE_RATE_HZ, frame_audio
 
 DECAY_GRID = 4096  # Loihi 2's decay registers are 12-bit: du, dv ∈ {0, …, 4095}/4096
 MAX_MU_LEVELS = 256  # a level is one byte in the .snc header
@@ -93,7 +93,7 @@ class EncoderConfig:
             (`at_mu`), which NIR, Lava and the fixed-point path express unchanged.
     """
 
-    frame_samples: int = 512
+    frame_samples: int = HOP_SAMPLES
     hidden_sizes: tuple[int, ...] = (64, 128)
     recurrent: tuple[bool, ...] = (False, True)
     n_units: int = 80
@@ -289,6 +289,9 @@ class SpikingEncoder(nn.Module):
         `run_float64(…, mu)` and the fixed-point path all see the same folded bias."""
         bias = self.fc[i].bias
         if mu is None:
+            if self.config.mu_levels:
+                # Silently running without a level would be a model nobody trained.
+                raise ValueError("a mu-sparse encoder needs its level μ (or use at_mu(μ))")
             return bias
         self.check_mu(mu)
         levels = torch.as_tensor(mu, dtype=torch.long, device=bias.device)
@@ -311,11 +314,8 @@ class SpikingEncoder(nn.Module):
         return plain.train(self.training)
 
     def frames(self, x: torch.Tensor) -> torch.Tensor:
-        """Cut [B, samples] into [B, T, frame_samples], T = ⌈samples / frame⌉, zero-padded."""
-        hop = self.config.frame_samples
-        n_frames = max(1, -(-x.shape[-1] // hop))
-        x = nn.functional.pad(x, (0, n_frames * hop - x.shape[-1]))
-        return x.reshape(x.shape[0], n_frames, hop)
+        """`frame_audio(x, frame_samples)`: [B, samples] → [B, T, frame_samples]."""
+        return frame_audio(x, self.config.frame_samples)
 
     def forward(self, x: torch.Tensor, return_trace: bool = False, mu=None):
         """Encode waveforms.
@@ -326,16 +326,18 @@ class SpikingEncoder(nn.Module):
             mu: μ-SPARSE level: an int for the whole batch (the same arithmetic as
                 `at_mu(mu)`), a [B] tensor of per-example levels (training), or None.
         Returns:
-            z: [B, N, T] 0/1 tensor (x's dtype), T = ⌈samples / 512⌉; with `return_trace`,
-            (z, EncoderTrace).
+            z: [B, N, T] 0/1 tensor (x's dtype), T = ⌈samples / frame_samples⌉; with
+            `return_trace`, (z, EncoderTrace).
         """
         if x.dim() == 1:
             x = x.unsqueeze(0)
-        inp = self.frames(x) * self.config.input_gain          # [B, T, frame]
+        inp = frame_audio(x, self.config.frame_samples) * self.config.input_gain  # [B, T, F]
         trace = EncoderTrace()
         # Layer-major order: a layer's feed-forward currents for all steps are one matmul;
         # only the neuron update (and the recurrence) runs step by step.
         per_example = torch.is_tensor(mu) and mu.dim() == 1
+        if mu is None and self.config.mu_levels:
+            raise ValueError("a mu-sparse encoder needs its level μ (or use at_mu(μ))")
         for i, (fc, lif) in enumerate(zip(self.fc, self.lif)):
             if mu is None:
                 current = fc(inp)                                # [B, T, h]
@@ -372,8 +374,9 @@ class SpikingEncoder(nn.Module):
             per LIF layer, [units, T] uint8 spikes; the last is z.
         """
         cfg = self.config
-        frames = self.frames(torch.as_tensor(x, dtype=torch.float64).reshape(1, -1))
-        inp = frames[0].numpy() * cfg.input_gain                      # [T, frame]
+        frames = frame_audio(torch.as_tensor(x, dtype=torch.float64).reshape(-1),
+                             cfg.frame_samples)
+        inp = frames.numpy() * cfg.input_gain                          # [T, frame]
         layers = []
         for i, (fc, lif) in enumerate(zip(self.fc, self.lif)):
             w = fc.weight.detach().double().numpy()

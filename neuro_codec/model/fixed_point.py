@@ -45,6 +45,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from neuro_codec.data.audio import frame_audio
 from neuro_codec.model.encoder import DECAY_GRID, EncoderTrace, SpikingEncoder
 
 WEIGHT_MANTISSA_MAX = 127       # 8-bit signed mantissa (−128 … 127); Lava stores 2·m
@@ -322,9 +323,7 @@ def simulate_fixed_point(model: SpikingEncoder | FixedPointNetwork, x: torch.Ten
     x = x.detach().cpu().double()
     if x.dim() == 1:
         x = x.unsqueeze(0)
-    n_frames = max(1, -(-x.shape[-1] // hop))
-    x = torch.nn.functional.pad(x, (0, n_frames * hop - x.shape[-1]))
-    frames = x.reshape(x.shape[0], n_frames, hop)
+    frames = frame_audio(x, hop)
     inp = torch.from_numpy(quantize_input(frames.numpy()))
     trace = EncoderTrace()
     with torch.no_grad():
@@ -384,7 +383,7 @@ def fixed_point_forward(encoder: SpikingEncoder, x: torch.Tensor, return_trace: 
     f64 = torch.float64
     if x.dim() == 1:
         x = x.unsqueeze(0)
-    frames = encoder.frames(x.to(f64))
+    frames = frame_audio(x.to(f64), encoder.config.frame_samples)
     inp = torch.clamp(_ste(frames * 2.0**INPUT_FRAC_BITS, "round"), -INPUT_MAX, INPUT_MAX)
     gain = float(encoder.config.input_gain)
     trace = EncoderTrace()

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 from vector_quantize_pytorch import ResidualVQ
 
+from neuro_codec.data.audio import frame_audio
 from neuro_codec.model.encoder import EncoderConfig, gabor_bank
 
 
@@ -105,19 +106,11 @@ class RVQEncoder(nn.Module):
             commitment_weight=rvq_config.commitment_weight, kmeans_init=False,
             threshold_ema_dead_code=rvq_config.dead_code_threshold)
 
-    def frames(self, x: torch.Tensor) -> torch.Tensor:
-        """[B, samples] → [B, T, frame], T = ⌈samples / frame⌉ (zero-padded), as the spiking
-        encoder frames it."""
-        hop = self.config.frame_samples
-        n_frames = max(1, -(-x.shape[-1] // hop))
-        x = nn.functional.pad(x, (0, n_frames * hop - x.shape[-1]))
-        return x.reshape(x.shape[0], n_frames, hop)
-
     def latent(self, x: torch.Tensor) -> torch.Tensor:
         """The continuous encoder output before quantisation, [B, T, D]."""
         if x.dim() == 1:
             x = x.unsqueeze(0)
-        h = self.frames(x) * self.config.input_gain
+        h = frame_audio(x, self.config.frame_samples) * self.config.input_gain  # [B, T, F]
         last = len(self.layers) - 1
         for i, layer in enumerate(self.layers):
             h = layer(h)[0] if isinstance(layer, nn.RNN) else layer(h)

@@ -30,19 +30,24 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
-from neuro_codec.data.audio import SAMPLE_RATE_HZ
-from neuro_codec.model.checkpoint import fixed_point_start, load_checkpoint, model_id_for, save_checkpoint
+from neuro_codec.coding.formats import min_exact_bits
+from neuro_codec.data.audio import bits_per_second
+from neuro_codec.errors import CheckpointError, ConfigError, run_command
+from neuro_codec.model.checkpoint import (
+    checkpoint_dict,
+    fixed_point_start,
+    load_checkpoint,
+    save_checkpoint,
+)
 from neuro_codec.model.codec import Codec
 from neuro_codec.model.decoder import DecoderConfig
 from neuro_codec.model.encoder import EncoderConfig
-from neuro_codec.errors import CheckpointError, CodecError, run_command
-from neuro_codec.model.presets import PRESETS, get_preset
+from neuro_codec.model.presets import MODEL_KINDS, PRESETS, get_preset
 from neuro_codec.model.rvq import RVQConfig
 from neuro_codec.training.penalties import rate_penalty, sparsity_weight, storage_penalty
-from neuro_codec.coding.formats import min_exact_bits
 
-MODELS = ("free", "sparse", "mu-sparse", "rvq")
-DATA_SOURCES = ("builtin", "maestro", "synthetic")
+MODELS: tuple[str, ...] = MODEL_KINDS      # neuro_codec.model.presets.ModelKind
+DATA_SOURCES: tuple[str, ...] = ("builtin", "maestro", "synthetic")
 
 
 @dataclass(frozen=True)
@@ -351,18 +356,11 @@ def _load_weights(model: Codec, ckpt: dict, new_levels: bool = False) -> None:
 
 
 def _checkpoint_dict(cfg: TrainConfig, model: Codec, opt, step: int, extra: dict) -> dict:
-    enc_state = {k: v.detach().cpu() for k, v in model.encoder.state_dict().items()}
-    dec_state = {k: v.detach().cpu() for k, v in model.state_dict().items()
-                 if not k.startswith("encoder.")}
-    return {
-        "model_id": model_id_for(cfg.model, enc_state), "model": cfg.model,
-        "preset": cfg.preset,
-        "config": {"encoder": model.encoder.config.to_dict(), "decoder": model.cfg.to_dict(),
-                   "train": cfg.to_dict(),
-                   **({"rvq": model.rvq_config.to_dict()} if model.is_rvq else {})},
-        "encoder": enc_state, "decoder": dec_state, "optimizer": opt.state_dict(),
-        "step": step, "extra": extra,
-    }
+    config = {"encoder": model.encoder.config.to_dict(), "decoder": model.cfg.to_dict(),
+              "train": cfg.to_dict(),
+              **({"rvq": model.rvq_config.to_dict()} if model.is_rvq else {})}
+    return checkpoint_dict(cfg.model, cfg.preset, model.encoder, config, decoder=model,
+                           optimizer=opt.state_dict(), step=step, extra=extra)
 
 
 def train(cfg: TrainConfig, out_dir: str | os.PathLike, resume: bool = False, dataset=None,
@@ -408,7 +406,6 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, resume: bool = False, da
     dataset_given = dataset
     dataset = dataset if dataset is not None else make_dataset(cfg, progress=rank == 0)
     net = DistributedDataParallel(model) if world > 1 else model
-    frames_per_s = SAMPLE_RATE_HZ / model.hop
     log_path = out / "log.csv"
     val_path = out / "val.csv"
     log_fields = ["step", "loss", "recon", "mel", "stft", "wave", "diffusion", "commit",
@@ -455,13 +452,14 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, resume: bool = False, da
             dist.all_reduce(flag, op=dist.ReduceOp.MAX)
             out_of_time = bool(flag.item())
         if rank == 0 and (done % cfg.log_every == 0 or done == cfg.steps or out_of_time):
+            samples = z.shape[-1] * model.hop
             if model.is_rvq:  # fixed: Q codes of log2(size) bits per frame
-                kbps = model.rvq_config.bits_per_frame * frames_per_s / 1e3
+                bits = model.rvq_config.bits_per_frame * z.shape[-1]
                 rate = float("nan")
             else:
-                kbps = (float(best_exact_bits(z.detach()).mean()) / z.shape[-1] * frames_per_s
-                        / 1e3)
+                bits = float(best_exact_bits(z.detach()).mean())
                 rate = z.mean().item()
+            kbps = bits_per_second(bits, samples) / 1e3
             row = {"step": done, "loss": loss.item(),
                    **{k: terms[k].item()
                       for k in ("recon", "mel", "stft", "wave", "diffusion", "commit")},
@@ -491,63 +489,95 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, resume: bool = False, da
     return row
 
 
+# The command line is derived from TrainConfig, so that defaults and help are written once: one
+# flag per field, its default the field's default, its type the field's annotation, its help the
+# field's entry in the class docstring's "Fields:" section. Only the flag spellings that are not
+# `--field-name` live here, and the fields left to code (pairs and schedules).
+FLAG_NAMES: dict[str, tuple[str, ...]] = {
+    "preset": ("--config", "--preset"), "data_root": ("--root",), "sparsity_theta": ("--theta",),
+    "init_from": ("--init",), "encoder_overrides": ("--set-encoder",),
+    "decoder_overrides": ("--set-decoder",),
+}
+NOT_FLAGS = ("betas", "sparsity_schedule", "mu_schedule")
+CHOICES: dict[str, tuple[str, ...]] = {"model": MODELS, "preset": tuple(PRESETS),
+                                       "data": DATA_SOURCES}
+OVERRIDE_FIELDS = ("encoder_overrides", "decoder_overrides")
+
+
+def field_help(cls=None) -> dict[str, str]:
+    """{field: text} from a dataclass docstring's "Fields:" section: entries `name[, name…]:
+    text`, continued on more-indented lines; a group of names shares its text."""
+    import inspect
+    import re
+
+    lines = inspect.getdoc(cls or TrainConfig).splitlines()
+    out: dict[str, str] = {}
+    names: list[str] = []
+    for line in lines[lines.index("Fields:") + 1:]:
+        entry = re.match(r"^ {4}(\w+(?:, \w+)*): (.*)$", line)
+        if entry:
+            names = entry[1].split(", ")
+            # A group's text speaks of all its names: keep them, so the reader knows which part
+            # is this flag's ("lr, betas, eps, weight_decay: AdamW (3e-4, …)").
+            text = entry[2].strip() if len(names) == 1 else f"{entry[1]}: {entry[2].strip()}"
+            out.update({n: text for n in names})
+        elif line.startswith(" " * 8) and names:
+            out.update({n: f"{out[n]} {line.strip()}" for n in names})
+        else:
+            break
+    return out
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m neuro_codec.train", description=__doc__.split(
-        "\n")[0])
-    p.add_argument("--model", choices=MODELS, default="free",
-                   help="free, sparse, mu-sparse or rvq (default free)")
-    p.add_argument("--config", "--preset", dest="preset", choices=tuple(PRESETS), default="small",
-                   help="network sizes (default small)")
-    p.add_argument("--data", choices=DATA_SOURCES, default="builtin",
-                   help="dataset: built-in rendered piano, MAESTRO v3, or synthetic tones "
-                        "(tests) (default builtin)")
-    p.add_argument("--root", default="", help="dataset folder (default: data/builtin, or "
-                   "$NEURO_CODEC_DATA; required for maestro)")
-    p.add_argument("--steps", type=int, default=2000, help="total optimiser steps (default 2000)")
-    p.add_argument("--batch-size", type=int, default=0, help="clips per step and process "
-                   "(default: the preset's)")
-    p.add_argument("--clip-samples", type=int, default=0, help="samples per training clip "
-                   "(default: the preset's)")
-    d = TrainConfig()
-    p.add_argument("--lr", type=float, default=d.lr, help=f"AdamW learning rate (default {d.lr})")
-    p.add_argument("--grad-clip", type=float, default=d.grad_clip,
-                   help=f"gradient-norm clip, 0 for none (default {d.grad_clip})")
-    p.add_argument("--fixed-point-fraction", type=float, default=d.fixed_point_fraction,
-                   help="the last fraction of the steps encode in Loihi fixed point (the "
-                        f"recipe's fine-tuning phase) (default {d.fixed_point_fraction})")
-    p.add_argument("--val-clips", type=int, default=d.val_clips, help="validation clips "
-                   f"scored at every checkpoint, 0 for none (default {d.val_clips})")
-    p.add_argument("--theta", type=float, default=0.5, help="SPARSE: allowed storage cost as a "
-                   "fraction of 80 bits/frame (default 0.5)")
-    p.add_argument("--mu-levels", type=int, default=d.mu_levels, help="mu-sparse: number of "
-                   f"levels; level μ allows an event rate of 2^(-μ/3) (default {d.mu_levels})")
-    p.add_argument("--ckpt-every", type=int, default=200, help="steps between checkpoints "
-                   "(default 200)")
-    p.add_argument("--log-every", type=int, default=10, help="steps between log rows "
-                   "(default 10)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads for torch "
-                   "(default: torch's choice)")
-    p.add_argument("--out", default="", help="output folder (default runs/<model>-<config>)")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
-    p.add_argument("--max-minutes", type=float, default=0.0, help="stop with a checkpoint "
-                   "after this much training time, 0 for no limit (default 0)")
-    p.add_argument("--set-encoder", action="append", default=[], metavar="FIELD=VALUE",
-                   help="override a field of the preset's EncoderConfig (repeatable; VALUE "
-                        "is JSON or a bare string), e.g. input_support=dense")
-    p.add_argument("--set-decoder", action="append", default=[], metavar="FIELD=VALUE",
-                   help="override a field of the preset's DecoderConfig, e.g. "
-                        "refiner_blocks=0")
-    p.add_argument("--loihi-fixed", action="store_true", help="quantisation-aware training: "
-                   "encode with Loihi's fixed-point arithmetic (bit-exact with Lava fixed_pt)")
-    p.add_argument("--init", default="", help="start from this checkpoint's weights "
-                   "(e.g. fine-tune a float model with --loihi-fixed)")
+    """`python -m neuro_codec.train`: TrainConfig's fields as flags (see FLAG_NAMES), then the
+    run-only flags (--threads, --out, --resume, --max-minutes)."""
+    from typing import get_type_hints
+
+    from neuro_codec.commands.arguments import non_negative_float, non_negative_int
+
+    p = argparse.ArgumentParser(prog="python -m neuro_codec.train",
+                                description=__doc__.split("\n")[0])
+    helps, hints = field_help(), get_type_hints(TrainConfig)
+    g = p.add_argument_group("training configuration (TrainConfig; stored in the checkpoint)")
+    for f in fields(TrainConfig):
+        if f.name in NOT_FLAGS:
+            continue
+        flags = FLAG_NAMES.get(f.name, ("--" + f.name.replace("_", "-"),))
+        text = helps.get(f.name)
+        if text is None:
+            raise TypeError(f"TrainConfig.{f.name} has no entry in the docstring's Fields")
+        kind = hints[f.name]
+        kw: dict[str, Any] = {"dest": f.name, "default": f.default,
+                              "metavar": flags[0].lstrip("-").upper().replace("-", "_")}
+        if f.name in OVERRIDE_FIELDS:
+            kw.update(action="append", default=[], metavar="FIELD=VALUE")
+            text += " (repeatable; VALUE is JSON or a bare string)"
+        elif kind is bool:
+            kw["action"] = argparse.BooleanOptionalAction if f.default else "store_true"
+            del kw["metavar"]
+        elif kind in (int, float, str):
+            kw.update(type=kind, choices=CHOICES.get(f.name))
+        else:
+            raise TypeError(f"TrainConfig.{f.name}: no flag for a {kind}; add it to NOT_FLAGS")
+        if f.name in CHOICES:
+            kw.pop("metavar")
+        if f.name not in OVERRIDE_FIELDS:
+            text = f"{text.rstrip('.')} (default {f.default if f.default != '' else 'empty'})"
+        g.add_argument(*flags, help=text.replace("%", "%%"), **kw)
+    r = p.add_argument_group("this run")
+    r.add_argument("--threads", type=non_negative_int, default=0, help="CPU threads for torch, "
+                   "0 for torch's choice (default 0)")
+    r.add_argument("--out", default="", metavar="DIR", help="output folder: last.pt, log.csv, "
+                   "val.csv, curves.png (default runs/<model>-<config>)")
+    r.add_argument("--resume", action="store_true", help="continue from DIR/last.pt")
+    r.add_argument("--max-minutes", type=non_negative_float, default=0.0, help="stop with a "
+                   "checkpoint after this much training time, 0 for no limit (default 0)")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return run_command(lambda: _train(args), also=(ValueError,))
+    return run_command(lambda: _train(args))
 
 
 def _overrides(items: list[str]) -> tuple[tuple[str, Any], ...]:
@@ -558,7 +588,7 @@ def _overrides(items: list[str]) -> tuple[tuple[str, Any], ...]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise CodecError(f"override {item!r} is not FIELD=VALUE")
+            raise ConfigError(f"override {item!r} is not FIELD=VALUE")
         try:
             out.append((key, json.loads(value)))
         except json.JSONDecodeError:
@@ -566,21 +596,32 @@ def _overrides(items: list[str]) -> tuple[tuple[str, Any], ...]:
     return tuple(out)
 
 
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The TrainConfig the flags describe.
+
+    Raises:
+        ConfigError: a value TrainConfig refuses (its message names the field).
+    """
+    values = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
+    for name in OVERRIDE_FIELDS:
+        values[name] = _overrides(values[name])
+    try:
+        return TrainConfig(**values)
+    except (ValueError, TypeError) as e:   # TypeError: an override value of the wrong type
+        raise ConfigError(f"invalid training configuration: {e}") from None
+
+
 def _train(args) -> int:
-    cfg = TrainConfig(model=args.model, preset=args.preset, data=args.data,
-                      data_root=args.root, steps=args.steps, batch_size=args.batch_size,
-                      clip_samples=args.clip_samples, lr=args.lr, sparsity_theta=args.theta,
-                      ckpt_every=args.ckpt_every, log_every=args.log_every, seed=args.seed,
-                      loihi_fixed=args.loihi_fixed, init_from=args.init, grad_clip=args.grad_clip,
-                      fixed_point_fraction=args.fixed_point_fraction, val_clips=args.val_clips,
-                      mu_levels=args.mu_levels,
-                      encoder_overrides=_overrides(args.set_encoder),
-                      decoder_overrides=_overrides(args.set_decoder))
-    if args.data == "maestro" and not args.root:
-        raise CodecError("--data maestro needs --root DIR (the MAESTRO v3 folder)")
+    from neuro_codec.errors import writing
+
+    cfg = config_from_args(args)
+    if cfg.data == "maestro" and not cfg.data_root:
+        raise ConfigError("--data maestro needs --root DIR (the MAESTRO v3 folder)")
     if args.threads:
         torch.set_num_threads(args.threads)
-    out = args.out or f"runs/{args.model}-{args.preset}"
+    out = args.out or f"runs/{cfg.model}-{cfg.preset}"
+    with writing(out):
+        Path(out).mkdir(parents=True, exist_ok=True)
     row = train(cfg, out, resume=args.resume, progress=True,
                 max_seconds=args.max_minutes * 60 if args.max_minutes else None)
     if int(os.environ.get("RANK", "0")) == 0:
