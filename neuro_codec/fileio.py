@@ -1,4 +1,4 @@
-"""Atomic file writes: outputs appear whole or not at all.
+"""File writes that appear whole or not at all, and the read of a coded file.
 
 Every writer in the project goes through `atomic_path`: it writes to a temporary file in the
 destination folder and renames it over the target with `os.replace`, which is atomic on POSIX
@@ -48,3 +48,14 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
     """Write `data` to `path` atomically."""
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
+
+
+def read_coded_file(path: str | os.PathLike) -> bytes:
+    """The bytes of a coded file (`.snc`, `.rvq`); a file that cannot be read is a
+    BitstreamError naming it."""
+    from neuro_codec.errors import BitstreamError
+
+    try:
+        return Path(path).read_bytes()
+    except OSError as e:
+        raise BitstreamError(f"cannot read {path}: {e.strerror or e}") from None

@@ -34,3 +34,19 @@ needs_fluidsynth = pytest.mark.skipif(
     or not any(p.is_file() for p in render.SOUNDFONT_CANDIDATES),
     reason="fluidsynth and fluid-soundfont-gm are not installed",
 )
+
+
+def peak_allocation(fn) -> tuple[int, BaseException | None]:
+    """(peak bytes traced while running fn, the exception it raised or None): the readers'
+    allocation bounds are asserted with it."""
+    import tracemalloc
+
+    tracemalloc.start()
+    error = None
+    try:
+        fn()
+    except BaseException as e:
+        error = e
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return peak, error

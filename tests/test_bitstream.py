@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import re
 import struct
-import tracemalloc
 import zlib
 
 import numpy as np
 import pytest
+from factories import peak_allocation
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -301,19 +301,6 @@ def test_version_2_malformed_files(data, message):
 # The reader's allocation bound: N·T ≤ MAX_DECODED_CELLS, T = ⌈audio samples / hop⌉
 
 MEBIBYTE = 1 << 20
-
-
-def peak_allocation(fn) -> tuple[int, BaseException | None]:
-    """(peak bytes traced while running fn, the exception it raised)."""
-    tracemalloc.start()
-    error = None
-    try:
-        fn()
-    except BaseException as e:
-        error = e
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    return peak, error
 
 
 # N·T = 65535 × 65537 = 2^32 − 1 cells with a consistent audio length (65537 hops of 65535

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import re
 import struct
-import tracemalloc
 import zlib
 
 import numpy as np
 import pytest
 import torch
+from factories import peak_allocation
 
 import neuro_codec.coding.rvq_file as rvq_file
 from neuro_codec.cli import main
@@ -190,19 +190,6 @@ def test_malformed_files(data, message):
     assert isinstance(error, BitstreamError), error
     assert re.search(message, str(error)), str(error)
     assert peak < MEBIBYTE
-
-
-def peak_allocation(fn) -> tuple[int, BaseException | None]:
-    """(peak bytes traced while running fn, the exception it raised or None)."""
-    tracemalloc.start()
-    error = None
-    try:
-        fn()
-    except BaseException as e:
-        error = e
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    return peak, error
 
 
 def test_reader_bound_on_codes():

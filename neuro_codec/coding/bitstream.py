@@ -12,7 +12,6 @@ import struct
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -26,7 +25,7 @@ from neuro_codec.coding.formats import (
 from neuro_codec.coding.payload import decode_payload, encode_payload
 from neuro_codec.data.audio import HOP_SAMPLES, SAMPLE_RATE_HZ, bits_per_second, n_frames
 from neuro_codec.errors import BitstreamError
-from neuro_codec.fileio import write_bytes_atomic
+from neuro_codec.fileio import read_coded_file, write_bytes_atomic
 
 MAGIC = b"SNC1"
 VERSION = 1  # events only: what every file without μ is written as
@@ -371,18 +370,11 @@ def unpack_snc(data: bytes) -> tuple[SncHeader, np.ndarray]:
     return header, z
 
 
-def _read(path: str | os.PathLike) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except OSError as e:
-        raise BitstreamError(f"cannot read {path}: {e.strerror or e}") from None
-
-
 def read_snc(path: str | os.PathLike) -> tuple[SncHeader, np.ndarray]:
     """Read a `.snc` file: (header, [N, T] uint8 z). Raises BitstreamError."""
-    return unpack_snc(_read(path))
+    return unpack_snc(read_coded_file(path))
 
 
 def read_snc_header(path: str | os.PathLike) -> SncHeader:
     """Read and check a `.snc` file's header (CRC included) without decoding the payload."""
-    return parse_header(_read(path))
+    return parse_header(read_coded_file(path))

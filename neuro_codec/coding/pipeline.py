@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -253,12 +252,3 @@ def _check_model(model: LoadedModel, file_model_id: str, source: str) -> None:
     if file_model_id != model.model_id:
         raise CheckpointError(f"{source} was made by model {file_model_id!r}, the checkpoint is "
                               f"{model.model_id!r}")
-
-
-def read_bytes(path: str | os.PathLike) -> bytes:
-    from neuro_codec.errors import BitstreamError
-
-    try:
-        return Path(path).read_bytes()
-    except OSError as e:
-        raise BitstreamError(f"cannot read {path}: {e.strerror or e}") from None

@@ -12,14 +12,13 @@ import os
 import struct
 import zlib
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from neuro_codec.coding.formats import MAX_DECODED_CELLS, bits_to_uints, pack_bits, uints_to_bits
 from neuro_codec.data.audio import HOP_SAMPLES, SAMPLE_RATE_HZ, bits_per_second, n_frames
 from neuro_codec.errors import BitstreamError
-from neuro_codec.fileio import write_bytes_atomic
+from neuro_codec.fileio import read_coded_file, write_bytes_atomic
 
 MAGIC = b"RVQ1"
 VERSION = 1
@@ -317,18 +316,11 @@ def _decode_codes(payload: bytes, q: int, b: int, t: int) -> np.ndarray:
     return codes
 
 
-def _read(path: str | os.PathLike) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except OSError as e:
-        raise BitstreamError(f"cannot read {path}: {e.strerror or e}") from None
-
-
 def read_rvq(path: str | os.PathLike) -> tuple[RvqHeader, np.ndarray]:
     """Read a `.rvq` file: (header, [Q, T] int64 codes). Raises BitstreamError."""
-    return unpack_rvq(_read(path))
+    return unpack_rvq(read_coded_file(path))
 
 
 def read_rvq_header(path: str | os.PathLike) -> RvqHeader:
     """Read and check a `.rvq` file's header (CRC included) without decoding the payload."""
-    return parse_rvq_header(_read(path))
+    return parse_rvq_header(read_coded_file(path))

@@ -18,7 +18,7 @@ from neuro_codec.coding.pipeline import DEFAULT_SEGMENT_SAMPLES, QualityTarget
 from neuro_codec.commands.arguments import non_negative_int, positive_float, positive_int
 from neuro_codec.data.audio import SAMPLE_RATE_HZ, load_audio, save_audio
 from neuro_codec.errors import CodecError, writing
-from neuro_codec.fileio import atomic_path
+from neuro_codec.fileio import atomic_path, read_coded_file
 from neuro_codec.model.codec import DEFAULT_STEPS
 from neuro_codec.model.diffusion import SAMPLERS
 from neuro_codec.model.presets import MODEL_KINDS
@@ -85,7 +85,7 @@ def _encode(args) -> int:
 
 
 def _decode(args) -> int:
-    data = pipeline.read_bytes(args.input)
+    data = read_coded_file(args.input)
     checkpoint = args.checkpoint or find_shipped(_file_model_id(data, str(args.input)))
     model = pipeline.load_model(checkpoint, _device(args.device))
     x, header = pipeline.decode(model, data, steps=args.steps, sampler=args.sampler,
