@@ -1,7 +1,9 @@
 """neuro-codec: an event-based (spiking) audio codec for piano music.
 
-Spiking encoder (`encoder`) → binary events z → exact storage (`storage`, `entropy`,
-`bitstream`) → context + diffusion decoder (`decoder`, `diffusion`, `codec`). Never imports Lava.
+The packages follow the pipeline: `data` (audio, datasets) → `model` (spiking encoder, its
+fixed point, the RVQ baseline, decoder, codec, checkpoints) → `coding` (exact formats, entropy
+coding, `.snc` / `.rvq`, the file pipeline) → `training`, `evaluation` → `commands` (the CLI).
+Never imports Lava.
 """
 
 from neuro_codec.coding.bitstream import SncHeader, pack_snc, read_snc, unpack_snc, write_snc

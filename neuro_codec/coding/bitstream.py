@@ -1,6 +1,6 @@
 """The `.snc` file (DESIGN §5): a little-endian header, an event payload, a CRC-32.
 
-Payloads come from `storage.py` (exact formats) and `entropy.py`; the byte layout is in
+Payloads come from `formats.py` (exact formats) and `entropy.py` through `payload.py`; the byte layout is in
 docs/bitstream.md. Version 1 holds the events alone; version 2 adds a compression level μ per
 segment of frames (the μ-SPARSE model). Readers name what is wrong and raise BitstreamError.
 """

@@ -1,7 +1,7 @@
 """The entropy-coded event format: an adaptive context model range-coded with `constriction`.
 
-`storage.py` delegates `EventFormat.ENTROPY` here (layout and model: docs/bitstream.md); also a
-synthetic source of bursty, unit-selective events for tests and benchmarks.
+`payload.py` delegates `EventFormat.ENTROPY` here (layout and model: docs/bitstream.md); where
+range coding would not be smaller, the payload falls back on the cheapest exact format.
 """
 
 from __future__ import annotations
