@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from neuro_codec.model.arithmetic import Arithmetic
+
 if TYPE_CHECKING:
     from conversion.nir_export import EncoderGraph
 
@@ -380,23 +382,41 @@ def count_simulation(connectivity: Connectivity, result) -> NetworkCounts:
                         result.inputs)
 
 
-def count_encoder_run(encoder, audio: np.ndarray) -> tuple[Connectivity, NetworkCounts]:
-    """Run the snnTorch encoder on one waveform and count what it did.
+def encoder_rasters(encoder, audio: np.ndarray,
+                  arithmetic: Arithmetic | str) -> tuple[list[np.ndarray], np.ndarray]:
+    """The rasters Lava would produce, without Lava: what `neuro-codec encode` computes.
 
     Args:
-        encoder: a `SpikingEncoder`.
+        encoder: a level-free `SpikingEncoder` (μ-SPARSE folded with `at_level`).
+        audio: [samples] waveform at 22,050 Hz.
+        arithmetic: FIXED: Loihi's integer arithmetic (`simulate_fixed_point`, equal to Lava's
+            fixed_pt run), inputs the 12-bit payloads; FLOAT: the float64 encoder
+            (`run_float64`, equal to Lava's floating_pt run), inputs samples × input gain.
+    Returns:
+        (per LIF layer uint8 [units_i, T], graded host input [frame_samples, T]).
+    """
+    from neuro_codec.data.audio import frame_audio
+    from neuro_codec.model.fixed_point import quantize_input, simulate_fixed_point
+
+    x = np.asarray(audio, dtype=np.float64).reshape(-1)
+    frames = frame_audio(x, encoder.config.frame_samples).T                    # [F, T]
+    if Arithmetic(arithmetic) is Arithmetic.FIXED:
+        _, trace = simulate_fixed_point(encoder, x)
+        layers = [t[0].numpy().astype(np.uint8) for t in trace.layers]
+        return layers, quantize_input(frames)
+    return encoder.run_float64(x), frames * encoder.config.input_gain
+
+
+def count_encoder_run(encoder, audio: np.ndarray, arithmetic: Arithmetic | str = Arithmetic.FLOAT,
+                      ) -> tuple[Connectivity, NetworkCounts]:
+    """Run the encoder without Lava (`encoder_rasters`) on one waveform and count what it did.
+
+    Args:
+        encoder: a level-free `SpikingEncoder`.
         audio: [samples] float waveform at the encoder's sample rate.
+        arithmetic: the checkpoint's event arithmetic (what `neuro-codec encode` computes).
     Returns:
         (connectivity read from the module, counts over T = ⌈samples / frame⌉ steps).
     """
-    import torch
-
-    from neuro_codec.data.audio import frame_audio
-
-    x = torch.as_tensor(np.asarray(audio, dtype=np.float32)).reshape(1, -1)
-    with torch.no_grad():
-        _, trace = encoder(x, return_trace=True)
-        frames = frame_audio(x[0], encoder.config.frame_samples).T * encoder.config.input_gain
     conn = Connectivity.from_encoder(encoder)
-    rasters = [layer[0].numpy().astype(np.uint8) for layer in trace.layers]
-    return conn, count_events(conn, rasters, frames.numpy())
+    return conn, count_events(conn, *encoder_rasters(encoder, audio, arithmetic))

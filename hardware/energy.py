@@ -22,7 +22,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from hardware.counts import Connectivity, NetworkCounts, count_events, count_simulation
+from hardware.counts import (
+    Connectivity,
+    NetworkCounts,
+    count_events,
+    count_simulation,
+    encoder_rasters,
+)
 from hardware.energy_model import CONSTANTS, EnergyModel
 from hardware.report import build_report, markdown, write_outputs
 from neuro_codec.commands.arguments import non_negative_float, positive_float
@@ -114,31 +120,6 @@ def _lava_stack():
     return encoder_to_nir, simulate_audio
 
 
-def torch_rasters(encoder, audio: np.ndarray,
-                  arithmetic: Arithmetic | str) -> tuple[list[np.ndarray], np.ndarray]:
-    """The rasters Lava would produce, without Lava: what `neuro-codec encode` computes.
-
-    Args:
-        encoder: a level-free `SpikingEncoder` (μ-SPARSE folded with `at_level`).
-        audio: [samples] waveform at 22,050 Hz.
-        arithmetic: FIXED: Loihi's integer arithmetic (`simulate_fixed_point`, equal to Lava's
-            fixed_pt run), inputs the 12-bit payloads; FLOAT: the float64 encoder
-            (`run_float64`, equal to Lava's floating_pt run), inputs samples × input gain.
-    Returns:
-        (per LIF layer uint8 [units_i, T], graded host input [frame_samples, T]).
-    """
-    from neuro_codec.data.audio import frame_audio
-    from neuro_codec.model.fixed_point import quantize_input, simulate_fixed_point
-
-    x = np.asarray(audio, dtype=np.float64).reshape(-1)
-    frames = frame_audio(x, encoder.config.frame_samples).T                    # [F, T]
-    if Arithmetic(arithmetic) is Arithmetic.FIXED:
-        _, trace = simulate_fixed_point(encoder, x)
-        layers = [t[0].numpy().astype(np.uint8) for t in trace.layers]
-        return layers, quantize_input(frames)
-    return encoder.run_float64(x), frames * encoder.config.input_gain
-
-
 def measure(encoder, clips: list[Clip], backend: str = "lava",
             arithmetic: Arithmetic | str = Arithmetic.FLOAT, progress: bool = False,
             label: str = "", events: dict[str, np.ndarray] | None = None,
@@ -172,7 +153,7 @@ def measure(encoder, clips: list[Clip], backend: str = "lava",
             wall += result.wall_time_s
         else:
             t0 = time.perf_counter()
-            layers, inputs = torch_rasters(encoder, clip.audio, arithmetic)
+            layers, inputs = encoder_rasters(encoder, clip.audio, arithmetic)
             c = count_events(conn, layers, inputs)
             z = layers[-1]
             wall += time.perf_counter() - t0

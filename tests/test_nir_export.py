@@ -25,6 +25,7 @@ from conversion.nir_export import (
     rec_name,
     write_graph,
 )
+from neuro_codec.data.audio import frame_audio
 from neuro_codec.model.checkpoint import encoder_only_checkpoint, save_checkpoint
 from neuro_codec.model.encoder import EncoderConfig
 
@@ -157,7 +158,7 @@ def test_file_read_by_nirtorch_gives_same_z(cfg, seed, tmp_path):
     x = torch.randn(1, cfg.frame_samples * 220, generator=g) * 0.3
     with torch.no_grad():
         z_ref, trace = enc(x, return_trace=True)
-        frames = enc.frames(x)[0]
+        frames = frame_audio(x, cfg.frame_samples)[0]
         state, out = None, []
         for t in range(frames.shape[0]):
             y, state = module(frames[t: t + 1], state)

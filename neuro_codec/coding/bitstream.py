@@ -1,6 +1,7 @@
 """The `.snc` file (DESIGN §5): a little-endian header, an event payload, a CRC-32.
 
-Payloads come from `formats.py` (exact formats) and `entropy.py` through `payload.py`; the byte layout is in
+Payloads come from `formats.py` (exact formats) and `entropy.py` through `payload.py`; what
+`.snc` shares with `.rvq` (sizes, bitrates, CRC seal) from `container.py`; the byte layout is in
 docs/bitstream.md. Version 1 holds the events alone; version 2 adds a compression level μ per
 segment of frames (the μ-SPARSE model). Readers name what is wrong and raise BitstreamError.
 """
@@ -9,12 +10,21 @@ from __future__ import annotations
 
 import os
 import struct
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from neuro_codec.coding.container import (
+    CRC_BYTES,
+    U32,
+    CodedFileHeader,
+    check_field,
+    check_sealed,
+    seal,
+)
+from neuro_codec.coding.container import file_bitrate_bps as file_bitrate_bps
+from neuro_codec.coding.container import payload_bitrate_bps as payload_bitrate_bps
 from neuro_codec.coding.formats import (
     MAX_DECODED_CELLS,
     EventFormat,
@@ -23,7 +33,7 @@ from neuro_codec.coding.formats import (
     payload_bits,
 )
 from neuro_codec.coding.payload import decode_payload, encode_payload
-from neuro_codec.data.audio import HOP_SAMPLES, SAMPLE_RATE_HZ, bits_per_second, n_frames
+from neuro_codec.data.audio import HOP_SAMPLES, SAMPLE_RATE_HZ, n_frames
 from neuro_codec.errors import BitstreamError
 from neuro_codec.fileio import read_coded_file, write_bytes_atomic
 
@@ -33,15 +43,13 @@ VERSION_MU = 2  # version 1 + a u32 segment length and one u8 μ per segment
 VERSIONS = (VERSION, VERSION_MU)
 # magic, version, format, N, T, S, sample rate, hop, audio samples, model id length
 _FIXED = struct.Struct("<4sBBHIIIHIB")
-_U32 = struct.Struct("<I")
-FIXED_HEADER_BYTES = _FIXED.size + _U32.size  # 31: the version-1 header with an empty model id
-CRC_BYTES = 4
+FIXED_HEADER_BYTES = _FIXED.size + U32.size  # 31: the version-1 header with an empty model id
 MAX_MODEL_ID_BYTES = 255
 MAX_MU = 255  # μ is a u8
 
 
 @dataclass(frozen=True)
-class SncHeader:
+class SncHeader(CodedFileHeader):
     """The header of a `.snc` file."""
 
     version: int  # file format version: 1, or 2 when the file holds μ
@@ -62,7 +70,7 @@ class SncHeader:
         """Bytes before the payload: 31 + model id length, + 4 + number of μ in version 2."""
         size = FIXED_HEADER_BYTES + len(self.model_id.encode("utf-8"))
         if self.version == VERSION_MU:
-            size += _U32.size + len(self.mu)
+            size += U32.size + len(self.mu)
         return size
 
     def mu_per_frame(self) -> np.ndarray:
@@ -80,50 +88,13 @@ class SncHeader:
         return np.repeat(mu, self.mu_segment_frames)[: self.n_frames]
 
     @property
-    def payload_bytes(self) -> int:
-        return -(-self.payload_bits // 8)
-
-    @property
-    def file_bytes(self) -> int:
-        """Size of the whole file: header, padded payload, CRC."""
-        return self.header_bytes + self.payload_bytes + CRC_BYTES
-
-    @property
-    def duration_s(self) -> float:
-        """Seconds of audio: n_audio_samples / sample_rate_hz."""
-        return self.n_audio_samples / self.sample_rate_hz
-
-    @property
     def event_rate(self) -> float:
         """S / (N·T), the fraction of ones in z."""
         return self.n_events / (self.n_units * self.n_frames)
 
 
-def payload_bitrate_bps(header: SncHeader) -> float:
-    """Payload bits per second of audio (the paper's bitrate)."""
-    return bits_per_second(header.payload_bits, header.n_audio_samples, header.sample_rate_hz)
-
-
-def file_bitrate_bps(header: SncHeader, file_bytes: int | None = None) -> float:
-    """Whole-file bits per second of audio (header and CRC included).
-
-    Args:
-        header: the file's header.
-        file_bytes: the file's size; defaults to the size the header implies.
-    """
-    size = header.file_bytes if file_bytes is None else file_bytes
-    return bits_per_second(8 * size, header.n_audio_samples, header.sample_rate_hz)
-
-
 # ---------------------------------------------------------------------------------------------
 # Writing
-
-
-def _check_field(name: str, value: int, low: int, high: int) -> int:
-    if (not isinstance(value, (int, np.integer)) or isinstance(value, bool)
-            or not low <= int(value) <= high):
-        raise BitstreamError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
-    return int(value)
 
 
 def _mu_segments(mu: Sequence[int] | int | None, mu_segment_frames: int,
@@ -133,7 +104,7 @@ def _mu_segments(mu: Sequence[int] | int | None, mu_segment_frames: int,
     A segment longer than the clip is stored as T frames: the same μ for every frame, and
     the one form the reader accepts.
     """
-    seg = _check_field("mu_segment_frames", mu_segment_frames, 0, 0xFFFF_FFFF)
+    seg = check_field("mu_segment_frames", mu_segment_frames, 0, 0xFFFF_FFFF)
     if mu is None:
         if seg:
             raise BitstreamError(f"mu_segment_frames = {seg} given without mu")
@@ -145,7 +116,7 @@ def _mu_segments(mu: Sequence[int] | int | None, mu_segment_frames: int,
         values = list(mu)
     else:
         raise BitstreamError(f"mu must be an integer or a 1-D sequence of integers, got {mu!r}")
-    levels = tuple(_check_field("mu", v, 0, MAX_MU) for v in values)
+    levels = tuple(check_field("mu", v, 0, MAX_MU) for v in values)
     if seg == 0:
         if len(levels) != 1:
             raise BitstreamError(
@@ -168,8 +139,8 @@ def encode_snc(z: np.ndarray, fmt: EventFormat | str = "auto",
                mu: Sequence[int] | int | None = None,
                mu_segment_frames: int = 0) -> tuple[SncHeader, bytes]:
     """Build a `.snc` file in memory; see `pack_snc`. Returns (header, file bytes)."""
-    sample_rate_hz = _check_field("sample rate (Hz)", sample_rate_hz, 1, 0xFFFF_FFFF)
-    hop_samples = _check_field("hop (samples)", hop_samples, 1, 0xFFFF)
+    sample_rate_hz = check_field("sample rate (Hz)", sample_rate_hz, 1, 0xFFFF_FFFF)
+    hop_samples = check_field("hop (samples)", hop_samples, 1, 0xFFFF)
     model_bytes = model_id.encode("utf-8")
     if len(model_bytes) > MAX_MODEL_ID_BYTES:
         raise BitstreamError(
@@ -184,7 +155,7 @@ def encode_snc(z: np.ndarray, fmt: EventFormat | str = "auto",
     n, t = z.shape
     if n_audio_samples is None:
         n_audio_samples = t * hop_samples
-    n_audio_samples = _check_field("number of audio samples", n_audio_samples, 1, 0xFFFF_FFFF)
+    n_audio_samples = check_field("number of audio samples", n_audio_samples, 1, 0xFFFF_FFFF)
     if n_frames(n_audio_samples, hop_samples) != t:
         raise BitstreamError(
             f"{n_audio_samples} audio samples at hop {hop_samples} make "
@@ -212,9 +183,9 @@ def encode_snc(z: np.ndarray, fmt: EventFormat | str = "auto",
     head = _FIXED.pack(MAGIC, version, fmt.code, n, t, s, sample_rate_hz, hop_samples,
                        n_audio_samples, len(model_bytes)) + model_bytes
     if levels:
-        head += _U32.pack(seg) + bytes(levels)
-    body = head + _U32.pack(bits) + payload
-    return header, body + _U32.pack(zlib.crc32(body))
+        head += U32.pack(seg) + bytes(levels)
+    body = head + U32.pack(bits) + payload
+    return header, seal(body)
 
 
 def pack_snc(z: np.ndarray, fmt: EventFormat | str = "auto",
@@ -285,39 +256,28 @@ def parse_header(data: bytes) -> SncHeader:
         known = ", ".join(map(str, VERSIONS))
         raise BitstreamError(f"unknown .snc version {version} (this reader knows {known})")
     id_end = _FIXED.size + id_len
-    head_len = id_end + _U32.size  # version 1: the payload bits follow the model id
+    head_len = id_end + U32.size  # version 1: the payload bits follow the model id
     seg, n_mu = 0, 0
     if version == VERSION_MU:
-        if len(data) < id_end + _U32.size:
+        if len(data) < id_end + U32.size:
             raise BitstreamError(
                 f"truncated .snc: version-2 header with a {id_len}-byte model id needs its "
                 f"μ segment length at bytes {id_end}-{id_end + 3}, file has {len(data)}"
             )
-        (seg,) = _U32.unpack_from(data, id_end)
+        (seg,) = U32.unpack_from(data, id_end)
         if seg < 1:
             raise BitstreamError("header says μ segments of 0 frames; they must be at least 1")
         n_mu = -(-t // seg)
-        head_len = id_end + _U32.size + n_mu + _U32.size
+        head_len = id_end + U32.size + n_mu + U32.size
     if len(data) < head_len:
         mus = f" and {n_mu} μ segments" if version == VERSION_MU else ""
         raise BitstreamError(
             f"truncated .snc: header with a {id_len}-byte model id{mus} needs {head_len} "
             f"bytes, file has {len(data)}"
         )
-    (bits,) = _U32.unpack_from(data, head_len - 4)
+    (bits,) = U32.unpack_from(data, head_len - 4)
     total = head_len + -(-bits // 8) + CRC_BYTES
-    if len(data) < total:
-        raise BitstreamError(
-            f"truncated .snc: a {bits}-bit payload makes {total} bytes, file has {len(data)}"
-        )
-    if len(data) > total:
-        raise BitstreamError(
-            f".snc has {len(data) - total} unexpected bytes after the CRC ({total} expected)"
-        )
-    (stored,) = _U32.unpack_from(data, total - CRC_BYTES)
-    computed = zlib.crc32(memoryview(data)[: total - CRC_BYTES])  # no copy
-    if stored != computed:
-        raise BitstreamError(f"CRC mismatch: stored 0x{stored:08x}, computed 0x{computed:08x}")
+    check_sealed(data, total, ".snc", f"a {bits}-bit payload makes {total} bytes")
 
     fmt = EventFormat.from_code(code)
     if n < 1 or t < 1:
@@ -350,7 +310,7 @@ def parse_header(data: bytes) -> SncHeader:
             f"{fmt.value} payload of N={n}, T={t}, S={s} must be "
             f"{payload_bits(fmt, n, t, s)} bits, header says {bits}"
         )
-    mu = tuple(data[id_end + _U32.size: id_end + _U32.size + n_mu])
+    mu = tuple(data[id_end + U32.size: id_end + U32.size + n_mu])
     return SncHeader(version, fmt, n, t, s, rate, hop, n_audio, model_id, bits, mu, seg)
 
 

@@ -10,13 +10,21 @@ from __future__ import annotations
 
 import os
 import struct
-import zlib
 from dataclasses import dataclass
 
 import numpy as np
 
+from neuro_codec.coding.container import (
+    CRC_BYTES,
+    CodedFileHeader,
+    check_field,
+    check_sealed,
+    seal,
+)
+from neuro_codec.coding.container import file_bitrate_bps as file_bitrate_bps
+from neuro_codec.coding.container import payload_bitrate_bps as payload_bitrate_bps
 from neuro_codec.coding.formats import MAX_DECODED_CELLS, bits_to_uints, pack_bits, uints_to_bits
-from neuro_codec.data.audio import HOP_SAMPLES, SAMPLE_RATE_HZ, bits_per_second, n_frames
+from neuro_codec.data.audio import HOP_SAMPLES, SAMPLE_RATE_HZ, n_frames
 from neuro_codec.errors import BitstreamError
 from neuro_codec.fileio import read_coded_file, write_bytes_atomic
 
@@ -32,12 +40,10 @@ _CHUNK_CODES = 1 << 20  # the reader unpacks at most this many codes' bits at a 
 # magic, version, Q, B, T, sample rate, hop, audio samples, model id length
 _FIXED = struct.Struct("<4sBBBIIHIB")
 FIXED_HEADER_BYTES = _FIXED.size  # 22: the header with an empty model id
-CRC_BYTES = 4
-_U32 = struct.Struct("<I")
 
 
 @dataclass(frozen=True)
-class RvqHeader:
+class RvqHeader(CodedFileHeader):
     """The header of a `.rvq` file."""
 
     version: int  # file format version, 1
@@ -59,36 +65,7 @@ class RvqHeader:
         """Q·B·T: every code of every frame, B bits each."""
         return self.n_codebooks * self.codebook_bits * self.n_frames
 
-    @property
-    def payload_bytes(self) -> int:
-        return -(-self.payload_bits // 8)
 
-    @property
-    def file_bytes(self) -> int:
-        """Size of the whole file: header, padded payload, CRC."""
-        return self.header_bytes + self.payload_bytes + CRC_BYTES
-
-    @property
-    def duration_s(self) -> float:
-        """Seconds of audio: n_audio_samples / sample_rate_hz."""
-        return self.n_audio_samples / self.sample_rate_hz
-
-
-def payload_bitrate_bps(header: RvqHeader) -> float:
-    """Payload bits per second of audio, Q·B·T / duration (8 × 10 bits at 22,050 Hz / 512 with
-    T·hop samples: 3,445.3 bps)."""
-    return bits_per_second(header.payload_bits, header.n_audio_samples, header.sample_rate_hz)
-
-
-def file_bitrate_bps(header: RvqHeader, file_bytes: int | None = None) -> float:
-    """Whole-file bits per second of audio (header and CRC included).
-
-    Args:
-        header: the file's header.
-        file_bytes: the file's size; defaults to the size the header implies.
-    """
-    size = header.file_bytes if file_bytes is None else file_bytes
-    return bits_per_second(8 * size, header.n_audio_samples, header.sample_rate_hz)
 
 
 def is_rvq(data_prefix: bytes) -> bool:
@@ -98,13 +75,6 @@ def is_rvq(data_prefix: bytes) -> bool:
 
 # ---------------------------------------------------------------------------------------------
 # Writing
-
-
-def _check_field(name: str, value: int, low: int, high: int) -> int:
-    if (not isinstance(value, (int, np.integer)) or isinstance(value, bool)
-            or not low <= int(value) <= high):
-        raise BitstreamError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
-    return int(value)
 
 
 def _check_codes(codes: np.ndarray, codebook_bits: int) -> np.ndarray:
@@ -141,9 +111,9 @@ def encode_rvq(codes: np.ndarray, codebook_bits: int, sample_rate_hz: int = SAMP
                hop_samples: int = HOP_SAMPLES, n_audio_samples: int | None = None,
                model_id: str = "") -> tuple[RvqHeader, bytes]:
     """Build a `.rvq` file in memory; see `pack_rvq`. Returns (header, file bytes)."""
-    codebook_bits = _check_field("codebook bits", codebook_bits, 1, MAX_CODEBOOK_BITS)
-    sample_rate_hz = _check_field("sample rate (Hz)", sample_rate_hz, 1, 0xFFFF_FFFF)
-    hop_samples = _check_field("hop (samples)", hop_samples, 1, 0xFFFF)
+    codebook_bits = check_field("codebook bits", codebook_bits, 1, MAX_CODEBOOK_BITS)
+    sample_rate_hz = check_field("sample rate (Hz)", sample_rate_hz, 1, 0xFFFF_FFFF)
+    hop_samples = check_field("hop (samples)", hop_samples, 1, 0xFFFF)
     model_bytes = model_id.encode("utf-8")
     if len(model_bytes) > MAX_MODEL_ID_BYTES:
         raise BitstreamError(
@@ -153,7 +123,7 @@ def encode_rvq(codes: np.ndarray, codebook_bits: int, sample_rate_hz: int = SAMP
     q, t = codes.shape
     if n_audio_samples is None:
         n_audio_samples = t * hop_samples
-    n_audio_samples = _check_field("number of audio samples", n_audio_samples, 1, 0xFFFF_FFFF)
+    n_audio_samples = check_field("number of audio samples", n_audio_samples, 1, 0xFFFF_FFFF)
     if n_frames(n_audio_samples, hop_samples) != t:
         raise BitstreamError(
             f"{n_audio_samples} audio samples at hop {hop_samples} make "
@@ -165,7 +135,7 @@ def encode_rvq(codes: np.ndarray, codebook_bits: int, sample_rate_hz: int = SAMP
     payload, _ = pack_bits([uints_to_bits(codes.T.ravel(), codebook_bits)])
     body = _FIXED.pack(MAGIC, VERSION, q, codebook_bits, t, sample_rate_hz, hop_samples,
                        n_audio_samples, len(model_bytes)) + model_bytes + payload
-    return header, body + _U32.pack(zlib.crc32(body))
+    return header, seal(body)
 
 
 def pack_rvq(codes: np.ndarray, codebook_bits: int, sample_rate_hz: int = SAMPLE_RATE_HZ,
@@ -240,19 +210,7 @@ def parse_rvq_header(data: bytes) -> RvqHeader:
         )
     bits = q * b * t
     total = head_len + -(-bits // 8) + CRC_BYTES
-    if len(data) < total:
-        raise BitstreamError(
-            f"truncated .rvq: {q} codes of {b} bits × {t} frames make {total} bytes, "
-            f"file has {len(data)}"
-        )
-    if len(data) > total:
-        raise BitstreamError(
-            f".rvq has {len(data) - total} unexpected bytes after the CRC ({total} expected)"
-        )
-    (stored,) = _U32.unpack_from(data, total - CRC_BYTES)
-    computed = zlib.crc32(memoryview(data)[: total - CRC_BYTES])  # no copy
-    if stored != computed:
-        raise BitstreamError(f"CRC mismatch: stored 0x{stored:08x}, computed 0x{computed:08x}")
+    check_sealed(data, total, ".rvq", f"{q} codes of {b} bits × {t} frames make {total} bytes")
 
     if t < 1:
         raise BitstreamError("header says T = 0 frames; there must be at least 1")

@@ -6,56 +6,31 @@ from __future__ import annotations
 import argparse
 
 
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
+def _checked(cast: type, ok, need: str):
+    """An argparse type: `cast(text)` that satisfies `ok`, else "must be <need>, got <text>"."""
+    def parse(text: str):
+        try:
+            value = cast(text)
+        except ValueError:
+            kind = "an integer" if cast is int else "a number"
+            raise argparse.ArgumentTypeError(f"not {kind}: {text!r}") from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"must be {need}, got {text}")
+        return value
+
+    parse.__name__ = "integer" if cast is int else "number"
+    return parse
 
 
-def non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be ≥ 0, got {text}")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be non-negative, got {text}")
-    return value
-
-
-def positive_int(text: str) -> int:
-    value = non_negative_int(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
+positive_float = _checked(float, lambda v: v > 0, "> 0")
+non_negative_float = _checked(float, lambda v: v >= 0, "≥ 0")
+non_negative_int = _checked(int, lambda v: v >= 0, "non-negative")
+positive_int = _checked(int, lambda v: v >= 1, "at least 1")
 
 
 def int_in(lo: int, hi: int, what: str = ""):
     """An argparse type: an integer in [lo, hi] (`what` names the range in the message)."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-        if not lo <= value <= hi:
-            raise argparse.ArgumentTypeError(f"must be in [{what or f'{lo}, {hi}'}], got {text}")
-        return value
-
-    parse.__name__ = "integer"
-    return parse
+    return _checked(int, lambda v: lo <= v <= hi, f"in [{what or f'{lo}, {hi}'}]")
 
 
 def utf8_at_most(n_bytes: int):

@@ -313,10 +313,6 @@ class SpikingEncoder(nn.Module):
         plain.load_state_dict(state)
         return plain.train(self.training)
 
-    def frames(self, x: torch.Tensor) -> torch.Tensor:
-        """`frame_audio(x, frame_samples)`: [B, samples] → [B, T, frame_samples]."""
-        return frame_audio(x, self.config.frame_samples)
-
     def forward(self, x: torch.Tensor, return_trace: bool = False, mu=None):
         """Encode waveforms.
 
