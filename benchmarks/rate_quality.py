@@ -40,11 +40,11 @@ from neuro_codec.data.audio import SAMPLE_RATE_HZ, bits_per_second  # noqa: E402
 from neuro_codec.data.excerpts import split_excerpts  # noqa: E402
 from neuro_codec.errors import CodecError, DataError  # noqa: E402
 from neuro_codec.evaluation.evaluate import evaluate_clips  # noqa: E402
-from neuro_codec.evaluation.metrics import mel_distance, si_snr_db, visqol_score  # noqa: E402
+from neuro_codec.evaluation.metrics import QUALITY_COLUMNS, quality  # noqa: E402
 from neuro_codec.fileio import atomic_path  # noqa: E402
 
 SHIPPED = Path(__file__).resolve().parents[1] / "neuro_codec" / "checkpoints"
-METRICS = ("payload_kbps", "file_kbps", "si_snr_db", "mel_distance", "visqol")
+METRICS = ("payload_kbps", "file_kbps", *QUALITY_COLUMNS)
 
 
 def opus_rows(clips, kbps: float, with_visqol: bool, progress: bool) -> list[dict]:
@@ -54,9 +54,7 @@ def opus_rows(clips, kbps: float, with_visqol: bool, progress: bool) -> list[dic
         kbps_file = bits_per_second(bits, x.size) / 1e3
         rows.append({"clip": name, "format": "opus", "payload_kbps": kbps_file,
                      "file_kbps": kbps_file, "event_rate": float("nan"),
-                     "mu": float("nan"), "si_snr_db": si_snr_db(y, x),
-                     "mel_distance": mel_distance(y, x),
-                     "visqol": visqol_score(y, x) if with_visqol else float("nan"),
+                     "mu": float("nan"), **quality(y, x, with_visqol),
                      "encode_x_realtime": float("nan"), "decode_x_realtime": float("nan")})
     return rows
 
@@ -78,12 +76,18 @@ def markdown(table: list[dict]) -> str:
         sd = r[k + "_sd"]
         return f"{r[k]:.{digits}f}" + ("" if np.isnan(sd) else f" ± {sd:.{digits}f}")
 
+    def mean(r, k, digits):
+        return "–" if np.isnan(r[k]) else f"{r[k]:.{digits}f}"
+
     lines = ["| codec | payload kbps | file kbps | SI-SNR dB | mel distance | ViSQOL | "
-             "event rate | mean μ | encode × RT |", "|---|" + "---:|" * 8]
+             "quiet-bin LSD dB | silence dBFS (mean / p95) | pre-echo dBFS | "
+             "event rate | mean μ | encode × RT |", "|---|" + "---:|" * 11]
     for r in table:
         lines.append(
             f"| {r['codec']} | {pm(r, 'payload_kbps', 3)} | {pm(r, 'file_kbps', 3)} | "
             f"{pm(r, 'si_snr_db', 2)} | {pm(r, 'mel_distance', 4)} | {pm(r, 'visqol', 2)} | "
+            f"{mean(r, 'quiet_lsd_db', 1)} | {mean(r, 'silence_dbfs', 1)} / "
+            f"{mean(r, 'silence_p95_dbfs', 1)} | {mean(r, 'pre_echo_dbfs', 1)} | "
             + ("–" if np.isnan(r["event_rate"]) else f"{r['event_rate']:.4f}") + " | "
             + ("–" if np.isnan(r["mu"]) else f"{r['mu']:.1f}") + " | "
             + ("–" if np.isnan(r["encode_x_realtime"]) else f"{r['encode_x_realtime']:.0f}")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what is missing, and nothing else: Debian packages (fluidsynth, a GM soundfont,
-# opus-tools), a Python 3.10 virtual environment in .venv, and the project with its extras.
+# Installs what is missing, and nothing else: Debian packages (fluidsynth and timidity, the
+# piano sample sets FluidR3, csound's GM bank and freepats, opus-tools), a Python 3.10 virtual
+# environment in .venv, and the project with its extras.
 # Quick when everything is already there (a stamp records the installed pyproject.toml and lock).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +13,10 @@ missing=()
 command -v fluidsynth >/dev/null 2>&1 || missing+=(fluidsynth)
 [ -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ] || missing+=(fluid-soundfont-gm)
 command -v opusenc >/dev/null 2>&1 || missing+=(opus-tools)
+# The built-in data is played on several pianos (neuro_codec/data/pianos.py).
+command -v timidity >/dev/null 2>&1 || missing+=(timidity)
+[ -f /etc/timidity/freepats.cfg ] || missing+=(freepats)
+[ -f /usr/share/sounds/sf2/sf_GMbank.sf2 ] || missing+=(csound-soundfont)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing Debian packages: ${missing[*]}"
   SUDO=""

@@ -36,6 +36,23 @@ needs_fluidsynth = pytest.mark.skipif(
 )
 
 
+def _pianos_missing() -> str:
+    from neuro_codec.data.pianos import PIANOS
+    from neuro_codec.errors import DataError
+
+    for piano in PIANOS.values():
+        try:
+            piano.check()
+        except DataError as e:
+            return str(e)
+    return ""
+
+
+# Every piano of the catalogue (fluidsynth, timidity and their banks): scripts/setup.sh
+# installs them, so CI runs these tests.
+needs_pianos = pytest.mark.skipif(bool(_pianos_missing()), reason=_pianos_missing() or "-")
+
+
 def peak_allocation(fn) -> tuple[int, BaseException | None]:
     """(peak bytes traced while running fn, the exception it raised or None): the readers'
     allocation bounds are asserted with it."""

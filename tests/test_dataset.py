@@ -13,11 +13,15 @@ import torch
 
 from neuro_codec.cli import main
 from neuro_codec.data import dataset as ds
+from neuro_codec.data.acoustics import CLEAN, Acoustics
 from neuro_codec.data.corpus import CorpusWork
 from neuro_codec.data.midi_gen import target_duration_s
+from neuro_codec.data.pianos import CANONICAL_PIANO, HELD_OUT_PIANO, TRAINING_PIANOS
 from neuro_codec.errors import DataError
 
 SR = 22_050
+TINY_ROOM = Acoustics(rt60_s=0.6, drr_db=3.0, low_shelf_db=2.0, high_shelf_db=-3.0,
+                      peak_dbfs=-30.0, noise_dbfs=-75.0, seed=11)
 needs_fluidsynth = pytest.mark.skipif(shutil.which("fluidsynth") is None,
                                       reason="fluidsynth is not installed")
 
@@ -30,8 +34,12 @@ def _tiny_plan(minutes: float = 1.0, seed: int = 0) -> list[ds.PieceSpec]:
     return [
         ds.PieceSpec(work.piece_id, ds.SOURCE_PIANO, "test", 18.5, work=work),
         ds.PieceSpec("gen-0000", ds.SOURCE_GENERATED, "test", 33, gen_seed=short[0]),
-        ds.PieceSpec("gen-0001", ds.SOURCE_GENERATED, "validation", 33, gen_seed=short[1]),
-        ds.PieceSpec("gen-0002", ds.SOURCE_GENERATED, "train", 33, gen_seed=short[2]),
+        # timidity with freepats, in a room, coloured, quiet and noisy
+        ds.PieceSpec("gen-0001", ds.SOURCE_GENERATED, "validation", 33, gen_seed=short[1],
+                     piano="freepats-grand", acoustics=TINY_ROOM),
+        ds.PieceSpec("gen-0002", ds.SOURCE_GENERATED, "train", 33, gen_seed=short[2],
+                     piano="fluidr3-honky-tonk",
+                     acoustics=Acoustics(low_cut_hz=40.0, tilt_db=2.0, peak_dbfs=-12.0)),
     ]
 
 
@@ -156,7 +164,36 @@ def test_rendered_manifest(tiny_root):
     assert real[0].split == "test" and 15 < real[0].duration_s < 30
     text = (tiny_root / ds.MANIFEST_NAME).read_text().splitlines()
     assert text[0] == ",".join(ds.MANIFEST_COLUMNS)
-    assert text[1].endswith(",wav/gen-0002.wav,midi/gen-0002.mid")
+    assert text[1].startswith("gen-0002,generated,train,")
+    assert ",wav/gen-0002.wav,midi/gen-0002.mid,fluidr3-honky-tonk," in text[1]
+    by_id = {p.id: p for p in pieces}
+    assert Acoustics.from_json(by_id["gen-0001"].acoustics) == TINY_ROOM
+    assert by_id["gen-0000"].piano == CANONICAL_PIANO
+    assert Acoustics.from_json(by_id["gen-0000"].acoustics) == CLEAN
+
+
+def test_rendered_conditions_are_the_drawn_ones(tiny_root):
+    """The room piece peaks at its drawn level, and its pauses hold the drawn noise, not
+    digital silence; the clean test piece is peak-normalised with silent pauses."""
+    x, _ = sf.read(str(tiny_root / "wav" / "gen-0001.wav"), dtype="float64")
+    assert 20 * np.log10(np.max(np.abs(x))) == pytest.approx(-30.0, abs=0.2)
+    quietest = min(np.sqrt(np.mean(x[i:i + 4096] ** 2)) for i in range(0, x.size - 4096, 4096))
+    assert 20 * np.log10(quietest) == pytest.approx(-75.0, abs=1.5)
+    y, _ = sf.read(str(tiny_root / "wav" / "gen-0000.wav"), dtype="float64")
+    assert np.max(np.abs(y)) == pytest.approx(10 ** (-1 / 20), abs=1 / 32768)
+
+
+def test_conditions_keep_the_test_split_canonical_and_the_held_out_piano_out():
+    plan = ds.plan_builtin()
+    assert all((s.piano, s.acoustics) == (CANONICAL_PIANO, CLEAN)
+               for s in plan if s.split == "test")
+    trained = [s for s in plan if s.split != "test"]
+    assert {s.piano for s in trained} == set(TRAINING_PIANOS)  # every training piano is used
+    assert HELD_OUT_PIANO not in {s.piano for s in plan}
+    rooms = [s.acoustics.rt60_s is not None for s in trained]
+    assert 0.55 < np.mean(rooms) < 0.85
+    assert ds.draw_conditions("gen-0003", "train", 0) == ds.draw_conditions("gen-0003", "train", 0)
+    assert ds.draw_conditions("gen-0003", "train", 0) != ds.draw_conditions("gen-0003", "train", 1)
 
 
 def test_rerun_renders_nothing(tiny_root, monkeypatch):

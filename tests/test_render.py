@@ -6,7 +6,7 @@ import numpy as np
 import pretty_midi
 import pytest
 import soundfile as sf
-from factories import needs_fluidsynth
+from factories import needs_fluidsynth, needs_pianos
 
 from neuro_codec.data import render
 from neuro_codec.errors import DataError
@@ -109,3 +109,68 @@ def test_peak_normalise():
     assert np.max(np.abs(y)) == pytest.approx(10 ** (-6 / 20))
     assert y[1] / y[2] == pytest.approx(-0.5)
     assert np.array_equal(render.peak_normalise(np.zeros(4, np.float32)), np.zeros(4))
+
+
+# --- the piano catalogue ---------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def every_piano(tmp_path_factory):
+    """A4 from 0.5 s to 1.5 s, velocity 100, played on every piano: {name: mono float32}."""
+    from neuro_codec.data.pianos import PIANOS
+
+    d = tmp_path_factory.mktemp("pianos")
+    _write_midi(d / "a4.mid", [(69, 0.5, 1.5, 100)])
+    return {name: render.synthesize(d / "a4.mid", piano=piano) for name, piano in PIANOS.items()}
+
+
+@needs_pianos
+def test_every_piano_plays_the_note_at_its_time(every_piano):
+    for name, x in every_piano.items():
+        env = np.abs(x)
+        first = int(np.argmax(env > 0.01 * env.max()))
+        assert abs(first - int(0.5 * SR)) < 512, name  # within a frame of the MIDI onset
+        seg = x[int(0.6 * SR):int(0.6 * SR) + 8192].astype(np.float64) * np.hanning(8192)
+        power = np.abs(np.fft.rfft(seg)) ** 2
+        freqs = np.fft.rfftfreq(8192, 1 / SR)
+        fundamental = power[(freqs >= 420) & (freqs < 460)].sum()
+        assert fundamental > 10 * power[(freqs >= 300) & (freqs < 400)].sum(), name
+
+
+@needs_pianos
+def test_the_pianos_sound_different(every_piano):
+    """Seven timbres, not one sample set seven times: the long-term spectra differ pairwise."""
+    spectra = {}
+    for name, x in every_piano.items():
+        seg = x[int(0.5 * SR):int(1.5 * SR)].astype(np.float64)
+        s = np.log10(np.abs(np.fft.rfft(seg * np.hanning(seg.size))) + 1e-6)
+        spectra[name] = (s - s.mean()) / s.std()
+    names = sorted(spectra)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            corr = float(np.mean(spectra[a] * spectra[b]))
+            assert corr < 0.99, (a, b, corr)
+
+
+def test_program_rewrite_selects_the_piano_program(tmp_path):
+    _write_midi(tmp_path / "a.mid", [(60, 0.0, 0.5, 90)])
+    out = render._with_program(tmp_path / "a.mid", 3, tmp_path)
+    import mido
+
+    programs = [m.program for t in mido.MidiFile(str(out)).tracks for m in t
+                if m.type == "program_change"]
+    assert programs and set(programs) == {3}
+
+
+def test_missing_bank_names_its_debian_package(tmp_path):
+    from dataclasses import replace
+
+    from neuro_codec.data.pianos import PIANOS
+
+    piano = replace(PIANOS["csound-grand"], bank=tmp_path / "none.sf2")
+    with pytest.raises(DataError, match="apt-get install --no-install-recommends "
+                                        "csound-soundfont"):
+        piano.check()
+    with pytest.raises(DataError, match="unknown piano 'steinway'"):
+        from neuro_codec.data.pianos import get_piano
+
+        get_piano("steinway")

@@ -1,7 +1,8 @@
 """Datasets: the built-in rendered piano set (plan, render, manifest) and training clips.
 
 The built-in set mixes procedural pieces (`midi_gen.py`) and real ones from music21's corpus
-(`corpus.py`), rendered by `render.py` into `<root>/wav/` with their MIDI in `<root>/midi/`
+(`corpus.py`), played on a drawn piano (`pianos.py`) under drawn recording conditions
+(`acoustics.py`), rendered by `render.py` into `<root>/wav/` with their MIDI in `<root>/midi/`
 and listed in `<root>/manifest.csv`. `ClipDataset` cuts any manifest (built-in or MAESTRO,
 `maestro.py`) into fixed-length clips with their onset rolls. docs/data.md has the rules.
 """
@@ -13,8 +14,9 @@ import io
 import json
 import multiprocessing
 import os
+import zlib
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -27,8 +29,15 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from neuro_codec.data import corpus, midi_gen, render
+from neuro_codec.data.acoustics import CLEAN, Acoustics, draw_acoustics
 from neuro_codec.data.audio import HOP_SAMPLES, SAMPLE_RATE_HZ
 from neuro_codec.data.corpus import CorpusWork
+from neuro_codec.data.pianos import (
+    CANONICAL_PIANO,
+    PIANOS,
+    TRAINING_PIANO_WEIGHTS,
+    get_piano,
+)
 from neuro_codec.data.pieces import SPLITS, Piece, Split
 from neuro_codec.errors import DataError
 from neuro_codec.fileio import atomic_path, write_bytes_atomic
@@ -43,8 +52,12 @@ DEFAULT_SEED = 0
 DEFAULT_WORKERS = 2
 MANIFEST_NAME = "manifest.csv"
 BUILD_NAME = "build.json"  # the arguments the manifest was built with (the cache key)
-BUILD_FORMAT = 1  # bump when a change to the generator or renderer invalidates old data
-MANIFEST_COLUMNS = ("piece_id", "source", "split", "duration_s", "wav_path", "midi_path")
+# Bump when a change to the generator or renderer invalidates old data. 2: many pianos, drawn
+# recording conditions, and a generator with rests, pauses and fade-outs.
+BUILD_FORMAT = 2
+MANIFEST_COLUMNS = ("piece_id", "source", "split", "duration_s", "wav_path", "midi_path",
+                    "piano", "acoustics")
+_CONDITIONS_STREAM = 3  # the seed stream of the per-piece piano and acoustics draws
 SOURCE_GENERATED = "generated"
 SOURCE_PIANO = "music21-piano"
 SOURCE_CHORALE = "music21-chorale"
@@ -60,6 +73,26 @@ class PieceSpec:
     est_duration_s: float  # expected length (the generator's target, or from the score)
     gen_seed: int | None = None  # seed of `midi_gen.generate_piece` (generated pieces)
     work: CorpusWork | None = None  # the music21 score (corpus pieces)
+    piano: str = CANONICAL_PIANO  # `pianos.PIANOS` key
+    acoustics: Acoustics = CLEAN  # recording conditions
+
+
+def draw_conditions(piece_id: str, split: str, seed: int) -> tuple[str, Acoustics]:
+    """The piano and recording conditions of a piece: a pure function of (seed, piece id).
+
+    Training and validation pieces draw a piano from `TRAINING_PIANO_WEIGHTS` (never the
+    held-out piano) and conditions from `draw_acoustics`. Test pieces are played as every
+    piece was before: the canonical piano, no room or colouring, peak-normalised to −1 dBFS,
+    so that the test split's scores stay comparable across corpus versions; the other
+    pianos are measured on re-renders of the test split (`held_out.py`).
+    """
+    if split == "test":
+        return CANONICAL_PIANO, CLEAN
+    rng = np.random.default_rng([seed, _CONDITIONS_STREAM, zlib.crc32(piece_id.encode())])
+    names = list(TRAINING_PIANO_WEIGHTS)
+    weights = np.array([TRAINING_PIANO_WEIGHTS[n] for n in names])
+    piano = names[int(rng.choice(len(names), p=weights / weights.sum()))]
+    return piano, draw_acoustics(rng)
 
 
 def default_root() -> Path:
@@ -125,7 +158,9 @@ def plan_builtin(minutes: float = DEFAULT_MINUTES, seed: int = DEFAULT_SEED) -> 
         chosen.append(spec)
         total += spec.est_duration_s
         i += 1
-    return chosen
+    return [replace(s, **dict(zip(("piano", "acoustics"),
+                                  draw_conditions(s.piece_id, s.split, seed))))
+            for s in chosen]
 
 
 def ensure_builtin(root: str | os.PathLike | None = None, minutes: float = DEFAULT_MINUTES,
@@ -154,15 +189,15 @@ def ensure_builtin(root: str | os.PathLike | None = None, minutes: float = DEFAU
     stamp = {"format": BUILD_FORMAT, "minutes": float(minutes), "seed": int(seed)}
     if _is_built(root, stamp):
         return load_manifest(root)
-    render.find_fluidsynth()  # fail before the slow planning
-    soundfont = str(render.find_soundfont())
+    for piano in PIANOS.values():  # fail before the slow planning
+        if piano.name == CANONICAL_PIANO or piano.name in TRAINING_PIANO_WEIGHTS:
+            piano.check()
 
     specs = plan_builtin(minutes, seed)
     todo = [s for s in specs if not (_wav(root, s.piece_id).is_file()
                                      and _midi(root, s.piece_id).is_file())]
     skipped: dict[str, str] = {}
-    jobs = [(s, str(_midi(root, s.piece_id)), str(_wav(root, s.piece_id)), seed, soundfont)
-            for s in todo]
+    jobs = [(s, str(_midi(root, s.piece_id)), str(_wav(root, s.piece_id)), seed) for s in todo]
     bar = tqdm(total=len(jobs), desc="render", unit="piece", disable=not progress)
     if workers <= 1 or len(jobs) <= 1:
         for job in jobs:
@@ -185,7 +220,8 @@ def ensure_builtin(root: str | os.PathLike | None = None, minutes: float = DEFAU
             continue
         info = sf.info(str(_wav(root, s.piece_id)))
         pieces.append(Piece(s.piece_id, s.source, s.split, info.frames / info.samplerate,
-                            _wav(root, s.piece_id), _midi(root, s.piece_id)))
+                            _wav(root, s.piece_id), _midi(root, s.piece_id), s.piano,
+                            s.acoustics.to_json()))
     write_manifest(root, pieces)
     write_bytes_atomic(root / BUILD_NAME, json.dumps(
         {**stamp, "pieces": len(pieces), "skipped": sorted(skipped)}, indent=1).encode())
@@ -202,7 +238,7 @@ def write_manifest(root: str | os.PathLike, pieces: list[Piece]) -> None:
     for p in rows:
         w.writerow([p.id, p.source, p.split, f"{p.duration_s:.3f}",
                     Path(p.wav_path).relative_to(root).as_posix(),
-                    Path(p.midi_path).relative_to(root).as_posix()])
+                    Path(p.midi_path).relative_to(root).as_posix(), p.piano, p.acoustics])
     write_bytes_atomic(root / MANIFEST_NAME, buf.getvalue().encode())
 
 
@@ -237,7 +273,8 @@ def load_manifest(root: str | os.PathLike | None = None,
                             f"{list(MANIFEST_COLUMNS)}")
         try:
             return [Piece(r["piece_id"], r["source"], r["split"], float(r["duration_s"]),
-                          root / r["wav_path"], root / r["midi_path"]) for r in reader]
+                          root / r["wav_path"], root / r["midi_path"], r["piano"],
+                          r["acoustics"]) for r in reader]
         except (TypeError, ValueError) as e:
             raise DataError(f"{path}: malformed row ({e})") from None
 
@@ -374,8 +411,8 @@ def _is_built(root: Path, stamp: dict) -> bool:
     return all(p.wav_path.is_file() and p.midi_path.is_file() for p in pieces)
 
 
-def _build_piece(spec: PieceSpec, midi_path: str, wav_path: str, seed: int,
-                 soundfont: str) -> tuple[str, str | None]:
+def _build_piece(spec: PieceSpec, midi_path: str, wav_path: str,
+                 seed: int) -> tuple[str, str | None]:
     """Write the piece's MIDI (if missing) and render it. Returns (id, reason if skipped)."""
     if not Path(midi_path).is_file():
         if spec.gen_seed is not None:
@@ -387,7 +424,8 @@ def _build_piece(spec: PieceSpec, midi_path: str, wav_path: str, seed: int,
                 return spec.piece_id, str(e)
         with atomic_path(midi_path, suffix=".mid") as tmp:
             pm.write(str(tmp))
-    render.render_midi(midi_path, wav_path, soundfont=soundfont)
+    render.render_midi(midi_path, wav_path, piano=get_piano(spec.piano),
+                       acoustics=spec.acoustics)
     return spec.piece_id, None
 
 

@@ -3,8 +3,11 @@
 `generate_piece(seed)` writes a solo piano piece (GM program 0) of 30–120 s as a
 `pretty_midi.PrettyMIDI`: a key, a tempo and a metre, then sections of 2–8 bars over a
 diatonic chord progression, each with its own texture (block chords, arpeggios, scales,
-melody over an accompaniment), register, dynamic shape and pedalling (CC64). The same seed
-gives the same MIDI bytes; `render.py` turns it into audio.
+melody over an accompaniment, and sparse ones: single notes left to decay, a chord now and
+then), register, dynamic shape (soft passages among them) and pedalling (CC64), with air in
+it: rests between sections, general pauses, an opening silence and fade-outs. A codec must
+have heard silence to reproduce it. The same seed gives the same MIDI bytes; `render.py`
+turns it into audio.
 """
 
 from __future__ import annotations
@@ -39,6 +42,11 @@ class GeneratorConfig:
     min_velocity: int = 18  # MIDI velocity range of section dynamics (1..127)
     max_velocity: int = 118
     timing_jitter_s: float = 0.008  # standard deviation of onset humanisation
+    rest_probability: float = 0.3  # after a section, a rest (every key and the pedal up)
+    max_rest_s: float = 4.0  # a rest lasts 0.5 s … this long (rounded to beats)
+    soft_probability: float = 0.2  # a section played pp (velocity ≤ 35)
+    fade_out_probability: float = 0.35  # the last sections die away to pp
+    max_lead_in_s: float = 1.5  # silence before the first note: 0 … this, in half the pieces
 
     def __post_init__(self) -> None:
         if not 0 < self.min_duration_s <= self.max_duration_s:
@@ -52,6 +60,12 @@ class GeneratorConfig:
                              f"{self.max_velocity}; need 1 <= min <= max <= 127")
         if self.timing_jitter_s < 0:
             raise ValueError(f"timing_jitter_s: {self.timing_jitter_s}; need >= 0")
+        for name in ("rest_probability", "soft_probability", "fade_out_probability"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name}: {getattr(self, name)}; need 0 <= p <= 1")
+        if self.max_rest_s < 0.5 or self.max_lead_in_s < 0:
+            raise ValueError(f"max_rest_s/max_lead_in_s: {self.max_rest_s}/"
+                             f"{self.max_lead_in_s}; need >= 0.5 and >= 0")
 
 
 @dataclass(frozen=True)
@@ -96,7 +110,8 @@ def generate_piece(seed: int,
     pedal: list[pretty_midi.ControlChange] = []
     # The closing chord lasts two beats; 0.1 s spare for the humanised timing.
     final_start = duration_s - 2 * beat_s - 0.1
-    t = 0.0
+    fade_out = rng.random() < config.fade_out_probability
+    t = float(rng.uniform(0.0, config.max_lead_in_s)) if rng.random() < 0.5 else 0.0
     while True:
         bars_left = int((final_start - t) // bar_s)
         if bars_left < 1:
@@ -114,6 +129,10 @@ def generate_piece(seed: int,
         )
         texture = _TEXTURES[int(rng.integers(len(_TEXTURES)))]
         v0, v1 = _dynamic_shape(rng, config)
+        if rng.random() < config.soft_probability:  # pianissimo: velocities 10…35
+            v0, v1 = (float(rng.uniform(10, 35)) for _ in range(2))
+        if fade_out and t + n_bars * bar_s > final_start - 4 * bar_s:  # dying away to the end
+            v1 = min(v1, v0, 30.0)
         use_pedal = rng.random() < 0.7
         for bar in range(n_bars):
             degree = progression[bar % len(progression)]
@@ -126,10 +145,16 @@ def generate_piece(seed: int,
                 pedal.append(pretty_midi.ControlChange(SUSTAIN_CC, 127, start + 0.04))
                 pedal.append(pretty_midi.ControlChange(SUSTAIN_CC, 0, start + bar_s - 0.03))
         t += n_bars * bar_s
+        if rng.random() < config.rest_probability and t + bar_s < final_start:
+            # A rest: nothing sounds (the texture's notes end within their bar, the pedal is up
+            # before it) for 0.5 s … max_rest_s, whole beats, so the music keeps its pulse.
+            rest_beats = max(1, round(rng.uniform(0.5, config.max_rest_s) / beat_s))
+            t += min(rest_beats, int((final_start - t) // beat_s)) * beat_s
 
-    # Final tonic chord held for two beats.
+    # Final tonic chord held for two beats (soft after a fade-out), left to decay to silence.
     final = _Section(scale, beat_s, beats_per_bar, 67, 45, 1.0)
-    notes += _block_chords(rng, final, _chord(scale, 0, False), t, 70.0, beats=2)
+    notes += _block_chords(rng, final, _chord(scale, 0, False), t, 25.0 if fade_out else 70.0,
+                           beats=2)
     if pedal:  # a pedalled piece pedals its last chord too
         pedal.append(pretty_midi.ControlChange(SUSTAIN_CC, 127, t + 0.04))
         pedal.append(pretty_midi.ControlChange(SUSTAIN_CC, 0, t + 2 * beat_s))
@@ -300,8 +325,31 @@ def _melody(rng: np.random.Generator, s: _Section, chord: list[int], start: floa
     return out
 
 
+def _single_notes(rng: np.random.Generator, s: _Section, chord: list[int], start: float,
+                  velocity: float) -> list[pretty_midi.Note]:
+    """A very sparse texture: one or two notes per bar, each held and left to decay, with
+    silence (or a decaying tail) between them."""
+    out = []
+    onsets = sorted(rng.choice(s.beats_per_bar, size=int(rng.integers(1, 3)), replace=False))
+    for b in onsets:
+        center = s.rh_center + int(rng.integers(-12, 7))
+        pitch = _near(chord[int(rng.integers(len(chord)))], center)
+        length = float(rng.uniform(0.3, 1.0)) * (s.beats_per_bar - b) * s.beat_s
+        out.append(_note(velocity, pitch, start + b * s.beat_s, length))
+    return out
+
+
+def _sparse_chords(rng: np.random.Generator, s: _Section, chord: list[int], start: float,
+                   velocity: float) -> list[pretty_midi.Note]:
+    """A chord on the downbeat, held for part of the bar, nothing after it."""
+    length = float(rng.uniform(0.25, 0.9)) * s.beats_per_bar * s.beat_s
+    return [_note(velocity, p, start, length)
+            for p in _voicing(chord, s.rh_center - 5, int(rng.integers(2, 5)))]
+
+
 _Texture = Callable[[np.random.Generator, _Section, list, float, float], list]
-_TEXTURES: tuple[_Texture, ...] = (_block_chords, _arpeggio, _scale_run, _melody, _melody)
+_TEXTURES: tuple[_Texture, ...] = (_block_chords, _arpeggio, _scale_run, _melody, _melody,
+                                   _single_notes, _sparse_chords)
 
 
 # --- performance -----------------------------------------------------------------------------

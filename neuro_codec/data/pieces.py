@@ -21,3 +21,5 @@ class Piece:
     duration_s: float  # length of the audio, seconds
     wav_path: Path
     midi_path: Path
+    piano: str = ""  # the piano it is played on (`pianos.PIANOS`; "" where unknown: MAESTRO)
+    acoustics: str = ""  # its recording conditions (`acoustics.Acoustics.to_json`), or ""

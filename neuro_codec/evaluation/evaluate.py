@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from neuro_codec.coding import pipeline
 from neuro_codec.coding.pipeline import LoadedModel, QualityTarget
 from neuro_codec.data.audio import SAMPLE_RATE_HZ, bits_per_second
-from neuro_codec.evaluation.metrics import mel_distance, si_snr_db, visqol_score
+from neuro_codec.evaluation.metrics import quality
 from neuro_codec.model.codec import DEFAULT_STEPS
 
 
@@ -26,8 +26,9 @@ def evaluate_clips(model: LoadedModel, clips: list[tuple[str, np.ndarray]],
                    steps: int = DEFAULT_STEPS, sampler: str = "dpmpp", with_visqol: bool = True,
                    seed: int = 0, progress: bool = False, mu: int | None = None,
                    target: QualityTarget | None = None) -> list[dict]:
-    """Per clip: kbps (payload and file), event rate, SI-SNR, mel distance, ViSQOL, μ, and
-    the coder's speeds (× real time; the decoder on the codec's device).
+    """Per clip: kbps (payload and file), event rate, SI-SNR, mel distance, ViSQOL, the
+    quiet-bin and silence measures (`metrics.quality`), μ, and the coder's speeds (× real
+    time; the decoder on the codec's device).
 
     Each clip goes through `pipeline.encode` → file bytes → `pipeline.decode`, exactly what
     `neuro-codec encode` and `decode` do (`mu` / `target`: μ-SPARSE's level or quality
@@ -50,8 +51,7 @@ def evaluate_clips(model: LoadedModel, clips: list[tuple[str, np.ndarray]],
             "file_kbps": bits_per_second(8 * len(coded.data), x.size) / 1e3,
             "event_rate": float("nan") if fmt is None else float(coded.z.mean()),
             "mu": float(np.mean(coded.mu)) if coded.mu else float("nan"),
-            "si_snr_db": si_snr_db(x_hat, x), "mel_distance": mel_distance(x_hat, x),
-            "visqol": visqol_score(x_hat, x) if with_visqol else float("nan"),
+            **quality(x_hat, x, with_visqol),
             "encode_x_realtime": seconds / encode_s, "decode_x_realtime": seconds / decode_s,
         })
     return rows

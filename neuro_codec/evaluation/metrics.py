@@ -92,3 +92,47 @@ def visqol_score(estimate, reference, sample_rate_hz: int = SAMPLE_RATE_HZ) -> f
     ref48 = resample(ref.numpy(), sample_rate_hz, VISQOL_RATE_HZ).astype(np.float64)
     result = _visqol_api().measure_from_arrays(ref48, est48, VISQOL_RATE_HZ)
     return float(result.moslqo)
+
+
+QUIET_LSD_FFT, QUIET_LSD_HOP, QUIET_LSD_FLOOR = 1024, 256, 1e-5
+
+
+def quiet_bin_lsd_db(estimate, reference) -> float:
+    """Quiet-bin log-spectral distance: the noise floor between the partials, in dB.
+
+    Mean over STFT bins (n_fft 1024, hop 256, Hann, magnitudes floored at 1e-5) of
+    |20·log10 |Ŝ| − 20·log10 |S||, over the bins where the reference's level is at or below
+    its own median: where a decoder that smears partials into a noise floor, or leaks sound
+    into pauses, is wrong by tens of dB while loud-bin metrics barely move. 0 for identical
+    signals; scale-dependent, as the mel distance.
+    """
+    est, ref = _aligned(estimate, reference)
+    window = torch.hann_window(QUIET_LSD_FFT, dtype=torch.float64)
+
+    def level_db(x: torch.Tensor) -> torch.Tensor:
+        spec = torch.stft(x.double(), QUIET_LSD_FFT, QUIET_LSD_HOP, window=window,
+                          return_complex=True)
+        return 20 * torch.log10(spec.abs().clamp_min(QUIET_LSD_FLOOR))
+
+    ref_db, est_db = level_db(ref), level_db(est)
+    quiet = ref_db <= ref_db.median()
+    return float((est_db - ref_db).abs()[quiet].mean())
+
+
+QUALITY_COLUMNS = ("si_snr_db", "mel_distance", "visqol", "quiet_lsd_db", "silence_dbfs",
+                   "silence_p95_dbfs", "pre_echo_dbfs")
+
+
+def quality(estimate, reference, with_visqol: bool = True) -> dict[str, float]:
+    """Every per-clip quality measure of the rate–quality tables, keyed by `QUALITY_COLUMNS`
+    (ViSQOL nan without `with_visqol`; the silence measures nan where the reference has no
+    silence: `silence.py`)."""
+    from neuro_codec.evaluation.silence import pre_echo_level, silent_window_level
+
+    est, ref = _aligned(estimate, reference)
+    silence, silence_p95 = silent_window_level(est.numpy(), ref.numpy())
+    return {"si_snr_db": si_snr_db(est, ref), "mel_distance": mel_distance(est, ref),
+            "visqol": visqol_score(est, ref) if with_visqol else float("nan"),
+            "quiet_lsd_db": quiet_bin_lsd_db(est, ref), "silence_dbfs": silence,
+            "silence_p95_dbfs": silence_p95, "pre_echo_dbfs": pre_echo_level(est.numpy(),
+                                                                              ref.numpy())}

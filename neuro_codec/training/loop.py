@@ -364,7 +364,8 @@ def _checkpoint_dict(cfg: TrainConfig, model: Codec, opt, step: int, extra: dict
 
 
 def train(cfg: TrainConfig, out_dir: str | os.PathLike, resume: bool = False, dataset=None,
-          progress: bool = False, max_seconds: float | None = None) -> dict:
+          progress: bool = False, max_seconds: float | None = None,
+          stop_at_step: int | None = None) -> dict:
     """Train, checkpointing to `out_dir/last.pt`; returns the last logged row.
 
     Args:
@@ -372,6 +373,8 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, resume: bool = False, da
         resume: continue from `out_dir/last.pt` if it exists (same config required).
         max_seconds: stop (with a checkpoint) once this much training time is logged: the
             equal-time budget of an ablation row, or the share of a session.
+        stop_at_step: stop (with a checkpoint) after this step, the schedules staying those
+            of `cfg.steps`: the equal-step rows of an ablation that a longer run continues.
     Raises:
         CheckpointError: `resume` with a checkpoint of another configuration.
     """
@@ -446,7 +449,8 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, resume: bool = False, da
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
         done = step + 1
-        out_of_time = max_seconds is not None and time.time() - t0 >= max_seconds
+        out_of_time = ((max_seconds is not None and time.time() - t0 >= max_seconds)
+                       or (stop_at_step is not None and done >= stop_at_step))
         if world > 1 and max_seconds is not None:  # every rank stops at the same step
             flag = torch.tensor([float(out_of_time)], device=device)
             dist.all_reduce(flag, op=dist.ReduceOp.MAX)
@@ -572,12 +576,34 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--resume", action="store_true", help="continue from DIR/last.pt")
     r.add_argument("--max-minutes", type=non_negative_float, default=0.0, help="stop with a "
                    "checkpoint after this much training time, 0 for no limit (default 0)")
+    r.add_argument("--stop-at-step", type=non_negative_int, default=0, help="stop with a "
+                   "checkpoint after this step, keeping the schedules of --steps (an "
+                   "equal-step ablation row that --resume continues), 0 for none (default 0)")
+    for name in ("sparsity_schedule", "mu_schedule"):
+        r.add_argument("--" + name.replace("_", "-"), type=_schedule, default=None,
+                       dest=name, metavar="F:B[,F:B…]", help=f"TrainConfig.{name}: β = B from "
+                       "the fraction F of the steps on, 0 before the first (default "
+                       f"{','.join(f'{f:g}:{b:g}' for f, b in getattr(TrainConfig, name))})")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     return run_command(lambda: _train(args))
+
+
+def _schedule(text: str) -> tuple[tuple[float, float], ...]:
+    """"0:1,0.5:3" → ((0.0, 1.0), (0.5, 3.0)): argparse type of the schedule flags."""
+    try:
+        pairs = tuple((float(f), float(b)) for f, b in
+                      (item.split(":") for item in text.split(",")))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not F:B[,F:B…] "
+                                         "(fractions of the steps and weights)") from None
+    if any(not 0 <= f <= 1 for f, _ in pairs) or [f for f, _ in pairs] != sorted(
+            f for f, _ in pairs):
+        raise argparse.ArgumentTypeError(f"{text!r}: fractions must rise within [0, 1]")
+    return pairs
 
 
 def _overrides(items: list[str]) -> tuple[tuple[str, Any], ...]:
@@ -602,7 +628,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     Raises:
         ConfigError: a value TrainConfig refuses (its message names the field).
     """
-    values = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
+    values = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
+              if getattr(args, f.name, None) is not None}
     for name in OVERRIDE_FIELDS:
         values[name] = _overrides(values[name])
     try:
@@ -623,7 +650,8 @@ def _train(args) -> int:
     with writing(out):
         Path(out).mkdir(parents=True, exist_ok=True)
     row = train(cfg, out, resume=args.resume, progress=True,
-                max_seconds=args.max_minutes * 60 if args.max_minutes else None)
+                max_seconds=args.max_minutes * 60 if args.max_minutes else None,
+                stop_at_step=args.stop_at_step or None)
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"done: {out}/last.pt  " + "  ".join(f"{k}={v:.4g}" if isinstance(v, float)
                                                    else f"{k}={v}" for k, v in row.items()))
