@@ -194,4 +194,11 @@ def read_decoded_clips(folder: str | Path) -> DecodedClips:
             raise ReportError(f"{path} lists {p}, outside the run's folder")
         if not p.is_file():
             raise ReportError(f"{p} is missing ({INDEX_NAME} lists it)")
+    for p in [c.audio for c in clips] + [d.audio for d in decoded]:   # headers only: cheap
+        try:
+            rate = sf.info(str(p)).samplerate
+        except (sf.LibsndfileError, RuntimeError) as e:
+            raise ReportError(f"{p} is not a readable audio file ({e})") from None
+        if rate != run.sample_rate_hz:
+            raise ReportError(f"{p} is at {rate} Hz; {INDEX_NAME} says {run.sample_rate_hz} Hz")
     return run
