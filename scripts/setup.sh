@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing, and nothing else: Debian packages (fluidsynth, a GM soundfont,
-# opus-tools), a Python 3.10 virtual environment in .venv, and the project with its extras.
+# opus-tools, chromium), a Python 3.10 virtual environment in .venv, and the project with its
+# extras.
 # Quick when everything is already there (a stamp records the installed pyproject.toml and lock).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,11 +13,13 @@ missing=()
 command -v fluidsynth >/dev/null 2>&1 || missing+=(fluidsynth)
 [ -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ] || missing+=(fluid-soundfont-gm)
 command -v opusenc >/dev/null 2>&1 || missing+=(opus-tools)
+# Headless Chromium opens the listening page from file:// in tests/test_report.py.
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing Debian packages: ${missing[*]}"
   SUDO=""
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  # --no-install-recommends: fluidsynth's recommends pull in Qt and GTK.
+  # --no-install-recommends: fluidsynth's recommends pull in Qt and GTK, chromium's a desktop.
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi

@@ -205,7 +205,9 @@ def _excerpt(run: RateQualityRun, ref: ReferenceClip, folder: _Folder,
     peak = reference_peak(x, spec, rate)
     tracks = [Track("reference", folder.place(ref.audio, f"audio/{base}/reference.flac"),
                     folder.save_figure(plot_clip(x, peak, None, spec, rate, hop),
-                                       f"figures/{base}/reference.png"), x.size / rate)]
+                                       f"figures/{base}/reference.png"), x.size / rate,
+                    note=f"the excerpt: {x.size / rate:.2f} s at {rate:,} Hz, 16-bit FLAC; "
+                         f"the decoded clips below are scored against it")]
     for d in run.clips.of_clip(ref.clip):
         y = load_audio(d.audio, rate, quiet=True)
         try:

@@ -48,6 +48,7 @@ class Track:
     duration_s: float
     metrics: dict[str, float] = field(default_factory=dict)   # CSV columns, page order
     events: int | None = None       # events in z (spiking models)
+    note: str = ""                  # a line under the picture (plain text), e.g. the format
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,8 @@ def _track_html(track: Track, clip: str) -> str:
             f'data-duration="{track.duration_s:.6f}"></audio>'
             f'<img src="{_url(track.image)}" '
             f'alt="{html.escape(what)} of {name} on {html.escape(clip)}">'
-            f"{_metrics_html(track.metrics)}</article>")
+            + (f'<p class="note">{html.escape(track.note)}</p>' if track.note else "")
+            + f"{_metrics_html(track.metrics)}</article>")
 
 
 def _section_html(s: Section) -> str:
@@ -230,7 +232,8 @@ table { border-collapse: collapse; font-size: .85rem; font-variant-numeric: tabu
 th, td { border: 1px solid var(--line); padding: .2rem .45rem; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
 code { font-size: .85em; background: #eee; padding: 0 .2rem; overflow-wrap: anywhere; }
-.cmd { color: var(--muted); font-size: .88rem; }
+.cmd, .note { color: var(--muted); font-size: .88rem; }
+.note { margin: .4rem 0; }
 footer { margin-top: 2rem; color: var(--muted); font-size: .85rem; }
 @media (max-width: 800px) {
   .cards { grid-template-columns: minmax(0, 1fr); }
