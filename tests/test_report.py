@@ -331,3 +331,26 @@ def test_atomic_folder_replaces_whole_or_not_at_all(tmp_path):
     assert sorted(p.name for p in dest.iterdir()) == ["c"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["page"]
 
+
+
+def test_without_from_a_failed_pass_is_its_one_error_line_and_leaves_no_page(tmp_path, capfd):
+    out = tmp_path / "page"
+    assert main(["report", "--out", str(out), "--root", str(tmp_path / "no-data"),
+                 "--no-visqol"]) == 1
+    err = [line for line in capfd.readouterr().err.splitlines() if line.strip()]
+    assert err[-1].startswith("error: no built-in dataset at ") and len(err) == 1, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_without_from_the_page_runs_its_own_pass_and_plays_it_in_place(tiny_run, tmp_path):
+    out = tmp_path / "page"
+    assert main(["report", "--out", str(out), "--root", str(tiny_run.data), "--excerpts", "2",
+                 "--seconds", "0.5", "--no-visqol"]) == 0
+    record = json.loads((out / "report.json").read_text())
+    tracks = [t for e in record["excerpts"] for t in e["tracks"]]
+    assert len(record["excerpts"]) == 2 and len(tracks) == 2 * 13   # shipped models, Opus
+    assert all(t["audio"].startswith("rate_quality/clips/") for t in tracks)
+    assert all((out / t["audio"]).is_file() and (out / t["image"]).is_file() for t in tracks)
+    assert read_decoded_clips(out / "rate_quality").command.startswith(
+        "python benchmarks/rate_quality.py --clips 2 ")
