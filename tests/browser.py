@@ -2,9 +2,11 @@
 
 `--remote-debugging-pipe` (what Playwright uses) needs no port and no Python package: the
 browser reads JSON commands on file descriptor 3 and writes replies and events on 4, each
-message ending in a NUL byte. The browser runs with a fresh profile and with every host name
-unresolvable, so that a page that tried to reach the network would fail here, not hang, and
-the Network domain logs every URL the page requests.
+message ending in a NUL byte. It is started with `os.posix_spawn`, whose file actions put the
+pipe ends on 3 and 4 without running Python in the child (a `preexec_fn` can deadlock after a
+fork in a process with threads, as a test process with torch has). The browser runs with a
+fresh profile and with every host name unresolvable, so that a page that tried to reach the
+network would fail here, not hang, and the Network domain logs every URL the page requests.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ import os
 import select
 import shutil
 import signal
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -55,23 +56,27 @@ class Chromium:
         self._buffer = b""
         self._next_id = 0
         self._profile = tempfile.mkdtemp(prefix="neuro-codec-chromium-")
+        self._exit_code: int | None = None
+        self._log_path = Path(self._profile) / "stderr.txt"
         to_browser_r, self._to_browser = os.pipe()
         self._from_browser, from_browser_w = os.pipe()
-
-        def fds_3_and_4():   # in the child: the pipe ends where Chromium looks for them
-            a = fcntl.fcntl(to_browser_r, fcntl.F_DUPFD, 10)
-            b = fcntl.fcntl(from_browser_w, fcntl.F_DUPFD, 10)
-            os.dup2(a, 3)
-            os.dup2(b, 4)
-
-        self._log = open(Path(self._profile) / "stderr.txt", "wb")   # noqa: SIM115
-        self._proc = subprocess.Popen(
-            [executable, *FLAGS, f"--user-data-dir={self._profile}", "--remote-debugging-pipe",
-             "about:blank"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._log,
-            pass_fds=(3, 4), preexec_fn=fds_3_and_4, start_new_session=True)
-        os.close(to_browser_r)
-        os.close(from_browser_w)
+        # Copies at 5 or above, so that dup2 onto 3 cannot overwrite the end meant for 4; closed
+        # on exec, as every descriptor Python opens: only 0–4 reach Chromium.
+        high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 5) for fd in (to_browser_r, from_browser_w)]
+        try:
+            self._pid = os.posix_spawn(
+                executable, [executable, *FLAGS, f"--user-data-dir={self._profile}",
+                             "--remote-debugging-pipe", "about:blank"], dict(os.environ),
+                file_actions=[(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                              (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
+                              (os.POSIX_SPAWN_OPEN, 2, str(self._log_path),
+                               os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600),
+                              (os.POSIX_SPAWN_DUP2, high[0], 3),
+                              (os.POSIX_SPAWN_DUP2, high[1], 4)],
+                setsid=True)   # its own session: close() can end its helpers with it
+        finally:
+            for fd in (to_browser_r, from_browser_w, *high):
+                os.close(fd)
         try:
             target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
             self._session = self.send("Target.attachToTarget",
@@ -90,7 +95,7 @@ class Chromium:
             return []
         chunk = os.read(self._from_browser, 1 << 20)
         if not chunk:
-            raise BrowserError(f"Chromium closed the pipe (exit code {self._proc.poll()}); "
+            raise BrowserError(f"Chromium closed the pipe (exit code {self._poll()}); "
                                f"its stderr: {self.stderr()[-800:]}")
         self._buffer += chunk
         *messages, self._buffer = self._buffer.split(b"\0")
@@ -168,30 +173,41 @@ class Chromium:
         return w, h
 
     def stderr(self) -> str:
-        self._log.flush()
-        return (Path(self._profile) / "stderr.txt").read_text(errors="replace")
+        return self._log_path.read_text(errors="replace") if self._log_path.is_file() else ""
+
+    def _poll(self) -> int | None:
+        """Chromium's exit code, or None while it runs."""
+        if self._exit_code is None:
+            pid, status = os.waitpid(self._pid, os.WNOHANG)
+            if pid:
+                self._exit_code = os.waitstatus_to_exitcode(status)
+        return self._exit_code
+
+    def _wait(self, timeout_s: float) -> bool:
+        end = time.monotonic() + timeout_s
+        while self._poll() is None and time.monotonic() < end:
+            time.sleep(0.05)
+        return self._exit_code is not None
 
     def close(self) -> None:
         """Ask Chromium to quit; past a few seconds, kill its process group (its own session:
         the renderer and helper processes it started, nothing else)."""
         try:
-            if self._proc.poll() is None:
+            if self._poll() is None:
                 try:
                     os.write(self._to_browser, json.dumps(
                         {"id": 0, "method": "Browser.close", "params": {}}).encode() + b"\0")
-                    self._proc.wait(5)
-                except (OSError, subprocess.TimeoutExpired):
+                except OSError:
                     pass
-            if self._proc.poll() is None:
-                os.killpg(self._proc.pid, signal.SIGKILL)
-                self._proc.wait(10)
+                if not self._wait(5):
+                    os.killpg(self._pid, signal.SIGKILL)
+                    self._wait(10)
         finally:
             for fd in (self._to_browser, self._from_browser):
                 try:
                     os.close(fd)
                 except OSError:
                     pass
-            self._log.close()
             shutil.rmtree(self._profile, ignore_errors=True)
 
     def __enter__(self) -> Chromium:

@@ -200,8 +200,9 @@ def test_the_page_shows_the_csv_numbers_and_decodes_nothing(tiny_run, tmp_path, 
     run = tmp_path / "rq"
     shutil.copytree(tiny_run.rq, run)
     rows = list(csv.DictReader(open(run / "rate_quality.csv", newline="")))
-    for i, r in enumerate(rows):   # a metric the benchmark may add later shows up unasked
-        r["new_score"] = f"{0.125 + i}"
+    for i, r in enumerate(rows):   # a metric the benchmark may add later shows up unasked,
+        r["new_score"] = f"{0.125 + i}" if r["codec"] == "FREE" else ""   # blank: n/a
+        r["note"] = "text"           # and a column of text does not
     with open(run / "rate_quality.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
@@ -213,6 +214,7 @@ def test_the_page_shows_the_csv_numbers_and_decodes_nothing(tiny_run, tmp_path, 
     assert f"{float(free['si_snr_db']):.2f}" in page
     assert f"{float(free['payload_kbps']):.3f} kbps" in page
     assert page.count("<dt>new score</dt>") == 4 and f"{float(free['new_score']):.4g}" in page
+    assert "<dt>note</dt>" not in page
     # The numbers come first in the order SI-SNR, mel distance, ViSQOL after the bitrate.
     lead = page.split('<dl class="lead">')[1].split("</dl>")[0]
     assert [lead.index(k) for k in ("payload", "SI-SNR", "mel distance", "ViSQOL")] == sorted(

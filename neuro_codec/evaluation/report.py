@@ -56,8 +56,9 @@ class RateQualityRun:
 def read_metrics(path: Path) -> dict[tuple[str, str], dict[str, float]]:
     """The per-clip CSV's numeric columns by (codec, clip), in the CSV's column order.
 
-    A column is numeric when every value parses as a float ("nan" included): columns added to
-    the benchmark later appear on the page without a change here.
+    A column is numeric when every value parses as a float ("nan" included) or is empty (a
+    metric that does not apply to a codec: NaN): columns added to the benchmark later appear on
+    the page without a change here.
     """
     try:
         with open(path, newline="", encoding="utf-8") as f:
@@ -68,13 +69,16 @@ def read_metrics(path: Path) -> dict[tuple[str, str], dict[str, float]]:
         raise ReportError(f"{path} has no rows with columns {', '.join(KEY_COLUMNS)}")
 
     def number(text: str | None) -> float | None:
+        if text is not None and not text.strip():
+            return float("nan")
         try:
             return float(text)
         except (TypeError, ValueError):
             return None
 
     numeric = [c for c in rows[0] if c not in KEY_COLUMNS + TEXT_COLUMNS
-               and all(number(r[c]) is not None for r in rows)]
+               and all(number(r[c]) is not None for r in rows)
+               and any((r[c] or "").strip() for r in rows)]
     return {(r["codec"], r["clip"]): {c: number(r[c]) for c in numeric} for r in rows}
 
 
