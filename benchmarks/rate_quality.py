@@ -3,7 +3,7 @@
     python benchmarks/rate_quality.py [--clips 16] [--seconds 5.94] [--levels 6 9 12 15 18 21]
                                       [--target-sisnr DB] [--free CKPT] [--sparse CKPT]
                                       [--mu-sparse CKPT] [--rvq CKPT] [--opus 6 12]
-                                      [--no-visqol] [--out out/rate_quality]
+                                      [--no-visqol] [--no-clips] [--out out/rate_quality]
 
 Rows: FREE, SPARSE, μ-SPARSE at each `--levels` μ and in its quality-controlled mode (per
 clip the largest μ whose first-stage reconstruction keeps SI-SNR ≥ `--target-sisnr`), the RVQ
@@ -16,13 +16,16 @@ whole-file kbps (mean ± sd over clips), SI-SNR, mel distance, ViSQOL (means ± 
 
 Writes `--out`/rate_quality.csv (per clip), rate_quality.md (the table), fig4ab.png (bitrate
 against SI-SNR and ViSQOL per clip, the paper's Figure 4A/B) and fig4c.png (events of one clip
-at several μ, Figure 4C).
+at several μ, Figure 4C), and keeps what was scored for `neuro-codec report --from`: each
+clip's reference and every codec's decoded audio (16-bit FLAC) and every spiking model's `.snc`
+under clips/, indexed by clips.json (`neuro_codec.evaluation.decoded_clips`; `--no-clips`: not).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -39,6 +42,7 @@ from neuro_codec.coding.pipeline import QualityTarget, events, load_model  # noq
 from neuro_codec.data.audio import SAMPLE_RATE_HZ, bits_per_second  # noqa: E402
 from neuro_codec.data.excerpts import split_excerpts  # noqa: E402
 from neuro_codec.errors import CodecError, DataError  # noqa: E402
+from neuro_codec.evaluation.decoded_clips import DecodedClipsWriter  # noqa: E402
 from neuro_codec.evaluation.evaluate import evaluate_clips  # noqa: E402
 from neuro_codec.evaluation.metrics import QUALITY_COLUMNS, quality  # noqa: E402
 from neuro_codec.fileio import atomic_path  # noqa: E402
@@ -47,10 +51,12 @@ SHIPPED = Path(__file__).resolve().parents[1] / "neuro_codec" / "checkpoints"
 METRICS = ("payload_kbps", "file_kbps", *QUALITY_COLUMNS)
 
 
-def opus_rows(clips, kbps: float, with_visqol: bool, progress: bool) -> list[dict]:
+def opus_rows(clips, kbps: float, with_visqol: bool, progress: bool, keep=None) -> list[dict]:
     rows = []
     for name, x in tqdm(clips, desc=f"opus {kbps:g} kbps", disable=not progress):
         y, bits = opus_roundtrip(x, kbps)
+        if keep is not None:
+            keep(name, y)
         kbps_file = bits_per_second(bits, x.size) / 1e3
         rows.append({"clip": name, "format": "opus", "payload_kbps": kbps_file,
                      "file_kbps": kbps_file, "event_rate": float("nan"),
@@ -177,6 +183,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--opus", type=float, nargs="+", default=[6.0, 12.0],
                    help="Opus bitrates in kbps (default 6 12)")
     p.add_argument("--no-visqol", action="store_true", help="skip ViSQOL (the slow metric)")
+    p.add_argument("--no-clips", action="store_true", help="do not keep the decoded clips "
+                   "(default: keep them under --out/clips for `neuro-codec report --from`)")
     p.add_argument("--out", default="out/rate_quality", help="output folder "
                    "(default out/rate_quality)")
     args = p.parse_args(argv)
@@ -191,23 +199,32 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise DataError(f"no {args.split} piece is {args.seconds:g} s long")
         pieces = {name.split("@")[0] for name, _ in clips}
         print(f"{len(clips)} clips of {args.seconds:g} s from {len(pieces)} {args.split} pieces")
+        store = None if args.no_clips else DecodedClipsWriter(
+            out, shlex.join(["python", "benchmarks/rate_quality.py", *(
+                sys.argv[1:] if argv is None else argv)]))
+        for name, x in clips if store else ():
+            store.reference(name, x)
+        keep = store.sink if store else (lambda codec: None)
         per_codec: dict[str, list[dict]] = {}
         for kbps in args.opus:
-            per_codec[f"Opus {kbps:g} kbps"] = opus_rows(clips, kbps, vq, True)
+            label = f"Opus {kbps:g} kbps"
+            per_codec[label] = opus_rows(clips, kbps, vq, True, keep(label))
         for kind, label in (("free", "FREE"), ("sparse", "SPARSE"), ("rvq", "RVQ")):
             path = getattr(args, kind.replace("-", "_"))
             if path != "none":
                 per_codec[label] = evaluate_clips(load_model(path), clips, steps=0,
-                                                  with_visqol=vq, progress=True)
+                                                  with_visqol=vq, progress=True,
+                                                  keep=keep(label))
         if args.mu_sparse != "none":
             model = load_model(args.mu_sparse)
             for mu in args.levels:
-                per_codec[f"μ-SPARSE μ={mu}"] = evaluate_clips(model, clips, steps=0,
-                                                               with_visqol=vq, progress=True,
-                                                               mu=mu)
-            per_codec[f"μ-SPARSE SI-SNR ≥ {args.target_sisnr:g} dB"] = evaluate_clips(
+                label = f"μ-SPARSE μ={mu}"
+                per_codec[label] = evaluate_clips(model, clips, steps=0, with_visqol=vq,
+                                                  progress=True, mu=mu, keep=keep(label))
+            label = f"μ-SPARSE SI-SNR ≥ {args.target_sisnr:g} dB"
+            per_codec[label] = evaluate_clips(
                 model, clips, steps=0, with_visqol=vq, progress=True,
-                target=QualityTarget(si_snr_db=args.target_sisnr))
+                target=QualityTarget(si_snr_db=args.target_sisnr), keep=keep(label))
             plot_rasters(model, clips[0][1], args.levels, clips[0][0], out / "fig4c.png")
     except CodecError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -224,9 +241,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     with atomic_path(out / "rate_quality.md") as tmp:
         Path(tmp).write_text(text)
     plot_rate_quality(per_codec, out / "fig4ab.png")
+    if store:   # last: its index says the run finished
+        store.write_index()
     print(text)
     print(f"saved {out}/rate_quality.csv, rate_quality.md, fig4ab.png"
-          + (", fig4c.png" if args.mu_sparse != "none" else ""))
+          + (", fig4c.png" if args.mu_sparse != "none" else "")
+          + ("" if args.no_clips else ", clips.json and clips/"))
     return 0
 
 

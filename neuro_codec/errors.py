@@ -42,6 +42,12 @@ class ConfigError(CodecError):
     """A configuration a user gave (flags, overrides) that the config classes refuse."""
 
 
+class ReportError(CodecError):
+    """Input of the listening page that is missing or incomplete: a folder that is not a
+    rate–quality run with saved clips, a clip its index lists but the folder lacks, an energy
+    or selectivity folder without its report."""
+
+
 class OutputError(CodecError):
     """An output file or folder that cannot be written (permissions, a file where a folder
     should be, a full disk)."""

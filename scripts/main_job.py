@@ -3,8 +3,10 @@
     render the built-in dataset → encode a test excerpt with each shipped checkpoint (.snc)
     → run the same encoder in Lava's Loihi simulation (same z?) → energy report
     → decode → rate–quality table of every codec against Opus (benchmarks/rate_quality.py:
-    CSV, Markdown, PNGs) → spectrogram plot. The RVQ baseline is coded to `.rvq` and skips
-    Lava.
+    CSV, Markdown, PNGs, and the decoded clips it scored) → spectrogram plot → selectivity of
+    FREE's and SPARSE's events for piano notes (`neuro-codec analyze`) → the listening page
+    (`neuro-codec report`: every codec side by side, to hear and to see), whose path it prints
+    last. The RVQ baseline is coded to `.rvq` and skips Lava.
 
 Each stage runs as its own process through the project's commands, exactly as a user would
 run them (and so that Lava's multiprocessing start method is set in a fresh interpreter).
@@ -72,6 +74,8 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=DEFAULT_STEPS,
                     help=f"refiner sampling steps (default {DEFAULT_STEPS}); the table also "
                          "has the first stage alone (0 steps)")
+    ap.add_argument("--excerpts", type=int, default=4,
+                    help="excerpts on the listening page, from different pieces (default 4)")
     ap.add_argument("--out", default="out/main", help="output folder (default out/main)")
     args = ap.parse_args(argv)
     out = ROOT / args.out
@@ -140,8 +144,22 @@ def main(argv=None) -> int:
              for a in (f"--{kind}", str(CHECKPOINTS / f"{kind}-small.pt")
                        if (CHECKPOINTS / f"{kind}-small.pt").is_file() else "none")]])
     plot_spectrograms(ref, decoded, out / "spectrograms.png")
-    print(f"\nmain job done: {out} (rate_quality/, energy/, spectrograms.png, *.snc, *.rvq, "
-          f"*.wav)")
+    from neuro_codec.model.presets import ModelKind
+
+    figure5 = [c for c in spiking if ModelKind(kinds[c]) in (ModelKind.FREE, ModelKind.SPARSE)]
+    if figure5:
+        stage("selectivity of the events for piano notes (the paper's Figure 5)",
+              nc + ["analyze", "--checkpoint", *map(str, figure5), "--out",
+                    str(out / "analysis")])
+    page = out / "report"
+    stage("listening page: every codec side by side, to hear and to see",
+          nc + ["report", "--from", str(out / "rate_quality"), "--out", str(page),
+                "--excerpts", str(args.excerpts)]
+          + (["--energy", str(out / "energy")] if spiking else [])
+          + (["--selectivity", str(out / "analysis")] if figure5 else []))
+    print(f"\nmain job done: {out} (rate_quality/, energy/, analysis/, report/, "
+          f"spectrograms.png, *.snc, *.rvq, *.wav)")
+    print(f"listening page (open it in a browser): {(page / 'index.html').resolve()}")
     return 0
 
 

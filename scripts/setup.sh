@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing, and nothing else: Debian packages (fluidsynth and timidity, the
-# piano sample sets FluidR3, csound's GM bank and freepats, opus-tools), a Python 3.10 virtual
-# environment in .venv, and the project with its extras.
+# piano sample sets FluidR3, csound's GM bank and freepats, opus-tools, chromium), a Python 3.10
+# virtual environment in .venv, and the project with its extras.
 # Quick when everything is already there (a stamp records the installed pyproject.toml and lock).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,11 +17,13 @@ command -v opusenc >/dev/null 2>&1 || missing+=(opus-tools)
 command -v timidity >/dev/null 2>&1 || missing+=(timidity)
 [ -f /etc/timidity/freepats.cfg ] || missing+=(freepats)
 [ -f /usr/share/sounds/sf2/sf_GMbank.sf2 ] || missing+=(csound-soundfont)
+# Headless Chromium opens the listening page from file:// in tests/test_report.py.
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing Debian packages: ${missing[*]}"
   SUDO=""
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  # --no-install-recommends: fluidsynth's recommends pull in Qt and GTK.
+  # --no-install-recommends: fluidsynth's recommends pull in Qt and GTK, chromium's a desktop.
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi

@@ -1,5 +1,5 @@
 """Subcommands of `neuro-codec`; each module exposes `register(subparsers)`."""
 
-from neuro_codec.commands import analysis, codec, data, storage
+from neuro_codec.commands import analysis, codec, data, report, storage
 
-COMMAND_MODULES = [data, storage, codec, analysis]
+COMMAND_MODULES = [data, storage, codec, analysis, report]

@@ -9,6 +9,7 @@ ViSQOL, from `metrics.py`. Results are rows (dicts), summarised by their mean.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ import torch
 from tqdm.auto import tqdm
 
 from neuro_codec.coding import pipeline
-from neuro_codec.coding.pipeline import LoadedModel, QualityTarget
+from neuro_codec.coding.pipeline import Encoded, LoadedModel, QualityTarget
 from neuro_codec.data.audio import SAMPLE_RATE_HZ, bits_per_second
 from neuro_codec.evaluation.metrics import quality
 from neuro_codec.model.codec import DEFAULT_STEPS
@@ -25,14 +26,16 @@ from neuro_codec.model.codec import DEFAULT_STEPS
 def evaluate_clips(model: LoadedModel, clips: list[tuple[str, np.ndarray]],
                    steps: int = DEFAULT_STEPS, sampler: str = "dpmpp", with_visqol: bool = True,
                    seed: int = 0, progress: bool = False, mu: int | None = None,
-                   target: QualityTarget | None = None) -> list[dict]:
+                   target: QualityTarget | None = None,
+                   keep: Callable[[str, np.ndarray, Encoded], None] | None = None) -> list[dict]:
     """Per clip: kbps (payload and file), event rate, SI-SNR, mel distance, ViSQOL, the
     quiet-bin and silence measures (`metrics.quality`), μ, and the coder's speeds (× real
     time; the decoder on the codec's device).
 
     Each clip goes through `pipeline.encode` → file bytes → `pipeline.decode`, exactly what
     `neuro-codec encode` and `decode` do (`mu` / `target`: μ-SPARSE's level or quality
-    target).
+    target). `keep`, if given, is called with (clip name, decoded waveform, the coded file)
+    of every clip: what was scored, for the listening page (`decoded_clips.py`).
     """
     rows = []
     for name, x in tqdm(clips, disable=not progress, desc=f"eval {model.model}"):
@@ -43,6 +46,8 @@ def evaluate_clips(model: LoadedModel, clips: list[tuple[str, np.ndarray]],
         x_hat, header = pipeline.decode(model, coded.data, steps=steps, sampler=sampler,
                                         seed=seed)
         decode_s = time.perf_counter() - t0
+        if keep is not None:
+            keep(name, x_hat, coded)
         seconds = x.size / SAMPLE_RATE_HZ
         fmt = getattr(header, "format", None)
         rows.append({
