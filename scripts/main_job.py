@@ -3,7 +3,9 @@
     render the built-in dataset → encode a test excerpt with each shipped checkpoint (.snc)
     → run the same encoder in Lava's Loihi simulation (same z?) → energy report
     → decode → rate–quality table of every codec against Opus (benchmarks/rate_quality.py:
-    CSV, Markdown, PNGs, and the decoded clips it scored) → spectrogram plot → selectivity of
+    CSV, Markdown, PNGs, and the decoded clips it scored) → the same codecs on the test split
+    played by the training pianos and by the held-out piano (benchmarks/generalization.py:
+    silence, pre-echo and the noise floor between partials too) → spectrogram plot → selectivity of
     FREE's and SPARSE's events for piano notes (`neuro-codec analyze`) → the listening page
     (`neuro-codec report`: every codec side by side, to hear and to see), whose path it prints
     last. The RVQ baseline is coded to `.rvq` and skips Lava.
@@ -143,6 +145,13 @@ def main(argv=None) -> int:
            *[a for kind in ("free", "sparse", "mu-sparse", "rvq")
              for a in (f"--{kind}", str(CHECKPOINTS / f"{kind}-small.pt")
                        if (CHECKPOINTS / f"{kind}-small.pt").is_file() else "none")]])
+    stage("pianos it has never heard: every codec on the test split played by the training "
+          "pianos and by the held-out piano",
+          [py, "benchmarks/generalization.py", "--clips", str(args.clips), "--out",
+           str(out / "generalization"),
+           *[a for kind in ("free", "sparse", "mu-sparse", "rvq")
+             for a in (f"--{kind}", str(CHECKPOINTS / f"{kind}-small.pt")
+                       if (CHECKPOINTS / f"{kind}-small.pt").is_file() else "none")]])
     plot_spectrograms(ref, decoded, out / "spectrograms.png")
     from neuro_codec.model.presets import ModelKind
 
@@ -157,8 +166,8 @@ def main(argv=None) -> int:
                 "--excerpts", str(args.excerpts)]
           + (["--energy", str(out / "energy")] if spiking else [])
           + (["--selectivity", str(out / "analysis")] if figure5 else []))
-    print(f"\nmain job done: {out} (rate_quality/, energy/, analysis/, report/, "
-          f"spectrograms.png, *.snc, *.rvq, *.wav)")
+    print(f"\nmain job done: {out} (rate_quality/, generalization/, energy/, analysis/, "
+          f"report/, spectrograms.png, *.snc, *.rvq, *.wav)")
     print(f"listening page (open it in a browser): {(page / 'index.html').resolve()}")
     return 0
 
