@@ -203,10 +203,11 @@ def test_cli_split_and_max_seconds(cli_inputs):
     for i, split in enumerate(("test", "train", "test")):
         sf.write(root / "audio" / f"p{i}.wav", np.full(22_050 // 4, 0.1 * (i + 1), np.float32),
                  22_050, subtype="FLOAT")
-        rows.append([f"p{i}", "generated", split, "0.25", f"audio/p{i}.wav", f"audio/p{i}.mid"])
+        rows.append([f"p{i}", "generated", split, "0.25", f"audio/p{i}.wav", f"audio/p{i}.mid",
+                     "fluidr3-grand", "{}"])
     with open(root / "manifest.csv", "w", newline="") as f:
         csv.writer(f).writerows([["piece_id", "source", "split", "duration_s", "wav_path",
-                                  "midi_path"], *rows])
+                                  "midi_path", "piano", "acoustics"], *rows])
     out = tmp / "out"
     rc = energy_cli.main(["--checkpoint", str(tmp / "free.pt"), "--split", "test", "--root",
                           str(root), "--max-seconds", "0.4", "--out", str(out),

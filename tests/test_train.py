@@ -90,6 +90,32 @@ def test_resume_after_a_kill_continues_with_the_same_steps(tmp_path):
     assert all(torch.equal(a["encoder"][k], b["encoder"][k]) for k in a["encoder"])
 
 
+def test_stop_at_step_keeps_the_schedule_of_the_whole_run(tmp_path):
+    """An equal-step ablation row (stop at 3 of 6) that --resume continues ends exactly where the
+    uninterrupted run does, with SPARSE's β following the 6-step schedule throughout."""
+    data = SyntheticTones(n_clips=4, clip_samples=2**13)
+    cfg = _tiny_cfg(model="sparse", sparsity_schedule=((0.0, 0.5), (0.5, 2.0)))
+    full = train(cfg, tmp_path / "full", dataset=data)
+    cut = train(cfg, tmp_path / "cut", dataset=data, stop_at_step=3)
+    assert cut["step"] == 3 and cut["beta"] == 0.5
+    assert load_checkpoint(tmp_path / "cut" / "last.pt")["step"] == 3
+    resumed = train(cfg, tmp_path / "cut", resume=True, dataset=data)
+    assert resumed["step"] == 6 and resumed["beta"] == 2.0 and resumed["loss"] == full["loss"]
+    a, b = (load_checkpoint(tmp_path / d / "last.pt") for d in ("full", "cut"))
+    assert all(torch.equal(a["encoder"][k], b["encoder"][k]) for k in a["encoder"])
+
+
+def test_schedule_flags(capsys):
+    from neuro_codec.training.loop import build_parser, config_from_args
+
+    args = build_parser().parse_args(["--model", "sparse", "--sparsity-schedule", "0:1,0.5:3"])
+    assert config_from_args(args).sparsity_schedule == ((0.0, 1.0), (0.5, 3.0))
+    for bad, why in (("0:1,x", "is not F:B"), ("0.5:1,0.2:3", "must rise"), ("2:1", "[0, 1]")):
+        with pytest.raises(SystemExit) as e:
+            build_parser().parse_args(["--mu-schedule", bad])
+        assert e.value.code == 2 and why in capsys.readouterr().err
+
+
 def test_resume_refuses_another_configuration(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["--config", "tiny", "--data", "synthetic", "--steps", "2", "--val-clips", "0",

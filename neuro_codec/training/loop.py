@@ -502,7 +502,8 @@ FLAG_NAMES: dict[str, tuple[str, ...]] = {
     "init_from": ("--init",), "encoder_overrides": ("--set-encoder",),
     "decoder_overrides": ("--set-decoder",),
 }
-NOT_FLAGS = ("betas", "sparsity_schedule", "mu_schedule")
+NOT_FLAGS = ("betas",)
+SCHEDULE_FIELDS = ("sparsity_schedule", "mu_schedule")  # flags in the F:B[,F:B…] form
 CHOICES: dict[str, tuple[str, ...]] = {"model": MODELS, "preset": tuple(PRESETS),
                                        "data": DATA_SOURCES}
 OVERRIDE_FIELDS = ("encoder_overrides", "decoder_overrides")
@@ -556,6 +557,10 @@ def build_parser() -> argparse.ArgumentParser:
         if f.name in OVERRIDE_FIELDS:
             kw.update(action="append", default=[], metavar="FIELD=VALUE")
             text += " (repeatable; VALUE is JSON or a bare string)"
+        elif f.name in SCHEDULE_FIELDS:
+            kw.update(type=_schedule, metavar="F:B[,F:B…]")
+            text = (f"{text.rstrip('.')}; as F:B pairs (default "
+                    f"{','.join(f'{a:g}:{b:g}' for a, b in f.default)})")
         elif kind is bool:
             kw["action"] = argparse.BooleanOptionalAction if f.default else "store_true"
             del kw["metavar"]
@@ -565,7 +570,7 @@ def build_parser() -> argparse.ArgumentParser:
             raise TypeError(f"TrainConfig.{f.name}: no flag for a {kind}; add it to NOT_FLAGS")
         if f.name in CHOICES:
             kw.pop("metavar")
-        if f.name not in OVERRIDE_FIELDS:
+        if f.name not in OVERRIDE_FIELDS + SCHEDULE_FIELDS:
             text = f"{text.rstrip('.')} (default {f.default if f.default != '' else 'empty'})"
         g.add_argument(*flags, help=text.replace("%", "%%"), **kw)
     r = p.add_argument_group("this run")
@@ -579,11 +584,6 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--stop-at-step", type=non_negative_int, default=0, help="stop with a "
                    "checkpoint after this step, keeping the schedules of --steps (an "
                    "equal-step ablation row that --resume continues), 0 for none (default 0)")
-    for name in ("sparsity_schedule", "mu_schedule"):
-        r.add_argument("--" + name.replace("_", "-"), type=_schedule, default=None,
-                       dest=name, metavar="F:B[,F:B…]", help=f"TrainConfig.{name}: β = B from "
-                       "the fraction F of the steps on, 0 before the first (default "
-                       f"{','.join(f'{f:g}:{b:g}' for f, b in getattr(TrainConfig, name))})")
     return p
 
 
@@ -628,8 +628,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     Raises:
         ConfigError: a value TrainConfig refuses (its message names the field).
     """
-    values = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
-              if getattr(args, f.name, None) is not None}
+    values = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
     for name in OVERRIDE_FIELDS:
         values[name] = _overrides(values[name])
     try:
