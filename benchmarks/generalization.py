@@ -25,7 +25,7 @@ against held-out), and keeps what was scored, as `benchmarks/rate_quality.py` do
 set a folder `--out/<variant>/` with each clip's reference and every codec's decoded audio
 (16-bit FLAC), every spiking model's `.snc` and the clip's piano under clips/, indexed by
 clips.json (`neuro_codec.evaluation.decoded_clips`; `--no-clips`: not).
-`neuro-codec report --held-out --out/held-out` plays them.
+`neuro-codec report --held-out <--out>/held-out` plays the held-out piano's.
 """
 
 from __future__ import annotations

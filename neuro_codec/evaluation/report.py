@@ -85,8 +85,8 @@ def read_metrics(path: Path, where: dict[str, str] | None = None,
     keys = (*KEY_COLUMNS, *where)
     rows = [r for r in rows if all(r.get(k) == v for k, v in where.items())]
     if not rows or any(k not in rows[0] for k in keys):
-        raise ReportError(f"{path} has no rows with columns {', '.join(keys)}" + "".join(
-            f" and {k} = {v}" for k, v in where.items()))
+        raise ReportError(f"{path} has no rows with columns {', '.join(keys)}" + (
+            f" where {', '.join(f'{k} is {v}' for k, v in where.items())}" if where else ""))
 
     def number(text: str | None) -> float | None:
         if text is not None and not text.strip():
@@ -293,20 +293,24 @@ def _excerpt(run: RateQualityRun, ref: ReferenceClip, folder: _Folder,
 
 
 def _held_out_sections(run: RateQualityRun, parts: list[Excerpt], folder: _Folder,
-                       ) -> list[Section]:
+                       main: list[Excerpt]) -> list[Section]:
     """The held-out piano's excerpts under their heading, then the generalization table."""
     pianos = [piano_label(p) for p in dict.fromkeys(
         c.piano for c in run.clips.clips if c.piano is not None)]
     named = ", ".join(pianos) or "the held-out piano"
     command = run.clips.command or f"python benchmarks/generalization.py --out {run.folder.parent}"
     seconds = f" of {parts[0].tracks[0].duration_s:.2f} s" if parts else ""
+    # Both runs take the test split's clips in the same order: often the same passages.
+    same = [e.clip for e in parts if e.clip in {m.clip for m in main}]
+    same = (f"; {', '.join(same)} {'is' if len(same) == 1 else 'are'} also above, played by "
+            "the test split's own piano" if same else "")
     table = (markdown_html(run.table_md) if run.table_md
              else f"<p>The run left no {GENERALIZATION_MD}.</p>")
     return [
         Section("held-out", f"Played by a piano it never heard ({named})",
                 f"The same codecs on {len(parts)} test excerpts{seconds} played by {named}, a "
                 "piano kept out of training, as the generalization run scored them (its "
-                "numbers, its files; spectrograms and rasters drawn as above).",
+                f"numbers, its files; spectrograms and rasters drawn as above){same}.",
                 command, "" if parts else "<p>The run holds no clip.</p>",
                 excerpts=tuple(parts), excerpt_label="Held-out piano, excerpt"),
         Section("generalization", "Seen pianos against the held-out piano",
@@ -411,7 +415,7 @@ def write_report(run: RateQualityRun, out: str | Path, excerpts: int = 4,
             held_parts.append(part)
             held_records.append(record)
     sections = _sections(run, folder, energy, selectivity, [] if held_out is None
-                         else _held_out_sections(held_out, held_parts, folder))
+                         else _held_out_sections(held_out, held_parts, folder, parts))
     codecs = run.clips.codecs
     page = Page(
         title="neuro-codec: every codec, side by side",
