@@ -401,10 +401,10 @@ def _one_row_less(gen: Path) -> None:
 @needs_pianos
 @pytest.mark.parametrize("held_out, damage, message", [
     ("nowhere", None, "is not a folder"),
-    ("seen", None, "is not the held-out folder of a generalization run"),
-    (".", None, "is not the held-out folder of a generalization run"),
+    ("seen", None, "is not the held-out piano's folder of a generalization run (expected "),
+    (".", None, "is not the held-out piano's folder of a generalization run (give "),
     ("held-out", lambda gen: (gen / "generalization.csv").unlink(),
-     "no generalization.csv beside it"),
+     "of a finished generalization run: no generalization.csv in "),
     ("held-out", lambda gen: (gen / "held-out" / INDEX_NAME).unlink(), "holds no kept clips"),
     ("held-out", lambda gen: (gen / "held-out" / "clips" / slug("piece1@0s") /
                               "free.flac").unlink(), "is missing (clips.json lists it)"),

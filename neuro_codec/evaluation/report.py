@@ -52,7 +52,8 @@ HELD_OUT_SET = "held-out"
 
 @dataclass(frozen=True)
 class RateQualityRun:
-    """A finished rate–quality run, read and checked."""
+    """A finished rate–quality run, read and checked (`read_run`); or the held-out piano set of
+    a generalization run, read the same way (`read_held_out`)."""
 
     clips: DecodedClips
     metrics: dict[tuple[str, str], dict[str, float]]   # (codec, clip) → numeric CSV columns
@@ -133,15 +134,18 @@ def read_held_out(folder: str | Path) -> RateQualityRun:
             clip, or a clip without its row.
     """
     folder = Path(folder)
-    what = (f"the {HELD_OUT_SET} folder of a generalization run (benchmarks/generalization.py "
-            f"--out DIR writes DIR/{HELD_OUT_SET})")
+    expected = (f"expected DIR/{HELD_OUT_SET}, DIR the --out of "
+                f"benchmarks/generalization.py")
     if not folder.is_dir():
-        raise ReportError(f"{folder} is not a folder (expected {what})")
+        raise ReportError(f"{folder} is not a folder ({expected})")
+    if folder.name != HELD_OUT_SET:
+        inside = folder / HELD_OUT_SET
+        raise ReportError(f"{folder} is not the held-out piano's folder of a generalization run "
+                          + (f"(give {inside})" if inside.is_dir() else f"({expected})"))
     csv_path = folder.parent / GENERALIZATION_CSV
-    if folder.name != HELD_OUT_SET or not csv_path.is_file():
-        raise ReportError(f"{folder} is not {what}: "
-                          + (f"its name is not {HELD_OUT_SET}" if folder.name != HELD_OUT_SET
-                             else f"no {GENERALIZATION_CSV} beside it"))
+    if not csv_path.is_file():
+        raise ReportError(f"{folder} is not the held-out piano's folder of a finished "
+                          f"generalization run: no {GENERALIZATION_CSV} in {folder.parent}")
     if not (folder / INDEX_NAME).is_file():
         raise ReportError(f"{folder} holds no kept clips: no {INDEX_NAME} (the generalization "
                           f"run did not finish, or ran with --no-clips)")
