@@ -4,7 +4,8 @@ by the held-out piano.
     python benchmarks/generalization.py [--clips 16] [--seconds 5.94] [--variants seen held-out]
                                         [--free CKPT] [--sparse CKPT] [--mu-sparse CKPT]
                                         [--rvq CKPT] [--mu 12] [--model LABEL=CKPT …]
-                                        [--opus 6 12] [--no-visqol] [--out out/generalization]
+                                        [--opus 6 12] [--no-visqol] [--no-clips]
+                                        [--out out/generalization]
 
 The test split's MIDI is rendered again (`neuro_codec.data.held_out`, cached under
 `<root>/pianos/`): "seen", each piece on one of the pianos training draws from, in turn;
@@ -20,13 +21,18 @@ equal-time corpus ablation is scored this way).
 
 Writes `--out`/generalization.csv (per clip), generalization.md (the table) and
 generalization.png (ViSQOL, mel distance, quiet-bin LSD and silence level per codec, seen
-against held-out).
+against held-out), and keeps what was scored, as `benchmarks/rate_quality.py` does: per piano
+set a folder `--out/<variant>/` with each clip's reference and every codec's decoded audio
+(16-bit FLAC), every spiking model's `.snc` and the clip's piano under clips/, indexed by
+clips.json (`neuro_codec.evaluation.decoded_clips`; `--no-clips`: not).
+`neuro-codec report --held-out <--out>/held-out` plays the held-out piano's.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -44,6 +50,7 @@ from neuro_codec.data.excerpts import split_excerpts  # noqa: E402
 from neuro_codec.data.held_out import VARIANTS, ensure_test_variant  # noqa: E402
 from neuro_codec.data.pianos import HELD_OUT_PIANO, PIANOS  # noqa: E402
 from neuro_codec.errors import CodecError, DataError  # noqa: E402
+from neuro_codec.evaluation.decoded_clips import DecodedClipsWriter, slug  # noqa: E402
 from neuro_codec.evaluation.evaluate import evaluate_clips  # noqa: E402
 from neuro_codec.evaluation.metrics import QUALITY_COLUMNS  # noqa: E402
 from neuro_codec.fileio import atomic_path  # noqa: E402
@@ -136,6 +143,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--opus", type=float, nargs="*", default=[6.0, 12.0],
                    help="Opus bitrates in kbps (default 6 12; none for no Opus row)")
     p.add_argument("--no-visqol", action="store_true", help="skip ViSQOL (the slow metric)")
+    p.add_argument("--no-clips", action="store_true", help="do not keep the decoded clips "
+                   "(default: keep them under --out/<variant>/ for `neuro-codec report "
+                   "--held-out`)")
     p.add_argument("--out", default="out/generalization",
                    help="output folder (default out/generalization)")
     args = p.parse_args(argv)
@@ -152,6 +162,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                 ("mu_sparse", f"μ-SPARSE μ={args.mu}"),
                                                 ("rvq", "RVQ"))
               if (path := getattr(args, kind)) != "none"] + extra
+    labels = [f"Opus {kbps:g} kbps" for kbps in args.opus] + [label for label, _ in models]
+    if not args.no_clips and (len(set(map(slug, labels))) < len(labels)
+                              or "reference" in map(slug, labels)):
+        p.error(f"codec names {labels} clash in the kept clips' file names: give --model "
+                f"other labels")
+    command = shlex.join(["python", "benchmarks/generalization.py",
+                          *(sys.argv[1:] if argv is None else argv)])
+    stores: list[DecodedClipsWriter] = []
     per: dict[tuple[str, str], list[dict]] = {}
     try:
         loaded = {label: load_model(path) for label, path in models}
@@ -160,16 +178,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             clips = split_excerpts(root, args.clips, args.seconds, "test")
             if not clips:
                 raise DataError(f"no test piece of {root} is {args.seconds:g} s long")
-            pianos = sorted({PIANOS[pc].name for pc in _pianos_of(root, clips)})
+            played_by = _pianos_of(root, clips)
+            pianos = sorted({PIANOS[pc].name for pc in played_by})
             print(f"{variant}: {len(clips)} clips of {args.seconds:g} s from "
                   f"{len({n.split('@')[0] for n, _ in clips})} pieces, pianos "
                   f"{', '.join(pianos)}")
+            # The variants share clip names (the same pieces): one kept-clips folder each.
+            store = None if args.no_clips else DecodedClipsWriter(out / variant, command)
+            for (name, x), piano in zip(clips, played_by) if store else ():
+                store.reference(name, x, piano=piano)
+            keep = store.sink if store else (lambda codec: None)
+            stores += [store] if store else []
             for kbps in args.opus:
-                per[(f"Opus {kbps:g} kbps", variant)] = opus_rows(clips, kbps, vq, True)
+                label = f"Opus {kbps:g} kbps"
+                per[(label, variant)] = opus_rows(clips, kbps, vq, True, keep(label))
             for label, model in loaded.items():
                 mu = args.mu if model.mu_levels else None
                 per[(label, variant)] = evaluate_clips(model, clips, steps=0, with_visqol=vq,
-                                                       progress=True, mu=mu)
+                                                       progress=True, mu=mu, keep=keep(label))
     except CodecError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
@@ -186,8 +212,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     with atomic_path(out / "generalization.md") as tmp:
         Path(tmp).write_text(text)
     plot(table, args.variants, out / "generalization.png")
+    for store in stores:   # last: an index says its run finished
+        store.write_index()
     print(text)
-    print(f"saved {out}/generalization.csv, generalization.md, generalization.png")
+    print(f"saved {out}/generalization.csv, generalization.md, generalization.png"
+          + "".join(f", {v}/clips.json and {v}/clips/" for v in args.variants
+                    if not args.no_clips))
     return 0
 
 

@@ -7,8 +7,8 @@
     played by the training pianos and by the held-out piano (benchmarks/generalization.py:
     silence, pre-echo and the noise floor between partials too) → spectrogram plot → selectivity of
     FREE's and SPARSE's events for piano notes (`neuro-codec analyze`) → the listening page
-    (`neuro-codec report`: every codec side by side, to hear and to see), whose path it prints
-    last. The RVQ baseline is coded to `.rvq` and skips Lava.
+    (`neuro-codec report`: every codec side by side, to hear and to see, and played by the
+    held-out piano), whose path it prints last. The RVQ baseline is coded to `.rvq` and skips Lava.
 
 Each stage runs as its own process through the project's commands, exactly as a user would
 run them (and so that Lava's multiprocessing start method is set in a fresh interpreter).
@@ -161,9 +161,11 @@ def main(argv=None) -> int:
               nc + ["analyze", "--checkpoint", *map(str, figure5), "--out",
                     str(out / "analysis")])
     page = out / "report"
+    held_out = out / "generalization" / "held-out"
     stage("listening page: every codec side by side, to hear and to see",
           nc + ["report", "--from", str(out / "rate_quality"), "--out", str(page),
                 "--excerpts", str(args.excerpts)]
+          + (["--held-out", str(held_out)] if (held_out / "clips.json").is_file() else [])
           + (["--energy", str(out / "energy")] if spiking else [])
           + (["--selectivity", str(out / "analysis")] if figure5 else []))
     print(f"\nmain job done: {out} (rate_quality/, generalization/, energy/, analysis/, "

@@ -1,5 +1,6 @@
 """The listening page (`neuro-codec report`): a tiny rate–quality run of the tiny checkpoint on
-two 1-s excerpts, its page opened from file:// in headless Chromium, and bad input."""
+two 1-s excerpts, and a tiny generalization run of it on the same two pieces played by other
+pianos, their page opened from file:// in headless Chromium, and bad input."""
 
 from __future__ import annotations
 
@@ -12,15 +13,18 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+import pretty_midi
 import pytest
 import soundfile as sf
 from browser import Chromium, find_chromium
+from factories import needs_pianos
 
 from neuro_codec.cli import main
 from neuro_codec.coding import pipeline
 from neuro_codec.coding.bitstream import read_snc
-from neuro_codec.data.audio import HOP_SAMPLES, SAMPLE_RATE_HZ, save_audio
-from neuro_codec.data.dataset import write_manifest
+from neuro_codec.data.audio import HOP_SAMPLES, SAMPLE_RATE_HZ, bits_per_second, save_audio
+from neuro_codec.data.dataset import load_manifest, write_manifest
+from neuro_codec.data.held_out import variant_root
 from neuro_codec.data.pieces import Piece
 from neuro_codec.data.synthetic import SyntheticTones
 from neuro_codec.errors import ReportError
@@ -59,12 +63,27 @@ def piano_like(seconds: float, seed: int) -> np.ndarray:
     return (0.3 * x / np.abs(x).max()).astype(np.float32)
 
 
-def rate_quality_module():
-    spec = importlib.util.spec_from_file_location("rate_quality",
-                                                  ROOT / "benchmarks" / "rate_quality.py")
+def write_midi(path: Path, seed: int) -> None:
+    """Five struck notes in 1.25 s: what the tiny pieces play when rendered on other pianos."""
+    rng = np.random.default_rng(seed)
+    pm = pretty_midi.PrettyMIDI()
+    piano = pretty_midi.Instrument(program=0)
+    piano.notes = [pretty_midi.Note(90, int(rng.integers(48, 84)), t, t + 0.4)
+                   for t in (0.0, 0.25, 0.5, 0.75, 1.0)]
+    pm.instruments.append(piano)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pm.write(str(path))
+
+
+def benchmark_module(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def rate_quality_module():
+    return benchmark_module("rate_quality")
 
 
 @pytest.fixture(scope="module")
@@ -80,6 +99,7 @@ def tiny_run(tmp_path_factory):
     for i, source in enumerate(("generated", "music21-piano")):
         wav = data / "wav" / f"piece{i}.wav"
         save_audio(wav, piano_like(1.5, seed=i))
+        write_midi(data / "midi" / f"p{i}.mid", seed=i)
         pieces.append(Piece(f"piece{i}", source, "test", 1.5, wav, data / "midi" / f"p{i}.mid"))
     write_manifest(data, pieces)
     rq = root / "rq"
@@ -96,6 +116,18 @@ def tiny_run(tmp_path_factory):
     write_selectivity(selectivity)
     return SimpleNamespace(ckpt=ckpt, data=data, rq=rq, energy=energy,
                            selectivity=selectivity, pieces=pieces)
+
+
+@pytest.fixture(scope="module")
+def tiny_generalization(tiny_run):
+    """A real generalization run of the same model (and Opus 6 kbps) on the tiny run's two
+    pieces rendered again on the training pianos ("seen") and on the held-out piano."""
+    out = tiny_run.data.parent / "generalization"
+    assert benchmark_module("generalization").main([
+        "--root", str(tiny_run.data), "--clips", "2", "--seconds", str(SECONDS),
+        "--free", str(tiny_run.ckpt), "--sparse", "none", "--mu-sparse", "none", "--rvq",
+        "none", "--opus", "6", "--no-visqol", "--out", str(out)]) == 0
+    return out
 
 
 def write_selectivity(folder: Path) -> None:
@@ -115,6 +147,21 @@ def write_selectivity(folder: Path) -> None:
     fig.savefig(folder / "selectivity.png", dpi=40)
     plt.close(fig)
     (folder / "selectivity.json").write_text(json.dumps({"free (tiny)": summary.to_dict()}))
+
+
+def audio_and_images(browser: Chromium) -> tuple[list[dict], list[dict]]:
+    """Every player once its metadata loaded (or failed), and every image's natural size."""
+    audio = browser.evaluate("""
+        Promise.all([...document.querySelectorAll('audio')].map(a => a.readyState >= 1 ? 0 :
+          new Promise(done => { a.addEventListener('loadedmetadata', done, {once: true});
+                                a.addEventListener('error', done, {once: true}); })))
+        .then(() => [...document.querySelectorAll('audio')].map(a => ({
+          src: a.getAttribute('src'), ready: a.readyState, duration: a.duration,
+          error: a.error && a.error.code})))""")
+    images = browser.evaluate(
+        "[...document.images].map(i => ({src: i.getAttribute('src'), w: i.naturalWidth,"
+        " h: i.naturalHeight}))")
+    return audio, images
 
 
 def build_page(run, out: Path, *extra: str) -> dict:
@@ -141,6 +188,50 @@ def test_the_run_keeps_exactly_what_it_scored(tiny_run):
     assert "--clips 2" in clips.command and clips.command.startswith("python benchmarks/")
 
 
+@needs_pianos
+def test_the_generalization_run_keeps_what_it_scored_per_piano_set(tiny_run,
+                                                                   tiny_generalization):
+    model = pipeline.load_model(tiny_run.ckpt)
+    n = int(SECONDS * SAMPLE_RATE_HZ)
+    rows = list(csv.DictReader(open(tiny_generalization / "generalization.csv", newline="")))
+    for variant, pianos in (("seen", ["fluidr3-grand", "fluidr3-bright"]),
+                            ("held-out", ["csound-grand", "csound-grand"])):
+        clips = read_decoded_clips(tiny_generalization / variant)
+        assert [c.clip for c in clips.clips] == ["piece0@0s", "piece1@0s"]
+        assert [c.piano for c in clips.clips] == pianos
+        assert clips.codecs == ["Opus 6 kbps", "FREE"]
+        assert clips.command.startswith("python benchmarks/generalization.py --root ")
+        mine = {(r["codec"], r["clip"]): r for r in rows if r["pianos"] == variant}
+        assert set(mine) == {(d.codec, d.clip) for d in clips.decoded}
+        wavs = {p.id: p.wav_path for p in load_manifest(variant_root(tiny_run.data, variant))}
+        for ref in clips.clips:
+            x, _ = sf.read(ref.audio, dtype="float32")
+            source, _ = sf.read(wavs[ref.piece], dtype="float32")   # 16-bit both: lossless
+            assert np.array_equal(x, source[:n])
+            free = next(d for d in clips.of_clip(ref.clip) if d.codec == "FREE")
+            header, z = read_snc(free.events)
+            assert np.array_equal(z, pipeline.events(model, x))
+            # The row's bitrate is this very file's.
+            assert float(mine[("FREE", ref.clip)]["payload_kbps"]) == bits_per_second(
+                header.payload_bits, n) / 1e3
+
+
+@needs_pianos
+def test_keeping_the_clips_changes_none_of_the_generalization_numbers(tiny_run,
+                                                                     tiny_generalization,
+                                                                     tmp_path):
+    out = tmp_path / "gen"
+    assert benchmark_module("generalization").main([
+        "--root", str(tiny_run.data), "--clips", "2", "--seconds", str(SECONDS), "--variants",
+        "held-out", "--free", "none", "--sparse", "none", "--mu-sparse", "none", "--rvq",
+        "none", "--opus", "6", "--no-visqol", "--no-clips", "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "generalization.csv", "generalization.md", "generalization.png"]
+    kept = (tiny_generalization / "generalization.csv").read_text().splitlines()
+    assert out.joinpath("generalization.csv").read_text().splitlines() == kept[:1] + [
+        line for line in kept if line.startswith("Opus 6 kbps,held-out,")]
+
+
 @needs_opus
 @needs_chromium
 def test_the_page_plays_and_shows_everything_in_chromium(tiny_run, tmp_path):
@@ -152,16 +243,7 @@ def test_the_page_plays_and_shows_everything_in_chromium(tiny_run, tmp_path):
     with Chromium(CHROMIUM) as browser:
         browser.viewport(1280, 900)
         browser.open((out / "index.html").as_uri())
-        audio = browser.evaluate("""
-            Promise.all([...document.querySelectorAll('audio')].map(a => a.readyState >= 1 ? 0 :
-              new Promise(done => { a.addEventListener('loadedmetadata', done, {once: true});
-                                    a.addEventListener('error', done, {once: true}); })))
-            .then(() => [...document.querySelectorAll('audio')].map(a => ({
-              src: a.getAttribute('src'), ready: a.readyState, duration: a.duration,
-              error: a.error && a.error.code})))""")
-        images = browser.evaluate(
-            "[...document.images].map(i => ({src: i.getAttribute('src'), w: i.naturalWidth,"
-            " h: i.naturalHeight}))")
+        audio, images = audio_and_images(browser)
         columns = {}
         for width in (1280, 390):   # two columns on a laptop, one on a phone
             browser.viewport(width, 900, mobile=width < 800)
@@ -189,6 +271,47 @@ def test_the_page_plays_and_shows_everything_in_chromium(tiny_run, tmp_path):
 
     with Image.open(tmp_path / "page.png") as im:
         assert im.size == size and size[0] >= 1200 and size[1] > 2000
+
+
+@needs_pianos
+@needs_opus
+@needs_chromium
+def test_the_held_out_piano_plays_and_shows_in_chromium(tiny_run, tiny_generalization,
+                                                        tmp_path):
+    out = tmp_path / "page"
+    record = build_page(tiny_run, out, "--held-out", str(tiny_generalization / "held-out"))
+    excerpts = record["held_out"]["excerpts"]
+    held = [t for e in excerpts for t in e["tracks"]]
+    assert [(e["clip"], e["piano"]) for e in excerpts] == [("piece0@0s", "csound-grand"),
+                                                           ("piece1@0s", "csound-grand")]
+    assert [t["codec"] for t in held] == ["reference", "Opus 6 kbps", "FREE"] * 2
+    # The same clip names as the main excerpts, in files of their own.
+    assert all(t["audio"].startswith("audio/held-out/") for t in held)
+    assert all(t["image"].startswith("figures/held-out/") for t in held)
+    with Chromium(CHROMIUM) as browser:
+        browser.viewport(1280, 900)
+        browser.open((out / "index.html").as_uri())
+        audio, images = audio_and_images(browser)
+        in_section = browser.evaluate(
+            "[...document.querySelectorAll('section[id^=\"held-out-\"] audio')]"
+            ".map(a => a.getAttribute('src'))")
+        size = browser.screenshot(tmp_path / "page.png")
+        requests = list(browser.requests)
+    assert in_section == [t["audio"] for t in held]
+    by_src = {a["src"]: a for a in audio}
+    for t in held:
+        a = by_src[t["audio"]]
+        assert a["error"] is None and a["ready"] >= 1, a
+        assert abs(a["duration"] - t["duration_s"]) <= FRAME_S, (a, t)
+        assert abs(t["duration_s"] - SECONDS) <= FRAME_S
+    # 6 + 6 spectrograms, fig4ab, generalization.png, the selectivity figure and energy.png.
+    assert len(images) == 16 and all(i["w"] > 0 and i["h"] > 0 for i in images), images
+    assert {t["image"] for t in held} | {"figures/generalization.png"} <= {
+        i["src"] for i in images}
+    inside = out.resolve().as_uri() + "/"
+    assert all(u.startswith(inside) or u.startswith("data:") for u in requests), requests
+    assert {inside + t["audio"] for t in held} <= set(requests)
+    assert size[1] > 2000
 
 
 def test_the_page_shows_the_csv_numbers_and_decodes_nothing(tiny_run, tmp_path, monkeypatch):
@@ -222,6 +345,90 @@ def test_the_page_shows_the_csv_numbers_and_decodes_nothing(tiny_run, tmp_path, 
     links = re.findall(r'(?:src|href)="([^"]*)"', page)
     assert links and not [u for u in links if u.startswith("/") or ":" in u or ".." in u]
     assert "http:" not in page and "https:" not in page
+
+
+@needs_pianos
+def test_the_held_out_section_shows_that_runs_numbers_and_table(tiny_run, tiny_generalization,
+                                                               tmp_path, monkeypatch):
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("the page decoded audio")
+
+    monkeypatch.setattr(pipeline, "decode", no_decoding)
+    monkeypatch.setattr(pipeline, "decode_events", no_decoding)
+    out = tmp_path / "page"
+    record = build_page(tiny_run, out, "--held-out", str(tiny_generalization / "held-out"),
+                        "--held-out-excerpts", "1")
+    assert [e["clip"] for e in record["held_out"]["excerpts"]] == ["piece0@0s"]
+    assert record["held_out"]["source"] == str(tiny_generalization / "held-out")
+    page = (out / "index.html").read_text()
+    held = page.split('<section id="held-out">')[1].split('<section id="generalization">')[0]
+    assert "<h2>Played by a piano it never heard (csound GM bank grand)</h2>" in held
+    assert "Held-out piano, excerpt 1: piece0@0s" in held and "excerpt 2" not in held
+    assert "played by csound GM bank grand" in held
+    rows = list(csv.DictReader(open(tiny_generalization / "generalization.csv", newline="")))
+
+    def shown(r: dict) -> list[str]:
+        return [f"<dd>{float(r['payload_kbps']):.3f} <span class=unit>kbps",
+                f"<dd>{float(r['si_snr_db']):.2f} <span class=unit>dB",
+                f"<dd>{float(r['mel_distance']):.4f}</dd>"]
+
+    for codec in ("Opus 6 kbps", "FREE"):
+        mine, seen = (next(r for r in rows if (r["codec"], r["clip"], r["pianos"]) == (
+            codec, "piece0@0s", variant)) for variant in ("held-out", "seen"))
+        assert shown(mine) != shown(seen)   # else the check below could not tell them apart
+        assert all(s in held for s in shown(mine)), (shown(mine), held)
+        assert not all(s in held for s in shown(seen))
+    # the generalization table and figure, with the command that made them
+    table = page.split('<section id="generalization">')[1].split("</section>")[0]
+    assert "<td>held-out</td>" in table and "<td>seen</td>" in table
+    assert "Made by <code>python benchmarks/generalization.py --root " in table
+    assert 'src="figures/generalization.png"' in table
+    assert "--held-out-excerpts 1" in page.split("<footer>")[1]
+
+
+def _only_seen_rows(gen: Path) -> None:
+    lines = (gen / "generalization.csv").read_text().splitlines(keepends=True)
+    (gen / "generalization.csv").write_text("".join(
+        lines[:1] + [line for line in lines if ",seen," in line]))
+
+
+def _one_row_less(gen: Path) -> None:
+    lines = (gen / "generalization.csv").read_text().splitlines(keepends=True)
+    (gen / "generalization.csv").write_text("".join(
+        line for line in lines if not line.startswith("FREE,held-out,piece1@0s,")))
+
+
+@needs_pianos
+@pytest.mark.parametrize("held_out, damage, message", [
+    ("nowhere", None, "is not a folder"),
+    ("seen", None, "is not the held-out piano's folder of a generalization run (expected "),
+    (".", None, "is not the held-out piano's folder of a generalization run (give "),
+    ("held-out", lambda gen: (gen / "generalization.csv").unlink(),
+     "of a finished generalization run: no generalization.csv in "),
+    ("held-out", lambda gen: (gen / "held-out" / INDEX_NAME).unlink(), "holds no kept clips"),
+    ("held-out", lambda gen: (gen / "held-out" / "clips" / slug("piece1@0s") /
+                              "free.flac").unlink(), "is missing (clips.json lists it)"),
+    ("held-out", _only_seen_rows, "has no rows with columns codec, clip, pianos where "
+                                  "pianos is held-out"),
+    ("held-out", _one_row_less, "has no held-out row for FREE on piece1@0s"),
+    # found while the page is half built: the temporary folder goes too
+    ("held-out", lambda gen: (gen / "held-out" / "clips" / slug("piece1@0s") /
+                              "free.snc").write_bytes(b"not events"), "not an .snc file"),
+])
+def test_a_bad_held_out_folder_is_one_error_line_and_no_page(tiny_run, tiny_generalization,
+                                                             tmp_path, capsys, held_out,
+                                                             damage, message):
+    gen = tmp_path / "gen"
+    shutil.copytree(tiny_generalization, gen)
+    if damage is not None:
+        damage(gen)
+    capsys.readouterr()
+    assert main(["report", "--from", str(tiny_run.rq), "--held-out", str(gen / held_out),
+                 "--out", str(tmp_path / "page")]) == 1
+    lines = capsys.readouterr().err.splitlines()   # a progress bar may come before the error
+    assert lines[-1].startswith("error: ") and message in lines[-1], lines
+    assert sum("error" in line for line in lines) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gen"]
 
 
 def test_a_folder_that_is_not_a_run_is_one_error_line(tmp_path, capsys):
@@ -286,16 +493,18 @@ def test_writer_and_reader_of_decoded_clips(tmp_path):
     w = DecodedClipsWriter(tmp_path, "cmd")
     x = np.linspace(-1, 1, 1000, dtype=np.float32)
     w.reference("a@0s", x)
+    w.reference("b@0s", x, piano="csound-grand")
     w.decoded("μ-SPARSE μ=6", "a@0s", 2 * x)     # overshoot is clipped, not wrapped
     with pytest.raises(ValueError, match="clashes"):
         w.decoded("μ-sparse μ 6", "a@0s", x)
     with pytest.raises(ValueError, match="before its decoded audio"):
-        w.decoded("FREE", "b@0s", x)
+        w.decoded("FREE", "c@0s", x)
     with pytest.raises(ReportError, match="no clips.json"):
         read_decoded_clips(tmp_path)
     w.write_index()
     clips = read_decoded_clips(tmp_path)
     assert clips.codecs == ["μ-SPARSE μ=6"] and clips.command == "cmd"
+    assert [(c.clip, c.piano) for c in clips.clips] == [("a@0s", None), ("b@0s", "csound-grand")]
     assert clips.decoded[0].audio == tmp_path / "clips" / "a-0s" / "mu-sparse-mu-6.flac"
     y, _ = sf.read(clips.decoded[0].audio, dtype="float32")
     assert y.min() == -1.0 and y.max() == 32767 / 32768 and y[0] == -1.0

@@ -2,8 +2,10 @@
 
 With `--from DIR` the page plays the clips the run kept and decodes nothing; without it, the
 command first runs `benchmarks/rate_quality.py` on `--excerpts` clips into the page's own
-folder (`DIR/rate_quality/`), the same code as the main job's table. The page is built in a
-temporary folder beside `--out` and renamed into place: a failed run leaves no half page.
+folder (`DIR/rate_quality/`), the same code as the main job's table. `--held-out DIR` adds the
+clips a `benchmarks/generalization.py` run kept of the piano it held out of training. The page
+is built in a temporary folder beside `--out` and renamed into place: a failed run leaves no
+half page.
 """
 
 from __future__ import annotations
@@ -44,6 +46,13 @@ def register(sub) -> None:
                         "clips into DIR/rate_quality)")
     p.add_argument("--excerpts", type=positive_int, default=4,
                    help="excerpts on the page, one per piece first (default 4)")
+    p.add_argument("--held-out", default=None, metavar="DIR",
+                   help="the held-out piano's folder of a generalization run "
+                        "(benchmarks/generalization.py --out D → D/held-out): its excerpts, "
+                        "numbers and table on the page (default: none)")
+    p.add_argument("--held-out-excerpts", type=positive_int, default=2,
+                   help="with --held-out: its excerpts on the page, one per piece first "
+                        "(default 2)")
     p.add_argument("--energy", default=None, metavar="DIR",
                    help="a `python -m hardware.energy --out` folder: its table on the page "
                         "(default: none; the page says how to make it)")
@@ -63,12 +72,14 @@ def register(sub) -> None:
 def _command(args: argparse.Namespace) -> str:
     """The command line that makes this page again, for its footer."""
     words = ["neuro-codec", "report", "--out", args.out]
-    for flag, value in (("--from", args.source), ("--energy", args.energy),
-                        ("--selectivity", args.selectivity), ("--seconds", args.seconds),
-                        ("--root", args.root)):
+    for flag, value in (("--from", args.source), ("--held-out", args.held_out),
+                        ("--energy", args.energy), ("--selectivity", args.selectivity),
+                        ("--seconds", args.seconds), ("--root", args.root)):
         if value is not None:
             words += [flag, str(value)]
     words += ["--excerpts", str(args.excerpts)] + (["--no-visqol"] if args.no_visqol else [])
+    words += ([] if args.held_out is None
+              else ["--held-out-excerpts", str(args.held_out_excerpts)])
     return shlex.join(words)
 
 
@@ -97,6 +108,7 @@ def run_report(args: argparse.Namespace) -> int:
         check_destination,
         megabytes,
         read_energy,
+        read_held_out,
         read_run,
         read_selectivity,
         write_report,
@@ -106,6 +118,7 @@ def run_report(args: argparse.Namespace) -> int:
     check_destination(out)
     # Every input is read and checked before anything is drawn or written.
     run = None if args.source is None else read_run(args.source)
+    held_out = None if args.held_out is None else read_held_out(args.held_out)
     energy = None if args.energy is None else read_energy(args.energy)
     selectivity = None if args.selectivity is None else read_selectivity(args.selectivity)
     try:
@@ -113,11 +126,15 @@ def run_report(args: argparse.Namespace) -> int:
             if run is None:
                 run = read_run(_rate_quality_pass(args, page))
             record = write_report(run, page, args.excerpts, energy, selectivity,
-                                  _command(args), progress=True)
+                                  _command(args), progress=True, held_out=held_out,
+                                  held_out_excerpts=args.held_out_excerpts)
     except _PassFailed as e:
         return e.code
-    tracks = sum(len(e["tracks"]) for e in record["excerpts"])
-    print(f"listening page: {len(record['excerpts'])} excerpts, {tracks} players, "
-          f"{megabytes(record['bytes'])}")
+    excerpts = record["excerpts"] + (record["held_out"] or {}).get("excerpts", [])
+    tracks = sum(len(e["tracks"]) for e in excerpts)
+    print(f"listening page: {len(record['excerpts'])} excerpts"
+          + (f" and {len(excerpts) - len(record['excerpts'])} on the held-out piano"
+             if held_out is not None else "")
+          + f", {tracks} players, {megabytes(record['bytes'])}")
     print(out.resolve() / "index.html")
     return 0

@@ -10,6 +10,8 @@ Layout under the run's folder (`--out` of the benchmark):
     clips/<clip>/<codec>.flac       each codec's decoded audio, 16-bit FLAC
     clips/<clip>/<codec>.snc        each spiking model's events: the very file that was scored
 
+A run on other pianos (`benchmarks/generalization.py`) also records each clip's piano.
+
 FLAC because Chromium and Firefox play it from `file://` at about 60 % of the WAV's size
 (6 s of piano: ≈ 150 kB); 16 bits because the metrics' differences between codecs are far
 above the quantisation's (−98 dB full scale).
@@ -75,12 +77,15 @@ class DecodedClipsWriter:
     def _path(self, clip: str, name: str) -> Path:
         return self.folder / CLIPS_FOLDER / slug(clip) / name
 
-    def reference(self, clip: str, x: np.ndarray) -> None:
-        """Keep the reference excerpt `x` [samples] of `clip`."""
+    def reference(self, clip: str, x: np.ndarray, piano: str | None = None) -> None:
+        """Keep the reference excerpt `x` [samples] of `clip`, and the piano (a
+        `data.pianos.PIANOS` name) that played it when the run knows it."""
         path = self._path(clip, "reference" + AUDIO_SUFFIX)
         write_flac(path, x, self.sample_rate_hz)
         self._clips[clip] = {"clip": clip, "samples": int(np.asarray(x).size),
                              "reference": path.relative_to(self.folder).as_posix()}
+        if piano is not None:
+            self._clips[clip]["piano"] = piano
 
     def decoded(self, codec: str, clip: str, x_hat: np.ndarray, coded=None) -> None:
         """Keep `codec`'s decoded audio of `clip`, and its `.snc` when `coded` (a
@@ -121,6 +126,7 @@ class ReferenceClip:
     clip: str       # the excerpt's name, "piece@start_s"
     samples: int    # its length in samples
     audio: Path     # its FLAC
+    piano: str | None = None   # the piano that played it (a `PIANOS` name), if recorded
 
     @property
     def piece(self) -> str:
@@ -174,7 +180,8 @@ def read_decoded_clips(folder: str | Path) -> DecodedClips:
         if index.get("kind") != INDEX_KIND or index.get("version") != INDEX_VERSION:
             raise ReportError(f"{path} is not a version-{INDEX_VERSION} index of decoded clips "
                               f"(kind {index.get('kind')!r}, version {index.get('version')!r})")
-        clips = [ReferenceClip(str(c["clip"]), int(c["samples"]), folder / c["reference"])
+        clips = [ReferenceClip(str(c["clip"]), int(c["samples"]), folder / c["reference"],
+                               None if c.get("piano") is None else str(c["piano"]))
                  for c in index["clips"]]
         decoded = [DecodedClip(str(d["codec"]), str(d["clip"]), folder / d["audio"],
                                None if d["events"] is None else folder / d["events"])

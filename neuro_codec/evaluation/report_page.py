@@ -59,7 +59,9 @@ class Excerpt:
 
 @dataclass(frozen=True)
 class Section:
-    """A figure or table of the run with what it shows and the command that made it."""
+    """A figure or table of the run with what it shows and the command that made it; or the
+    heading of further excerpts (another run's), which follow it as sections of their own (the
+    A/B script pairs players within one section, so one excerpt is one section)."""
 
     anchor: str
     title: str
@@ -67,6 +69,8 @@ class Section:
     command: str                    # the command that made it (plain text)
     body_html: str = ""             # a table (already HTML) or a note
     images: tuple[str, ...] = ()    # relative paths
+    excerpts: tuple[Excerpt, ...] = ()   # excerpts under this heading, anchors <anchor>-1, …
+    excerpt_label: str = "Excerpt"  # their headings: "<label> 1: <clip>"
 
 
 @dataclass(frozen=True)
@@ -158,12 +162,20 @@ def _track_html(track: Track, clip: str) -> str:
             + f"{_metrics_html(track.metrics)}</article>")
 
 
+def _excerpt_html(anchor: str, heading: str, e: Excerpt) -> str:
+    return (f'<section id="{anchor}"><h2>{html.escape(heading)}: {html.escape(e.clip)}</h2>'
+            f'<div class="cards">{"".join(_track_html(t, e.clip) for t in e.tracks)}</div>'
+            "</section>")
+
+
 def _section_html(s: Section) -> str:
     images = "".join(f'<img class="wide" src="{_url(p)}" alt="{html.escape(s.title)}">'
                      for p in s.images)
     return (f'<section id="{s.anchor}"><h2>{html.escape(s.title)}</h2>'
             f'<p>{html.escape(s.sentence)}</p><p class="cmd">Made by <code>'
-            f"{html.escape(s.command)}</code></p>{s.body_html}{images}</section>")
+            f"{html.escape(s.command)}</code></p>{s.body_html}{images}</section>"
+            + "".join(_excerpt_html(f"{s.anchor}-{i + 1}", f"{s.excerpt_label} {i + 1}", e)
+                      for i, e in enumerate(s.excerpts)))
 
 
 def render_page(page: Page) -> str:
@@ -171,10 +183,8 @@ def render_page(page: Page) -> str:
     nav = "".join(f'<a href="#ex{i + 1}">{html.escape(e.clip)}</a>'
                   for i, e in enumerate(page.excerpts))
     nav += "".join(f'<a href="#{s.anchor}">{html.escape(s.title)}</a>' for s in page.sections)
-    excerpts = "".join(
-        f'<section id="ex{i + 1}"><h2>Excerpt {i + 1}: {html.escape(e.clip)}</h2>'
-        f'<div class="cards">{"".join(_track_html(t, e.clip) for t in e.tracks)}</div>'
-        "</section>" for i, e in enumerate(page.excerpts))
+    excerpts = "".join(_excerpt_html(f"ex{i + 1}", f"Excerpt {i + 1}", e)
+                       for i, e in enumerate(page.excerpts))
     return TEMPLATE.format(
         title=html.escape(page.title), intro=html.escape(page.intro), nav=nav,
         excerpts=excerpts, sections="".join(_section_html(s) for s in page.sections),
