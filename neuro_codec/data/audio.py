@@ -4,7 +4,9 @@ bitrate of a number of bits over a number of samples.
 
 torchaudio's own load/save need torchcodec, so files go through `soundfile`; resampling uses
 `torchaudio.functional.resample` (windowed sinc). Other sample rates are resampled, several
-channels are downmixed by averaging; each is said once on stderr.
+channels are downmixed by averaging; each is said once on stderr. torch is imported where a
+tensor or a resampling needs it, not here: the `.snc` code reads the clock from this module,
+and `neuro-codec info`, `pack` and `unpack` run without torch.
 """
 
 from __future__ import annotations
@@ -12,11 +14,10 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import soundfile as sf
-import torch
 
 from neuro_codec.errors import AudioError
 from neuro_codec.fileio import atomic_path
@@ -27,7 +28,10 @@ HOP_SAMPLES = 512  # samples per event frame: one encoder step, 43.07 frames/s a
 _warned_rates: set[int] = set()
 _warned_channels: set[int] = set()
 
-Waveform = TypeVar("Waveform", torch.Tensor, np.ndarray)
+if TYPE_CHECKING:
+    import torch
+
+Waveform = TypeVar("Waveform", "torch.Tensor", np.ndarray)
 
 
 def n_frames(n_samples: int, hop: int = HOP_SAMPLES) -> int:
@@ -48,10 +52,12 @@ def frame_audio(x: Waveform, hop: int = HOP_SAMPLES) -> Waveform:
     """
     t = max(1, n_frames(x.shape[-1], hop))
     pad = t * hop - x.shape[-1]
-    if isinstance(x, torch.Tensor):
-        x = torch.nn.functional.pad(x, (0, pad))
-    else:
+    if isinstance(x, np.ndarray):
         x = np.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, pad)])
+    else:
+        import torch
+
+        x = torch.nn.functional.pad(x, (0, pad))
     return x.reshape(*x.shape[:-1], t, hop)
 
 
@@ -72,7 +78,8 @@ def resample(x: np.ndarray, orig_hz: int, new_hz: int) -> np.ndarray:
     """Resample a 1-D float signal with torchaudio's band-limited sinc interpolation."""
     if orig_hz == new_hz:
         return x.astype(np.float32, copy=False)
-    # Imported here: the rest of the codec (framing, bitrates, file formats) needs no torchaudio.
+    # Imported here: the rest of the codec (framing, bitrates, file formats) needs no torch.
+    import torch
     import torchaudio.functional as AF
 
     y = AF.resample(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), orig_hz, new_hz)
