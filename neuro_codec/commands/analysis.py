@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from neuro_codec.commands.arguments import positive_int
 from neuro_codec.errors import CodecError, writing
@@ -21,6 +20,8 @@ from neuro_codec.fileio import atomic_path, write_bytes_atomic
 def model_events(checkpoint: str, clips: list[dict], progress: bool = False):
     """(label, z [clips, N, T]) of a checkpoint on dataset items, in its arithmetic (a
     μ-SPARSE model at its middle level, as `neuro-codec encode` codes by default)."""
+    from tqdm.auto import tqdm
+
     from neuro_codec.model.arithmetic import encode_events
     from neuro_codec.model.checkpoint import (
         arithmetic_of,
