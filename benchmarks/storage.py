@@ -1,8 +1,9 @@
 """Storage benchmark: bits per frame against event rate for every format (the paper's Fig. 1).
 
-Prints the crossover rates of the exact formats (DESIGN §5 table and the paper's costs), the
-entropy coder on generated bursty, unit-selective matrices (and on i.i.d. ones), and the
-pack/unpack speed on one hour of events; saves the plot. Run:
+Prints the crossover rates of the exact formats (the `.snc` sizes of docs/bitstream.md and the
+paper's costs, docs/paper.md §3), the entropy coder on generated bursty, unit-selective
+matrices (and on i.i.d. ones), and the pack/unpack speed on one hour of events; saves the
+plot. Run:
 `.venv/bin/python benchmarks/storage.py [--out out/benchmarks] [--seeds 3]`.
 """
 
@@ -195,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         paper = [c for c in crossovers(paper_cost_curves(N_UNITS, n_frames), N_UNITS, n_frames)
                  if c.n_events > 2]
         marks[n_frames] = exact
-        for label, found in (("exact (DESIGN §5)", exact), ("paper's B", paper)):
+        for label, found in (("exact (.snc)", exact), ("paper's B", paper)):
             text = ", ".join(f"{c.before}→{c.to} at S={c.n_events} ({100 * c.rate:.3f} %)"
                              for c in found)
             print(f"  T={n_frames:5d} {label:18s} {text}")

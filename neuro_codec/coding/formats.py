@@ -1,5 +1,6 @@
 """Storage of the event matrix z ∈ {0,1}^(N×T): the paper's bit costs (for the training loss),
-the exact payload sizes of DESIGN §5 and the four exact formats' writers and readers.
+the exact payload sizes of the `.snc` formats (docs/bitstream.md, "Payload formats") and the
+four exact formats' writers and readers.
 `entropy.py` adds the entropy-coded format (which falls back on these), `payload.py` reads and
 writes any format, `bitstream.py` the `.snc` file around a payload.
 """
@@ -78,7 +79,7 @@ def bit_width(x: int) -> int:
 
 
 def payload_bits(fmt: EventFormat | str, n_units: int, n_frames: int, n_events: int) -> int:
-    """Exact payload size of an exact format (DESIGN §5), N units, T frames, S events.
+    """Exact payload size of an exact format (docs/bitstream.md), N units, T frames, S events.
 
         dense    N·T
         coo      S·(w(T) + w(N))
@@ -287,8 +288,8 @@ def unpack_bits(payload: bytes, n_bits: int, what: str) -> np.ndarray:
 
 
 def encode_exact(z: np.ndarray, fmt: EventFormat | str) -> tuple[bytes, int]:
-    """Write the payload of `z` in exact format `fmt` (layouts in DESIGN §5 and
-    docs/bitstream.md); `coding.payload.encode_payload` adds the entropy format.
+    """Write the payload of `z` in exact format `fmt` (layouts in docs/bitstream.md);
+    `coding.payload.encode_payload` adds the entropy format.
 
     Args:
         z: [N, T] event matrix of 0/1.
