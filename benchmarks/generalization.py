@@ -33,20 +33,16 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from rate_quality import opus_rows, summary  # noqa: E402
-
-from neuro_codec.coding.pipeline import load_model  # noqa: E402
-from neuro_codec.data.audio import SAMPLE_RATE_HZ  # noqa: E402
-from neuro_codec.data.excerpts import split_excerpts  # noqa: E402
-from neuro_codec.data.held_out import VARIANTS, ensure_test_variant  # noqa: E402
-from neuro_codec.data.pianos import HELD_OUT_PIANO, PIANOS  # noqa: E402
-from neuro_codec.errors import CodecError, DataError  # noqa: E402
-from neuro_codec.evaluation.evaluate import evaluate_clips  # noqa: E402
-from neuro_codec.evaluation.metrics import QUALITY_COLUMNS  # noqa: E402
-from neuro_codec.fileio import atomic_path  # noqa: E402
+from benchmarks.rate_quality import opus_rows, summary
+from neuro_codec.coding.pipeline import load_model
+from neuro_codec.data.audio import SAMPLE_RATE_HZ
+from neuro_codec.data.excerpts import split_excerpts
+from neuro_codec.data.held_out import VARIANTS, ensure_test_variant
+from neuro_codec.data.pianos import HELD_OUT_PIANO, PIANOS
+from neuro_codec.errors import CodecError, DataError
+from neuro_codec.evaluation.evaluate import evaluate_clips
+from neuro_codec.evaluation.metrics import QUALITY_COLUMNS
+from neuro_codec.fileio import atomic_path
 
 SHIPPED = Path(__file__).resolve().parents[1] / "neuro_codec" / "checkpoints"
 COLUMNS = ("payload_kbps", *QUALITY_COLUMNS)

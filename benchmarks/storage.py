@@ -4,7 +4,7 @@ Prints the crossover rates of the exact formats (the `.snc` sizes of docs/bitstr
 paper's costs, docs/paper.md §3), the entropy coder on generated bursty, unit-selective
 matrices (and on i.i.d. ones), and the pack/unpack speed on one hour of events; saves the
 plot. Run:
-`.venv/bin/python benchmarks/storage.py [--out out/benchmarks] [--seeds 3]`.
+`python -m benchmarks.storage [--out out/benchmarks] [--seeds 3]`.
 """
 
 from __future__ import annotations
@@ -14,16 +14,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from tqdm.auto import tqdm
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from tqdm.auto import tqdm  # noqa: E402
-
-from neuro_codec.coding.entropy import MODE_RANGE_CODED  # noqa: E402
+from neuro_codec.coding.entropy import MODE_RANGE_CODED
 from neuro_codec.coding.formats import (
-    # noqa: E402
     EXACT_FORMATS,
     EventFormat,
     min_exact_bits,
@@ -31,8 +26,9 @@ from neuro_codec.coding.formats import (
     payload_bits,
 )
 from neuro_codec.coding.payload import decode_payload, encode_payload
-from neuro_codec.data.audio import HOP_SAMPLES, SAMPLE_RATE_HZ, bits_per_second  # noqa: E402
-from neuro_codec.data.synthetic import bursty_event_matrix  # noqa: E402
+from neuro_codec.data.audio import HOP_SAMPLES, SAMPLE_RATE_HZ, bits_per_second
+from neuro_codec.data.synthetic import bursty_event_matrix
+from neuro_codec.figures import pyplot, save_figure
 
 N_UNITS = 80
 HOUR_FRAMES = 155_000  # one hour at 43.07 frames/s
@@ -119,9 +115,10 @@ def speed_table(rate: float, progress: bool) -> list[dict]:
     return rows
 
 
-def plot(tables: dict[int, list[dict]], marks: dict[int, list[Crossover]]) -> plt.Figure:
-    """Bits per frame against event rate, one panel per T; dashed lines at the crossovers."""
-    fig, axes = plt.subplots(1, len(tables), figsize=(6 * len(tables), 4.5), squeeze=False)
+def plot(tables: dict[int, list[dict]], marks: dict[int, list[Crossover]]):
+    """Bits per frame against event rate, one panel per T; dashed lines at the crossovers.
+    Returns the figure."""
+    fig, axes = pyplot().subplots(1, len(tables), figsize=(6 * len(tables), 4.5), squeeze=False)
     colours = {"dense": "k", "coo": "tab:orange", "csr_unit": "tab:blue", "csc_time": "tab:green"}
     for ax, (n_frames, rows) in zip(axes[0], tables.items(), strict=True):
         rho = np.linspace(1e-4, 0.25, 2000)
@@ -230,9 +227,7 @@ def main(argv: list[str] | None = None) -> int:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    fig = plot(tables, marks)
-    fig.savefig(out / "storage.png", dpi=120)
-    plt.close(fig)
+    save_figure(plot(tables, marks), out / "storage.png", dpi=120)
     print(f"\nsaved {out / 'storage.png'}")
     return 0
 

@@ -4,7 +4,6 @@ two 1-s excerpts, its page opened from file:// in headless Chromium, and bad inp
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import re
 import shutil
@@ -16,6 +15,7 @@ import pytest
 import soundfile as sf
 from browser import Chromium, find_chromium
 
+from benchmarks import rate_quality
 from neuro_codec.cli import main
 from neuro_codec.coding import pipeline
 from neuro_codec.coding.bitstream import read_snc
@@ -36,7 +36,6 @@ from neuro_codec.evaluation.report_page import markdown_html
 from neuro_codec.fileio import atomic_folder
 from neuro_codec.training.loop import TrainConfig, train
 
-ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = find_chromium()
 needs_chromium = pytest.mark.skipif(
     CHROMIUM is None, reason="Chromium is not installed (scripts/setup.sh installs Debian's "
@@ -59,14 +58,6 @@ def piano_like(seconds: float, seed: int) -> np.ndarray:
     return (0.3 * x / np.abs(x).max()).astype(np.float32)
 
 
-def rate_quality_module():
-    spec = importlib.util.spec_from_file_location("rate_quality",
-                                                  ROOT / "benchmarks" / "rate_quality.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     """A real rate–quality run (tiny FREE checkpoint and Opus 6 kbps, 2 excerpts of 1 s from
@@ -83,7 +74,7 @@ def tiny_run(tmp_path_factory):
         pieces.append(Piece(f"piece{i}", source, "test", 1.5, wav, data / "midi" / f"p{i}.mid"))
     write_manifest(data, pieces)
     rq = root / "rq"
-    assert rate_quality_module().main([
+    assert rate_quality.main([
         "--root", str(data), "--clips", "2", "--seconds", str(SECONDS), "--free", str(ckpt),
         "--sparse", "none", "--mu-sparse", "none", "--rvq", "none", "--opus", "6",
         "--no-visqol", "--out", str(rq)]) == 0
@@ -138,7 +129,8 @@ def test_the_run_keeps_exactly_what_it_scored(tiny_run):
         assert np.array_equal(read_snc(free.events)[1], pipeline.events(model, x))
         opus = next(d for d in clips.of_clip(ref.clip) if d.codec == "Opus 6 kbps")
         assert opus.events is None and sf.info(opus.audio).frames == n
-    assert "--clips 2" in clips.command and clips.command.startswith("python benchmarks/")
+    assert "--clips 2" in clips.command
+    assert clips.command.startswith("python -m benchmarks.rate_quality ")
 
 
 @needs_opus
@@ -355,4 +347,4 @@ def test_without_from_the_page_runs_its_own_pass_and_plays_it_in_place(tiny_run,
     assert all(t["audio"].startswith("rate_quality/clips/") for t in tracks)
     assert all((out / t["audio"]).is_file() and (out / t["image"]).is_file() for t in tracks)
     assert read_decoded_clips(out / "rate_quality").command.startswith(
-        "python benchmarks/rate_quality.py --clips 2 ")
+        "python -m benchmarks.rate_quality --clips 2 ")

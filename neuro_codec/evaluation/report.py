@@ -234,7 +234,7 @@ def _excerpt(run: RateQualityRun, ref: ReferenceClip, folder: _Folder,
 def _sections(run: RateQualityRun, folder: _Folder, energy: SideReport | None,
               selectivity: SideReport | None) -> list[Section]:
     n_clips = len(run.clips.clips)
-    command = run.clips.command or f"python benchmarks/rate_quality.py --out {run.folder}"
+    command = run.clips.command or f"python -m benchmarks.rate_quality --out {run.folder}"
     figs = {k: folder.place(p, f"figures/{k}") for k, p in run.figures.items()}
     sections = [Section(
         "rate-quality", "Rate–quality table",
