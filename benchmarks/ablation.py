@@ -5,8 +5,8 @@ one CPU thread (two rows side by side on the 2-core machine), then scored on the
 clips: payload kbps, SI-SNR, mel distance, ViSQOL, decoder speed on the CPU, and (for rows with
 the diffusion refiner) the first stage alone against 4 and 10 refiner steps.
 
-    python benchmarks/ablation.py --train --minutes 12    # trains the rows, then the table
-    python benchmarks/ablation.py                         # the table from runs/ablation/*
+    python -m benchmarks.ablation --train --minutes 12    # trains the rows, then the table
+    python -m benchmarks.ablation                         # the table from runs/ablation/*
 
 Prints a Markdown table; saves out/benchmarks/ablation.csv and ablation.png.
 """
@@ -23,12 +23,12 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from neuro_codec.data.audio import SAMPLE_RATE_HZ
+from neuro_codec.errors import CodecError, run_command
+from neuro_codec.figures import pyplot, save_figure
+from neuro_codec.fileio import atomic_path
 
-from neuro_codec.data.audio import SAMPLE_RATE_HZ  # noqa: E402
-from neuro_codec.errors import CodecError, run_command  # noqa: E402
-from neuro_codec.fileio import atomic_path  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass(frozen=True)
@@ -111,13 +111,8 @@ def format_table(results: list[dict]) -> str:
 
 
 def plot(results: list[dict]):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     labels = [f"{r['row']}\n{r['decoder']}" for r in results]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 0.5 * len(results) + 2))
+    fig, axes = pyplot().subplots(1, 3, figsize=(15, 0.5 * len(results) + 2))
     for ax, (key, title) in zip(axes, (("si_snr_db", "SI-SNR (dB, higher is better)"),
                                        ("mel_distance", "mel distance (lower is better)"),
                                        ("visqol", "ViSQOL (higher is better)"))):
@@ -177,9 +172,7 @@ def _run(args) -> int:
         w = csv.DictWriter(f, fieldnames=[*COLUMNS, "lever"])
         w.writeheader()
         w.writerows(results)
-    fig = plot(results)
-    with atomic_path(out / "ablation.png") as tmp:
-        fig.savefig(tmp, dpi=110)
+    save_figure(plot(results), out / "ablation.png", dpi=110)
     print(f"saved {out / 'ablation.csv'} and ablation.png")
     return 0
 

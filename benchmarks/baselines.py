@@ -1,6 +1,6 @@
 """Opus baselines on the test split: SI-SNR, mel distance and ViSQOL at 6 and 12 kbps.
 
-    python benchmarks/baselines.py [--root DIR] [--data builtin|maestro] [--clips 8]
+    python -m benchmarks.baselines [--root DIR] [--data builtin|maestro] [--clips 8]
                                    [--seconds 5.94] [--bitrates 6 12] [--no-visqol]
                                    [--out out/benchmarks]
 
@@ -32,15 +32,13 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from neuro_codec.data.audio import SAMPLE_RATE_HZ, bits_per_second, resample  # noqa: E402
-from neuro_codec.data.excerpts import split_excerpts  # noqa: E402
-from neuro_codec.errors import CodecError, DataError  # noqa: E402
-from neuro_codec.evaluation.evaluate import model_row  # noqa: E402
-from neuro_codec.evaluation.metrics import mel_distance, si_snr_db, visqol_score  # noqa: E402
-from neuro_codec.evaluation.quality_table import TABLE_NAME, format_table, write_table  # noqa: E402
-from neuro_codec.model.codec import DEFAULT_STEPS  # noqa: E402
+from neuro_codec.data.audio import SAMPLE_RATE_HZ, bits_per_second, resample
+from neuro_codec.data.excerpts import split_excerpts
+from neuro_codec.errors import CodecError, DataError
+from neuro_codec.evaluation.evaluate import model_row
+from neuro_codec.evaluation.metrics import mel_distance, si_snr_db, visqol_score
+from neuro_codec.evaluation.quality_table import TABLE_NAME, format_table, write_table
+from neuro_codec.model.codec import DEFAULT_STEPS
 
 OPUS_RATE_HZ = 48_000
 

@@ -1,7 +1,7 @@
 """Pianos it has never heard: every codec on the test split played by the training pianos and
 by the held-out piano.
 
-    python benchmarks/generalization.py [--clips 16] [--seconds 5.94] [--variants seen held-out]
+    python -m benchmarks.generalization [--clips 16] [--seconds 5.94] [--variants seen held-out]
                                         [--free CKPT] [--sparse CKPT] [--mu-sparse CKPT]
                                         [--rvq CKPT] [--mu 12] [--model LABEL=CKPT …]
                                         [--opus 6 12] [--no-visqol] [--no-clips]
@@ -21,7 +21,7 @@ equal-time corpus ablation is scored this way).
 
 Writes `--out`/generalization.csv (per clip), generalization.md (the table) and
 generalization.png (ViSQOL, mel distance, quiet-bin LSD and silence level per codec, seen
-against held-out), and keeps what was scored, as `benchmarks/rate_quality.py` does: per piano
+against held-out), and keeps what was scored, as `benchmarks.rate_quality` does: per piano
 set a folder `--out/<variant>/` with each clip's reference and every codec's decoded audio
 (16-bit FLAC), every spiking model's `.snc` and the clip's piano under clips/, indexed by
 clips.json (`neuro_codec.evaluation.decoded_clips`; `--no-clips`: not).
@@ -39,21 +39,18 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from rate_quality import opus_rows, summary  # noqa: E402
-
-from neuro_codec.coding.pipeline import load_model  # noqa: E402
-from neuro_codec.data.audio import SAMPLE_RATE_HZ  # noqa: E402
-from neuro_codec.data.excerpts import split_excerpts  # noqa: E402
-from neuro_codec.data.held_out import VARIANTS, ensure_test_variant  # noqa: E402
-from neuro_codec.data.pianos import HELD_OUT_PIANO, PIANOS  # noqa: E402
-from neuro_codec.errors import CodecError, DataError  # noqa: E402
-from neuro_codec.evaluation.decoded_clips import DecodedClipsWriter, slug  # noqa: E402
-from neuro_codec.evaluation.evaluate import evaluate_clips  # noqa: E402
-from neuro_codec.evaluation.metrics import QUALITY_COLUMNS  # noqa: E402
-from neuro_codec.fileio import atomic_path  # noqa: E402
+from benchmarks.rate_quality import opus_rows, summary
+from neuro_codec.coding.pipeline import load_model
+from neuro_codec.data.audio import SAMPLE_RATE_HZ
+from neuro_codec.data.excerpts import split_excerpts
+from neuro_codec.data.held_out import VARIANTS, ensure_test_variant
+from neuro_codec.data.pianos import HELD_OUT_PIANO, PIANOS
+from neuro_codec.errors import CodecError, DataError
+from neuro_codec.evaluation.decoded_clips import DecodedClipsWriter, slug
+from neuro_codec.evaluation.evaluate import evaluate_clips
+from neuro_codec.evaluation.metrics import QUALITY_COLUMNS
+from neuro_codec.figures import save_figure
+from neuro_codec.fileio import atomic_path
 
 SHIPPED = Path(__file__).resolve().parents[1] / "neuro_codec" / "checkpoints"
 COLUMNS = ("payload_kbps", *QUALITY_COLUMNS)
@@ -85,10 +82,9 @@ def markdown(table: list[dict]) -> str:
 
 def plot(table: list[dict], variants: Sequence[str], path: Path) -> None:
     """Grouped bars: one group per codec, one bar per piano set, ± sd over clips."""
-    import matplotlib
+    from neuro_codec.figures import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     codecs = list(dict.fromkeys(r["codec"] for r in table))
     by = {(r["codec"], r["pianos"]): r for r in table}
@@ -110,9 +106,7 @@ def plot(table: list[dict], variants: Sequence[str], path: Path) -> None:
     axes[0].legend(title="pianos", fontsize=8)
     fig.suptitle(f"test split on the training pianos (seen) and on {HELD_OUT_PIANO} (held out)")
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def _labelled(items: list[str]) -> list[tuple[str, str]]:
@@ -167,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                               or "reference" in map(slug, labels)):
         p.error(f"codec names {labels} clash in the kept clips' file names: give --model "
                 f"other labels")
-    command = shlex.join(["python", "benchmarks/generalization.py",
+    command = shlex.join(["python", "-m", "benchmarks.generalization",
                           *(sys.argv[1:] if argv is None else argv)])
     stores: list[DecodedClipsWriter] = []
     per: dict[tuple[str, str], list[dict]] = {}

@@ -1,6 +1,6 @@
 """Lava fidelity and speed: the encoder in Loihi 2's simulation against snnTorch.
 
-    python benchmarks/lava.py CKPT [CKPT ...] [--audio IN.wav] [--seconds 20] [--out DIR]
+    python -m benchmarks.lava CKPT [CKPT ...] [--audio IN.wav] [--seconds 20] [--out DIR]
 
 Per checkpoint, on the audio (a file, else the built-in test split, else synthetic tones):
 spike agreement of Lava's floating-point and fixed-point runs with the snnTorch encoder (z and
@@ -19,28 +19,21 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-# This file is named lava.py: run as a script, its folder heads sys.path and would shadow the
-# `lava` package that hardware.simulate imports. Drop the folder, add the repository root.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-sys.path.insert(0, str(_HERE.parent))
-
-from conversion.nir_export import encoder_to_nir  # noqa: E402
-from hardware.simulate import simulate_audio  # noqa: E402
-from neuro_codec.coding.formats import best_format, payload_bits  # noqa: E402
-from neuro_codec.data.audio import SAMPLE_RATE_HZ, bits_per_second, load_audio  # noqa: E402
-from neuro_codec.data.audio import n_frames as frames_of_samples  # noqa: E402
-from neuro_codec.errors import CodecError  # noqa: E402
-from neuro_codec.fileio import atomic_path  # noqa: E402
-from neuro_codec.model.checkpoint import build_encoder, load_checkpoint  # noqa: E402
-from neuro_codec.model.fixed_point import simulate_fixed_point  # noqa: E402
+# Run as a module (`python -m benchmarks.lava`): as a script, this file's folder would head
+# sys.path and this file, lava.py, would shadow the `lava` package hardware.simulate imports.
+from conversion.nir_export import encoder_to_nir
+from hardware.simulate import simulate_audio
+from neuro_codec.coding.formats import best_format, payload_bits
+from neuro_codec.data.audio import SAMPLE_RATE_HZ, bits_per_second, load_audio
+from neuro_codec.data.audio import n_frames as frames_of_samples
+from neuro_codec.errors import CodecError
+from neuro_codec.figures import pyplot, save_figure
+from neuro_codec.fileio import atomic_path
+from neuro_codec.model.checkpoint import build_encoder, load_checkpoint
+from neuro_codec.model.fixed_point import simulate_fixed_point
 
 SPEED_GOAL = 5.0
 
@@ -157,7 +150,7 @@ def print_table(rows: list[Row]) -> None:
 
 
 def plot(rows: list[Row]):
-    fig, (ax_a, ax_s) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (ax_a, ax_s) = pyplot().subplots(1, 2, figsize=(11, 4))
     width = 0.8 / max(len(rows), 1)
     for k, r in enumerate(rows):
         x = np.arange(len(r.fixed_agreement)) + k * width
@@ -222,9 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         w.writeheader()
         for r in rows:
             w.writerow(asdict(r))
-    fig = plot(rows)
-    with atomic_path(out / "lava.png") as tmp:
-        fig.savefig(tmp, dpi=120)
+    save_figure(plot(rows), out / "lava.png", dpi=120)
     print(f"saved {out / 'lava.csv'} and {out / 'lava.png'}")
     return 0
 

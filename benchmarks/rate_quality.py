@@ -1,6 +1,6 @@
 """Rate–quality on the test split, every codec in one run (the paper's Figure 4).
 
-    python benchmarks/rate_quality.py [--clips 16] [--seconds 5.94] [--levels 6 9 12 15 18 21]
+    python -m benchmarks.rate_quality [--clips 16] [--seconds 5.94] [--levels 6 9 12 15 18 21]
                                       [--target-sisnr DB] [--free CKPT] [--sparse CKPT]
                                       [--mu-sparse CKPT] [--rvq CKPT] [--opus 6 12]
                                       [--no-visqol] [--no-clips] [--out out/rate_quality]
@@ -33,19 +33,16 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from baselines import opus_roundtrip  # noqa: E402
-
-from neuro_codec.coding.pipeline import QualityTarget, events, load_model  # noqa: E402
-from neuro_codec.data.audio import SAMPLE_RATE_HZ, bits_per_second  # noqa: E402
-from neuro_codec.data.excerpts import split_excerpts  # noqa: E402
-from neuro_codec.errors import CodecError, DataError  # noqa: E402
-from neuro_codec.evaluation.decoded_clips import DecodedClipsWriter  # noqa: E402
-from neuro_codec.evaluation.evaluate import evaluate_clips  # noqa: E402
-from neuro_codec.evaluation.metrics import QUALITY_COLUMNS, quality  # noqa: E402
-from neuro_codec.fileio import atomic_path  # noqa: E402
+from benchmarks.baselines import opus_roundtrip
+from neuro_codec.coding.pipeline import QualityTarget, events, load_model
+from neuro_codec.data.audio import SAMPLE_RATE_HZ, bits_per_second
+from neuro_codec.data.excerpts import split_excerpts
+from neuro_codec.errors import CodecError, DataError
+from neuro_codec.evaluation.decoded_clips import DecodedClipsWriter
+from neuro_codec.evaluation.evaluate import evaluate_clips, nan_mean, summarize
+from neuro_codec.evaluation.metrics import QUALITY_COLUMNS, quality
+from neuro_codec.figures import pyplot, save_figure
+from neuro_codec.fileio import atomic_path
 
 SHIPPED = Path(__file__).resolve().parents[1] / "neuro_codec" / "checkpoints"
 METRICS = ("payload_kbps", "file_kbps", *QUALITY_COLUMNS)
@@ -66,13 +63,9 @@ def opus_rows(clips, kbps: float, with_visqol: bool, progress: bool, keep=None) 
 
 
 def summary(codec: str, rows: list[dict]) -> dict:
-    out = {"codec": codec, "clips": len(rows)}
-    for key in (*METRICS, "event_rate", "mu", "encode_x_realtime"):
-        v = np.array([r[key] for r in rows], dtype=np.float64)
-        v = v[~np.isnan(v)]
-        out[key] = float(v.mean()) if v.size else float("nan")
-        out[key + "_sd"] = float(v.std(ddof=1)) if v.size > 1 else float("nan")
-    return out
+    """The table's row of a codec: means and sample sds over its clips, NaNs left out."""
+    keys = (*METRICS, "event_rate", "mu", "encode_x_realtime")
+    return {"codec": codec, "clips": len(rows), **summarize(rows, keys, with_sd=True)}
 
 
 def markdown(table: list[dict]) -> str:
@@ -101,17 +94,8 @@ def markdown(table: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _mean(values: list[float]) -> float:
-    v = np.asarray(values, dtype=np.float64)
-    return float(v[~np.isnan(v)].mean()) if (~np.isnan(v)).any() else float("nan")
-
-
 def plot_rate_quality(per_codec: dict[str, list[dict]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.6))
     levels = [(name, rows) for name, rows in per_codec.items() if name.startswith("μ-SPARSE μ=")]
     for i, (name, rows) in enumerate(per_codec.items()):
@@ -124,7 +108,7 @@ def plot_rate_quality(per_codec: dict[str, list[dict]], path: Path) -> None:
         for ax, key in zip(axes, ("si_snr_db", "visqol", "mel_distance")):
             ax.scatter(kbps, [r[key] for r in rows], label=name, **style)
     if levels:   # the μ-SPARSE curve through its levels' means
-        mean = {k: [_mean([r[k] for r in rows]) for _, rows in levels]
+        mean = {k: [nan_mean(r[k] for r in rows) for _, rows in levels]
                 for k in ("payload_kbps", "si_snr_db", "visqol", "mel_distance")}
         for ax, key in zip(axes, ("si_snr_db", "visqol", "mel_distance")):
             ax.plot(mean["payload_kbps"], mean[key], "-", color="0.3", lw=1,
@@ -136,18 +120,11 @@ def plot_rate_quality(per_codec: dict[str, list[dict]], path: Path) -> None:
     axes[2].legend(fontsize=7, ncol=2)
     fig.suptitle("bitrate against quality, one point per test clip (cf. the paper's Fig. 4A/B)")
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 def plot_rasters(model, x: np.ndarray, levels: Sequence[int], name: str, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(len(levels), 1, figsize=(12, 1.6 * len(levels)), sharex=True)
+    fig, axes = pyplot().subplots(len(levels), 1, figsize=(12, 1.6 * len(levels)), sharex=True)
     axes = np.atleast_1d(axes)
     for ax, mu in zip(axes, levels):
         z = events(model, x, mu)
@@ -159,9 +136,7 @@ def plot_rasters(model, x: np.ndarray, levels: Sequence[int], name: str, path: P
     axes[-1].set_xlabel("time (s)")
     fig.suptitle(f"μ-SPARSE events of {name} at several levels (cf. the paper's Fig. 4C)")
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -200,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         pieces = {name.split("@")[0] for name, _ in clips}
         print(f"{len(clips)} clips of {args.seconds:g} s from {len(pieces)} {args.split} pieces")
         store = None if args.no_clips else DecodedClipsWriter(
-            out, shlex.join(["python", "benchmarks/rate_quality.py", *(
+            out, shlex.join(["python", "-m", "benchmarks.rate_quality", *(
                 sys.argv[1:] if argv is None else argv)]))
         for name, x in clips if store else ():
             store.reference(name, x)

@@ -1,6 +1,6 @@
 """Encoder and decoder speed (real-time factors), and what the fast sampler costs in SI-SNR.
 
-    python benchmarks/speed.py [--checkpoint CKPT] [--audio IN.wav] [--seconds 5.94]
+    python -m benchmarks.speed [--checkpoint CKPT] [--audio IN.wav] [--seconds 5.94]
 
 Encoder: the snnTorch module (`forward`, float32 and float64) and the float64 fast path that
 `neuro-codec encode` uses (spike-for-spike equal), on `--encoder-seconds` of audio.
@@ -21,17 +21,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from neuro_codec.data.audio import SAMPLE_RATE_HZ, load_audio  # noqa: E402
-from neuro_codec.data.excerpts import split_excerpts  # noqa: E402
-from neuro_codec.errors import CodecError  # noqa: E402
-from neuro_codec.evaluation.metrics import si_snr_db  # noqa: E402
-from neuro_codec.fileio import atomic_path  # noqa: E402
-from neuro_codec.model.arithmetic import Arithmetic, encode_events  # noqa: E402
-from neuro_codec.model.checkpoint import arithmetic_of, load_checkpoint  # noqa: E402
-from neuro_codec.model.codec import Codec, build_codec  # noqa: E402
-from neuro_codec.model.presets import get_preset  # noqa: E402
+from neuro_codec.data.audio import SAMPLE_RATE_HZ, load_audio
+from neuro_codec.data.excerpts import split_excerpts
+from neuro_codec.errors import CodecError
+from neuro_codec.evaluation.metrics import si_snr_db
+from neuro_codec.figures import pyplot, save_figure
+from neuro_codec.fileio import atomic_path
+from neuro_codec.model.arithmetic import Arithmetic, encode_events
+from neuro_codec.model.checkpoint import arithmetic_of, load_checkpoint
+from neuro_codec.model.codec import Codec, build_codec
+from neuro_codec.model.presets import get_preset
 
 
 def _test_audio(seconds: float) -> tuple[str, np.ndarray]:
@@ -138,12 +137,7 @@ def main(argv=None) -> int:
         w = csv.writer(f)
         w.writerow(["part", "setting", "device", "realtime_factor", "si_snr_db"])
         w.writerows(rows)
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 3.8))
+    fig, ax = pyplot().subplots(figsize=(8, 3.8))
     labels = [f"{p}: {s} ({d})" for p, s, d, _, _ in rows]
     ax.barh(labels, [r[3] for r in rows])
     ax.axvline(1.0, color="k", lw=0.8)
@@ -154,8 +148,7 @@ def main(argv=None) -> int:
     ax.set_title(f"speed: {label}")
     ax.legend(loc="lower right")
     fig.tight_layout()
-    with atomic_path(out_dir / "speed.png") as tmp:
-        fig.savefig(tmp, dpi=110)
+    save_figure(fig, out_dir / "speed.png", dpi=110)
     print(f"saved {out_dir / 'speed.csv'} and {out_dir / 'speed.png'}")
     return 0
 

@@ -1,9 +1,10 @@
 """Storage benchmark: bits per frame against event rate for every format (the paper's Fig. 1).
 
-Prints the crossover rates of the exact formats (DESIGN §5 table and the paper's costs), the
-entropy coder on generated bursty, unit-selective matrices (and on i.i.d. ones), and the
-pack/unpack speed on one hour of events; saves the plot. Run:
-`.venv/bin/python benchmarks/storage.py [--out out/benchmarks] [--seeds 3]`.
+Prints the crossover rates of the exact formats (the `.snc` sizes of docs/bitstream.md and the
+paper's costs, docs/paper.md §3), the entropy coder on generated bursty, unit-selective
+matrices (and on i.i.d. ones), and the pack/unpack speed on one hour of events; saves the
+plot. Run:
+`python -m benchmarks.storage [--out out/benchmarks] [--seeds 3]`.
 """
 
 from __future__ import annotations
@@ -13,16 +14,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from tqdm.auto import tqdm
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from tqdm.auto import tqdm  # noqa: E402
-
-from neuro_codec.coding.entropy import MODE_RANGE_CODED  # noqa: E402
+from neuro_codec.coding.entropy import MODE_RANGE_CODED
 from neuro_codec.coding.formats import (
-    # noqa: E402
     EXACT_FORMATS,
     EventFormat,
     min_exact_bits,
@@ -30,8 +26,9 @@ from neuro_codec.coding.formats import (
     payload_bits,
 )
 from neuro_codec.coding.payload import decode_payload, encode_payload
-from neuro_codec.data.audio import HOP_SAMPLES, SAMPLE_RATE_HZ, bits_per_second  # noqa: E402
-from neuro_codec.data.synthetic import bursty_event_matrix  # noqa: E402
+from neuro_codec.data.audio import HOP_SAMPLES, SAMPLE_RATE_HZ, bits_per_second
+from neuro_codec.data.synthetic import bursty_event_matrix
+from neuro_codec.figures import pyplot, save_figure
 
 N_UNITS = 80
 HOUR_FRAMES = 155_000  # one hour at 43.07 frames/s
@@ -118,9 +115,10 @@ def speed_table(rate: float, progress: bool) -> list[dict]:
     return rows
 
 
-def plot(tables: dict[int, list[dict]], marks: dict[int, list[Crossover]]) -> plt.Figure:
-    """Bits per frame against event rate, one panel per T; dashed lines at the crossovers."""
-    fig, axes = plt.subplots(1, len(tables), figsize=(6 * len(tables), 4.5), squeeze=False)
+def plot(tables: dict[int, list[dict]], marks: dict[int, list[Crossover]]):
+    """Bits per frame against event rate, one panel per T; dashed lines at the crossovers.
+    Returns the figure."""
+    fig, axes = pyplot().subplots(1, len(tables), figsize=(6 * len(tables), 4.5), squeeze=False)
     colours = {"dense": "k", "coo": "tab:orange", "csr_unit": "tab:blue", "csc_time": "tab:green"}
     for ax, (n_frames, rows) in zip(axes[0], tables.items(), strict=True):
         rho = np.linspace(1e-4, 0.25, 2000)
@@ -195,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         paper = [c for c in crossovers(paper_cost_curves(N_UNITS, n_frames), N_UNITS, n_frames)
                  if c.n_events > 2]
         marks[n_frames] = exact
-        for label, found in (("exact (DESIGN §5)", exact), ("paper's B", paper)):
+        for label, found in (("exact (.snc)", exact), ("paper's B", paper)):
             text = ", ".join(f"{c.before}→{c.to} at S={c.n_events} ({100 * c.rate:.3f} %)"
                              for c in found)
             print(f"  T={n_frames:5d} {label:18s} {text}")
@@ -229,9 +227,7 @@ def main(argv: list[str] | None = None) -> int:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    fig = plot(tables, marks)
-    fig.savefig(out / "storage.png", dpi=120)
-    plt.close(fig)
+    save_figure(plot(tables, marks), out / "storage.png", dpi=120)
     print(f"\nsaved {out / 'storage.png'}")
     return 0
 

@@ -109,20 +109,8 @@ class Connectivity:
             if name not in self.layer_names:
                 raise ValueError(f"output layer {name!r} is not a LIF layer")
 
-    @property
-    def n_neurons(self) -> int:
-        return int(sum(self.layer_sizes))
-
-    @property
-    def dense_macs_per_step(self) -> int:
-        """Σ weights, recurrences included: the MACs per step of the same network run densely."""
-        return int(sum(p.n_weights for p in self.projections))
-
     def into(self, layer: str) -> list[Projection]:
         return [p for p in self.projections if p.target == layer]
-
-    def out_of(self, layer: str) -> list[Projection]:
-        return [p for p in self.projections if p.source == layer]
 
     def renamed(self, names: Sequence[str]) -> Connectivity:
         """The same network with its layers renamed (in order), e.g. to Lava's node names."""

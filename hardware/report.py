@@ -23,6 +23,7 @@ from hardware.energy_model import (
     conventional_references,
     seanet_lstm_layers,
 )
+from neuro_codec.figures import pyplot, save_figure
 from neuro_codec.fileio import atomic_path
 from neuro_codec.model.presets import MODEL_KINDS
 
@@ -245,15 +246,11 @@ def plot_energy(reports: list[EnergyReport], axes=None):
     Returns:
         the matplotlib Figure.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
 
     reports = ordered(reports)
     if axes is None:
-        fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), constrained_layout=True)
+        fig, axes = pyplot().subplots(1, 2, figsize=(12, 4.5), constrained_layout=True)
     else:
         fig = axes[0].figure
     ax = axes[0]
@@ -291,8 +288,6 @@ def plot_energy(reports: list[EnergyReport], axes=None):
 def write_outputs(reports: list[EnergyReport], out_dir: str | os.PathLike,
                   energy_model: EnergyModel | None = None) -> dict[str, Path]:
     """Write report.json, report.md and energy.png into `out_dir`, each atomically."""
-    import matplotlib.pyplot as plt
-
     out = Path(out_dir)
     paths = {"json": out / "report.json", "markdown": out / "report.md",
              "png": out / "energy.png"}
@@ -301,10 +296,5 @@ def write_outputs(reports: list[EnergyReport], out_dir: str | os.PathLike,
                                   ensure_ascii=False) + "\n", encoding="utf-8")
     with atomic_path(paths["markdown"]) as tmp:
         tmp.write_text(markdown(reports), encoding="utf-8")
-    fig = plot_energy(reports)
-    try:
-        with atomic_path(paths["png"]) as tmp:
-            fig.savefig(tmp, dpi=120, format="png")
-    finally:
-        plt.close(fig)
+    save_figure(plot_energy(reports), paths["png"], dpi=120)
     return paths

@@ -4,17 +4,46 @@ The packages follow the pipeline: `data` (audio, datasets) → `model` (spiking 
 fixed point, the RVQ baseline, decoder, codec, checkpoints) → `coding` (exact formats, entropy
 coding, `.snc` / `.rvq`, the file pipeline) → `training`, `evaluation` → `commands` (the CLI).
 Never imports Lava.
+
+The public API below is imported on first use (PEP 562): `from neuro_codec import Codec` works
+as usual, but `import neuro_codec` alone imports no torch, so that the commands that need only
+numpy (`neuro-codec info`, `pack`, `unpack`, `--help`) start in a fraction of a second.
 """
 
-from neuro_codec.coding.bitstream import SncHeader, pack_snc, read_snc, unpack_snc, write_snc
-from neuro_codec.coding.formats import EventFormat, paper_costs, payload_bits
-from neuro_codec.evaluation.metrics import mel_distance, si_snr_db, visqol_score
-from neuro_codec.model.codec import Codec, build_codec
-from neuro_codec.model.decoder import DecoderConfig
-from neuro_codec.model.encoder import EncoderConfig, SpikingEncoder
+from __future__ import annotations
 
-__all__ = [
-    "Codec", "DecoderConfig", "EncoderConfig", "EventFormat", "SncHeader", "SpikingEncoder",
-    "build_codec", "mel_distance", "pack_snc", "paper_costs", "payload_bits", "read_snc",
-    "si_snr_db", "unpack_snc", "visqol_score", "write_snc",
-]
+import importlib
+from typing import Any
+
+# name → the module that defines it
+_PUBLIC = {
+    "SncHeader": "neuro_codec.coding.bitstream",
+    "pack_snc": "neuro_codec.coding.bitstream",
+    "read_snc": "neuro_codec.coding.bitstream",
+    "unpack_snc": "neuro_codec.coding.bitstream",
+    "write_snc": "neuro_codec.coding.bitstream",
+    "EventFormat": "neuro_codec.coding.formats",
+    "paper_costs": "neuro_codec.coding.formats",
+    "payload_bits": "neuro_codec.coding.formats",
+    "mel_distance": "neuro_codec.evaluation.metrics",
+    "si_snr_db": "neuro_codec.evaluation.metrics",
+    "visqol_score": "neuro_codec.evaluation.metrics",
+    "Codec": "neuro_codec.model.codec",
+    "build_codec": "neuro_codec.model.codec",
+    "DecoderConfig": "neuro_codec.model.decoder",
+    "EncoderConfig": "neuro_codec.model.encoder",
+    "SpikingEncoder": "neuro_codec.model.encoder",
+}
+
+__all__ = sorted(_PUBLIC)
+
+def __getattr__(name: str) -> Any:
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'neuro_codec' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_PUBLIC[name]), name)
+    globals()[name] = value   # imported once: later lookups do not come back here
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_PUBLIC))

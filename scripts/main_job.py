@@ -40,17 +40,13 @@ def stage(title: str, cmd: list[str]) -> None:
 
 
 def plot_spectrograms(reference: Path, decoded: list[Path], png: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
 
     from neuro_codec.data.audio import SAMPLE_RATE_HZ, load_audio
-    from neuro_codec.fileio import atomic_path
+    from neuro_codec.figures import pyplot, save_figure
 
     paths = [reference, *decoded]
-    fig, axes = plt.subplots(len(paths), 1, figsize=(10, 2.4 * len(paths)), sharex=True)
+    fig, axes = pyplot().subplots(len(paths), 1, figsize=(10, 2.4 * len(paths)), sharex=True)
     axes = np.atleast_1d(axes)
     for ax, path in zip(axes, paths):
         ax.specgram(load_audio(path, quiet=True), NFFT=1024, Fs=SAMPLE_RATE_HZ, noverlap=768,
@@ -60,9 +56,7 @@ def plot_spectrograms(reference: Path, decoded: list[Path], png: Path) -> None:
         ax.set_title(path.name, fontsize=9)
     axes[-1].set_xlabel("s")
     fig.tight_layout()
-    with atomic_path(png) as tmp:
-        fig.savefig(tmp, dpi=100)
-    plt.close(fig)
+    save_figure(fig, png, dpi=100)
 
 
 def main(argv=None) -> int:
@@ -140,14 +134,14 @@ def main(argv=None) -> int:
         print((out / "energy" / "report.md").read_text())
     stage("rate–quality table: FREE, SPARSE, μ-SPARSE (levels and quality-controlled), RVQ, "
           "Opus 6/12 kbps on the same test clips",
-          [py, "benchmarks/rate_quality.py", "--clips", str(args.clips), "--out",
+          [py, "-m", "benchmarks.rate_quality", "--clips", str(args.clips), "--out",
            str(out / "rate_quality"),
            *[a for kind in ("free", "sparse", "mu-sparse", "rvq")
              for a in (f"--{kind}", str(CHECKPOINTS / f"{kind}-small.pt")
                        if (CHECKPOINTS / f"{kind}-small.pt").is_file() else "none")]])
     stage("pianos it has never heard: every codec on the test split played by the training "
           "pianos and by the held-out piano",
-          [py, "benchmarks/generalization.py", "--clips", str(args.clips), "--out",
+          [py, "-m", "benchmarks.generalization", "--clips", str(args.clips), "--out",
            str(out / "generalization"),
            *[a for kind in ("free", "sparse", "mu-sparse", "rvq")
              for a in (f"--{kind}", str(CHECKPOINTS / f"{kind}-small.pt")

@@ -110,6 +110,45 @@ def test_non_audio_input_gives_one_line(tiny_checkpoints, tmp_path, capsys, payl
     assert err.startswith("error: ") and err.count("\n") == 1
 
 
+@pytest.mark.parametrize("bad, counts", [(np.nan, "3 NaN and 0 infinite"),
+                                         (np.inf, "0 NaN and 3 infinite"),
+                                         (-np.inf, "0 NaN and 3 infinite")])
+def test_audio_that_is_not_finite_is_refused_and_nothing_is_written(
+        tiny_checkpoints, wav, tmp_path, capsys, bad, counts):
+    path, x = wav
+    x = x.copy()
+    x[[4410, 4411, 9000]] = bad   # the first at 0.200 s
+    sf.write(path, x, 22_050, subtype="FLOAT")
+    snc = tmp_path / "out" / "x.snc"
+    snc.parent.mkdir()
+    assert main(["encode", str(path), str(snc), "--checkpoint", str(tiny_checkpoints[0])]) == 1
+    err = capsys.readouterr().err
+    assert err == f"error: {path} holds {counts} samples (the first at 0.200 s); audio must " \
+                  f"be finite\n"
+    assert list(snc.parent.iterdir()) == []
+
+
+def test_audio_beyond_full_scale_is_noted_once_and_coded_as_it_is(tiny_checkpoints, wav,
+                                                                  tmp_path, capsys):
+    path, x = wav
+    loud = x.copy()
+    loud[100] = 40.0
+    loud[200] = -12.5
+    sf.write(path, loud, 22_050, subtype="FLOAT")
+    ckpt = tiny_checkpoints[0]
+    snc = tmp_path / "loud.snc"
+    assert main(["encode", str(path), str(snc), "--checkpoint", str(ckpt)]) == 0
+    err = capsys.readouterr().err
+    notes = [line for line in err.splitlines() if line.startswith("note:")]
+    assert notes == [f"note: {path} peaks at 40 (+32.0 dBFS), beyond full scale ±1; "
+                     f"coded as it is"]
+    assert "error" not in err
+    # Coded as it is: the events of the loud samples, not of clipped or rescaled ones.
+    encoder, _ = load_encoder(ckpt)
+    z = read_snc(snc)[1]
+    assert np.array_equal(z, encoder.run_float64(loud)[-1])
+    assert not np.array_equal(z, encoder.run_float64(np.clip(loud, -1, 1))[-1])
+
 @pytest.fixture(scope="module")
 def level_checkpoints(tmp_path_factory):
     """A tiny μ-SPARSE model (random level embeddings, so that levels differ) and an RVQ one."""

@@ -25,8 +25,13 @@ def test_betas_sit_on_the_decay_grid_and_reset_is_to_zero():
         assert torch.equal(k, torch.round(k))
         assert lif.reset_mechanism == "zero"
         assert lif.beta.shape == lif.threshold.shape and lif.beta.dim() == 1
-    b = grid_betas(5, 2.0, 30.0).numpy()
-    assert np.all(1 - (1 - b) == b) and np.all(np.diff(b) > 0)
+    # τ log-spaced in [2, 30] frames: 2, 3.936, 7.746, 15.244, 30; β = e^(−1/τ) = 0.606531,
+    # 0.775640, 0.878887, 0.936506, 0.967216; × 4096 = 2484.35, 3177.02, 3599.92, 3835.93,
+    # 3961.72, rounded to the nearest grid step (not truncated: 3600, 3836, 3962).
+    b = grid_betas(5, 2.0, 30.0)
+    assert b.dtype == torch.float64
+    assert (b * DECAY_GRID).tolist() == [2484.0, 3177.0, 3600.0, 3836.0, 3962.0]
+    assert grid_betas(1, 2.0, 30.0).tolist() == [2484 / 4096]   # one neuron: τ_min
 
 
 def test_gradients_reach_the_first_layer_through_the_surrogate():
@@ -109,4 +114,3 @@ def test_banded_layer_keeps_its_zeros_through_training():
         opt.step()
     w = enc.fc[0].weight.detach()
     assert torch.equal(w == 0, zeros)                   # outside the band: exactly zero
-    assert enc.operation_counts()["graded_synops"] == int((~zeros).sum())

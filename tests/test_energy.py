@@ -18,6 +18,7 @@ from hardware.energy_model import (
     EnergyModel,
     SEANetConfig,
     conventional_references,
+    dense_network_layers,
     seanet_lstm_layers,
 )
 from hardware.report import build_report, markdown, reports_to_json, write_outputs
@@ -99,7 +100,8 @@ def test_seanet_lstm_macs_from_the_layer_shapes():
     assert total == pytest.approx(want, rel=1e-12)
     assert total == 1_153_656_000
     assert len(layers) == 1 + 4 * 4 + 2 + 1
-    # With identity skips (true_skip=True) the count is the design note's "about 1.0 GMAC/s".
+    # With identity skips (true_skip=True) the count is the target's "about 1.0 GMAC/s"
+    # (docs/energy.md, docs/paper.md §9).
     identity = seanet_lstm_layers(SEANetConfig(true_skip=True))
     no_skip = sum(layer.macs_per_second for layer in identity)
     assert no_skip == 1_018_180_800
@@ -113,9 +115,26 @@ def test_conventional_references():
     assert dense.energy_uj_per_second == pytest.approx(140 * 4.6e-6)
     assert refs["same_network_dense_int8"].energy_uj_per_second == pytest.approx(140 * 0.23e-6)
     assert refs["seanet_lstm_fp32"].energy_uj_per_second == pytest.approx(1_153_656_000 * 4.6e-6)
-    cfg = EncoderConfig()
-    default = Connectivity.from_encoder(SpikingEncoder(cfg))
-    assert default.dense_macs_per_step == 512 * 64 + 64 * 128 + 128 * 128 + 128 * 80
+    default = Connectivity.from_encoder(SpikingEncoder(EncoderConfig()))
+    dense = conventional_references(default, frame_rate_hz=43.07)["same_network_dense_fp32"]
+    assert dense.macs_per_second == pytest.approx(
+        (512 * 64 + 64 * 128 + 128 * 128 + 128 * 80) * 43.07, rel=1e-12)
+
+
+def test_a_banded_first_layer_has_synapses_in_its_band_and_dense_macs_everywhere():
+    torch.manual_seed(0)
+    enc = SpikingEncoder(EncoderConfig(frame_samples=64, hidden_sizes=(16,), recurrent=(False,),
+                                       n_units=5, input_init="random", input_support="banded",
+                                       gabor_f_min_hz=200.0, min_window_samples=8))
+    weight = enc.fc[0].weight.detach()
+    in_band = int(torch.count_nonzero(weight))
+    assert 0 < in_band < weight.numel()
+    conn = Connectivity.from_encoder(enc)
+    (graded,) = conn.into("lif0")
+    # Loihi counts a synaptic op per non-zero weight; the dense reference pays for every one.
+    assert graded.source == GRADED_SOURCE and int(graded.mask.sum()) == in_band
+    assert int(graded.fan_out.sum()) == in_band
+    assert dense_network_layers(conn, frame_rate_hz=1.0)[0].macs_per_step == weight.numel()
 
 
 def hand_report(model="sparse", model_id="sparse-0123456789ab"):

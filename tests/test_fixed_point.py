@@ -14,11 +14,13 @@ from neuro_codec.model.fixed_point import (
     INPUT_MAX,
     VTH_MAX,
     FloatLayer,
+    LayerFixedPoint,
     fixed_point_forward,
     loihi_fixed_point_params,
     quantize_input,
     quantize_layer,
     simulate_fixed_point,
+    simulate_layer,
 )
 
 TINY = [
@@ -89,6 +91,56 @@ def test_quantize_layer_refuses_unrepresentable_decay():
 def test_quantize_input_twelve_bits():
     x = np.array([-1.0, -0.5, 0.0, 1 / 2048, 0.9999, 1.0, 3.0])
     assert quantize_input(x).tolist() == [-2047, -1024, 0, 1, 2047, 2047, 2047]
+
+
+def test_integer_lif_by_hand_three_neurons_five_steps():
+    """Loihi's fixed-point Dense + LIF update, worked by hand (the module docstring's formats):
+
+        a_in = (Σ_j x_j · 2m_ij) · 2^weight_exp     (weight_exp < 0: arithmetic shift, floor)
+        u    = a_in · 2^6                           (du = 4095: u keeps this step's input only)
+        v    = sign(v·k)·(|v·k| >> 12) + u + bias_mant · 2^bias_exp,   k = 4096 − dv
+        spike iff v > vth · 2^6, then v ← 0
+
+    The inputs and constants are chosen so that each plausible slip changes the spikes: a
+    rounded (or truncated) weight shift, v += a_in without the 2^6, a decay floored or rounded
+    instead of truncated toward zero, a bias without its exponent, a threshold without its
+    2^6, ≥ instead of >, and a reset by subtraction.
+    """
+    layer = LayerFixedPoint(
+        scale_exp=0, weight=np.array([[2, 0], [0, 2], [2, -4]]), weight_exp=-2,
+        bias_mant=np.array([0, 7, 2]), bias_exp=np.array([0, 0, 3]),   # bias 0, 7, 16
+        vth=np.array([5, 2, 4]),                                      # thresholds 320, 128, 256
+        dv=np.array([2048, 1024, 1]),                                 # k = 2048, 3072, 4095
+    )
+    x = torch.tensor([[[11, -3], [7, 3], [0, 5], [11, 3], [8, -2]]], dtype=torch.int64)
+    # Neuron 0: Σ = 2·x0 = 22, 14, 0, 22, 16 → a = ⌊Σ/4⌋ = 5, 3, 0, 5, 4 → u = 320, 192, 0, 320, 256
+    #   t0  v = 320                         320 > 320? no   (≥, or a rounded ⌊5.5⌋ = 6, would fire)
+    #   t1  v = 320·2048 >> 12 = 160, + 192 = 352 > 320: spike, v ← 0
+    #   t2  v = 0
+    #   t3  v = 320                         no              (a subtracting reset keeps 32 → fires)
+    #   t4  v = 160 + 256 = 416: spike
+    # Neuron 1: Σ = 2·x1 = −6, 6, 10, 6, −4 → a = ⌊−1.5⌋ = −2, 1, 2, 1, −1
+    #           → u = −128, 64, 128, 64, −64
+    #   t0  v = −128 + 7 = −121
+    #   t1  −121·3072 = −371,712; |·| >> 12 = 90 (90.75, toward zero) → v = −90 + 64 + 7 = −19
+    #   t2  −19·3072 = −58,368 → −14 (14.25) → v = −14 + 128 + 7 = 121 ≤ 128: no
+    #   t3  121·3072 = 371,712 → 90 → v = 90 + 64 + 7 = 161 > 128: spike, v ← 0
+    #       (a shift truncated toward zero makes t0's a = −1, v = −57: it fires at t2 instead)
+    #   t4  v = −64 + 7 = −57
+    # Neuron 2: Σ = 2·x0 − 4·x1 = 34, 2, −20, 10, 24 → a = 8, 0, −5, 2, 6
+    #           → u = 512, 0, −320, 128, 384
+    #   t0  v = 512 + 16 = 528 > 256: spike, v ← 0
+    #   t1  v = 0 + 0 + 16 = 16
+    #   t2  16·4095 = 65,520 >> 12 = 15 → v = 15 − 320 + 16 = −289
+    #   t3  −289·4095 = −1,183,455 → −288 (288.93) → v = −288 + 128 + 16 = −144
+    #   t4  −144·4095 = −589,680 → −143 (143.96) → v = −143 + 384 + 16 = 257 > 256: spike
+    #       (a floored or a rounded decay ends at v = 255 or 256 at t4, a bias of 2 instead of
+    #       2·2^3 at v = 201: no spike)
+    spikes = simulate_layer(layer, x)
+    assert spikes.dtype == torch.int64
+    assert spikes[0].T.tolist() == [[0, 1, 0, 0, 1],
+                                    [0, 0, 0, 1, 0],
+                                    [1, 0, 0, 0, 1]]
 
 
 @pytest.mark.parametrize("cfg", TINY)

@@ -5,7 +5,6 @@ pianos, their page opened from file:// in headless Chromium, and bad input."""
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import re
 import shutil
@@ -19,6 +18,7 @@ import soundfile as sf
 from browser import Chromium, find_chromium
 from factories import needs_pianos
 
+from benchmarks import generalization, rate_quality
 from neuro_codec.cli import main
 from neuro_codec.coding import pipeline
 from neuro_codec.coding.bitstream import read_snc
@@ -40,7 +40,6 @@ from neuro_codec.evaluation.report_page import markdown_html
 from neuro_codec.fileio import atomic_folder
 from neuro_codec.training.loop import TrainConfig, train
 
-ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = find_chromium()
 needs_chromium = pytest.mark.skipif(
     CHROMIUM is None, reason="Chromium is not installed (scripts/setup.sh installs Debian's "
@@ -75,17 +74,6 @@ def write_midi(path: Path, seed: int) -> None:
     pm.write(str(path))
 
 
-def benchmark_module(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def rate_quality_module():
-    return benchmark_module("rate_quality")
-
-
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     """A real rate–quality run (tiny FREE checkpoint and Opus 6 kbps, 2 excerpts of 1 s from
@@ -103,7 +91,7 @@ def tiny_run(tmp_path_factory):
         pieces.append(Piece(f"piece{i}", source, "test", 1.5, wav, data / "midi" / f"p{i}.mid"))
     write_manifest(data, pieces)
     rq = root / "rq"
-    assert rate_quality_module().main([
+    assert rate_quality.main([
         "--root", str(data), "--clips", "2", "--seconds", str(SECONDS), "--free", str(ckpt),
         "--sparse", "none", "--mu-sparse", "none", "--rvq", "none", "--opus", "6",
         "--no-visqol", "--out", str(rq)]) == 0
@@ -123,7 +111,7 @@ def tiny_generalization(tiny_run):
     """A real generalization run of the same model (and Opus 6 kbps) on the tiny run's two
     pieces rendered again on the training pianos ("seen") and on the held-out piano."""
     out = tiny_run.data.parent / "generalization"
-    assert benchmark_module("generalization").main([
+    assert generalization.main([
         "--root", str(tiny_run.data), "--clips", "2", "--seconds", str(SECONDS),
         "--free", str(tiny_run.ckpt), "--sparse", "none", "--mu-sparse", "none", "--rvq",
         "none", "--opus", "6", "--no-visqol", "--out", str(out)]) == 0
@@ -185,7 +173,8 @@ def test_the_run_keeps_exactly_what_it_scored(tiny_run):
         assert np.array_equal(read_snc(free.events)[1], pipeline.events(model, x))
         opus = next(d for d in clips.of_clip(ref.clip) if d.codec == "Opus 6 kbps")
         assert opus.events is None and sf.info(opus.audio).frames == n
-    assert "--clips 2" in clips.command and clips.command.startswith("python benchmarks/")
+    assert "--clips 2" in clips.command
+    assert clips.command.startswith("python -m benchmarks.rate_quality ")
 
 
 @needs_pianos
@@ -221,7 +210,7 @@ def test_keeping_the_clips_changes_none_of_the_generalization_numbers(tiny_run,
                                                                      tiny_generalization,
                                                                      tmp_path):
     out = tmp_path / "gen"
-    assert benchmark_module("generalization").main([
+    assert generalization.main([
         "--root", str(tiny_run.data), "--clips", "2", "--seconds", str(SECONDS), "--variants",
         "held-out", "--free", "none", "--sparse", "none", "--mu-sparse", "none", "--rvq",
         "none", "--opus", "6", "--no-visqol", "--no-clips", "--out", str(out)]) == 0
@@ -564,4 +553,4 @@ def test_without_from_the_page_runs_its_own_pass_and_plays_it_in_place(tiny_run,
     assert all(t["audio"].startswith("rate_quality/clips/") for t in tracks)
     assert all((out / t["audio"]).is_file() and (out / t["image"]).is_file() for t in tracks)
     assert read_decoded_clips(out / "rate_quality").command.startswith(
-        "python benchmarks/rate_quality.py --clips 2 ")
+        "python -m benchmarks.rate_quality --clips 2 ")

@@ -54,7 +54,7 @@ def test_format_codes():
 
 
 @pytest.mark.parametrize("n, t, s, expected", [
-    # (dense, coo, csr_unit, csc_time), computed by hand from DESIGN §5.
+    # (dense, coo, csr_unit, csc_time), computed by hand from docs/bitstream.md's table.
     (80, 1024, 4096, (81920, 4096 * 17, 80 * 13 + 4096 * 10, 1024 * 13 + 4096 * 7)),
     (80, 256, 1814, (20480, 1814 * 15, 80 * 11 + 1814 * 8, 256 * 11 + 1814 * 7)),
     (80, 1024, 0, (81920, 0, 0, 0)),

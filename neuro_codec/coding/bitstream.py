@@ -1,4 +1,4 @@
-"""The `.snc` file (DESIGN §5): a little-endian header, an event payload, a CRC-32.
+"""The `.snc` file (docs/bitstream.md): a little-endian header, an event payload, a CRC-32.
 
 Payloads come from `formats.py` (exact formats) and `entropy.py` through `payload.py`; what
 `.snc` shares with `.rvq` (sizes, bitrates, CRC seal) from `container.py`; the byte layout is in

@@ -1,5 +1,6 @@
 """Storage of the event matrix z ∈ {0,1}^(N×T): the paper's bit costs (for the training loss),
-the exact payload sizes of DESIGN §5 and the four exact formats' writers and readers.
+the exact payload sizes of the `.snc` formats (docs/bitstream.md, "Payload formats") and the
+four exact formats' writers and readers.
 `entropy.py` adds the entropy-coded format (which falls back on these), `payload.py` reads and
 writes any format, `bitstream.py` the `.snc` file around a payload.
 """
@@ -7,12 +8,12 @@ writes any format, `bitstream.py` the `.snc` file around a payload.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
 import numpy as np
-import torch
 
 from neuro_codec.errors import BitstreamError
 
@@ -78,7 +79,7 @@ def bit_width(x: int) -> int:
 
 
 def payload_bits(fmt: EventFormat | str, n_units: int, n_frames: int, n_events: int) -> int:
-    """Exact payload size of an exact format (DESIGN §5), N units, T frames, S events.
+    """Exact payload size of an exact format (docs/bitstream.md), N units, T frames, S events.
 
         dense    N·T
         coo      S·(w(T) + w(N))
@@ -119,9 +120,19 @@ class PaperCosts:
         return _minimum(_minimum(self.dense, self.coo), _minimum(self.cu, self.ct))
 
 
+def _is_tensor(x: Any) -> bool:
+    """Whether `x` is a torch tensor. torch is not imported to find out: a tensor can only
+    exist once something else has imported it, and the file code (`.snc` reading and
+    writing, `neuro-codec info | pack | unpack`) runs without torch."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor)
+
+
 def _lg(x: Any) -> Any:
     """lg x = ⌈log2 x⌉ for x > 1, else 0 (so lg 0 = lg 1 = 0); a constant for tensors."""
-    if isinstance(x, torch.Tensor):
+    if _is_tensor(x):
+        import torch
+
         x = x.detach()
         return torch.where(x > 1, torch.ceil(torch.log2(x.clamp_min(1))), torch.zeros_like(x))
     if x <= 1:
@@ -132,7 +143,9 @@ def _lg(x: Any) -> Any:
 
 
 def _minimum(a: Any, b: Any) -> Any:
-    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+    if _is_tensor(a) or _is_tensor(b):
+        import torch
+
         return torch.minimum(torch.as_tensor(a), torch.as_tensor(b))
     return min(a, b)
 
@@ -153,7 +166,9 @@ def paper_costs(n_events: Any, n_units: int, n_frames: int) -> PaperCosts:
     s, n, t = n_events, int(n_units), int(n_frames)
     lg_n, lg_t, lg_s = _lg(n), _lg(t), _lg(s)
     dense = n * t
-    if isinstance(s, torch.Tensor):
+    if _is_tensor(s):
+        import torch
+
         dense = torch.full_like(s, float(dense)).detach()
     return PaperCosts(
         dense=dense,
@@ -183,7 +198,7 @@ def check_event_matrix(z: Any) -> np.ndarray:
     Accepts bool, integer or float arrays (or tensors) whose values are exactly 0 or 1, with
     1 ≤ N ≤ 65535, 1 ≤ T and N·T ≤ MAX_DECODED_CELLS = 2^28 (what `.snc` readers decode).
     """
-    if isinstance(z, torch.Tensor):
+    if _is_tensor(z):
         z = z.detach().cpu().numpy()
     if not isinstance(z, np.ndarray):
         raise BitstreamError(f"event matrix must be a numpy array, got {type(z).__name__}")
@@ -273,8 +288,8 @@ def unpack_bits(payload: bytes, n_bits: int, what: str) -> np.ndarray:
 
 
 def encode_exact(z: np.ndarray, fmt: EventFormat | str) -> tuple[bytes, int]:
-    """Write the payload of `z` in exact format `fmt` (layouts in DESIGN §5 and
-    docs/bitstream.md); `coding.payload.encode_payload` adds the entropy format.
+    """Write the payload of `z` in exact format `fmt` (layouts in docs/bitstream.md);
+    `coding.payload.encode_payload` adds the entropy format.
 
     Args:
         z: [N, T] event matrix of 0/1.

@@ -11,16 +11,18 @@ import json
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from neuro_codec.commands.arguments import positive_int
 from neuro_codec.errors import CodecError, writing
-from neuro_codec.fileio import atomic_path, write_bytes_atomic
+from neuro_codec.figures import save_figure
+from neuro_codec.fileio import write_bytes_atomic
 
 
 def model_events(checkpoint: str, clips: list[dict], progress: bool = False):
     """(label, z [clips, N, T]) of a checkpoint on dataset items, in its arithmetic (a
     μ-SPARSE model at its middle level, as `neuro-codec encode` codes by default)."""
+    from tqdm.auto import tqdm
+
     from neuro_codec.model.arithmetic import encode_events
     from neuro_codec.model.checkpoint import (
         arithmetic_of,
@@ -80,8 +82,7 @@ def _analyze(args) -> int:
     fig = plot_selectivity(results)
     with writing(out):
         out.mkdir(parents=True, exist_ok=True)
-        with atomic_path(out / "selectivity.png") as tmp:
-            fig.savefig(tmp, dpi=110)
+        save_figure(fig, out / "selectivity.png", dpi=110)
         write_bytes_atomic(out / "selectivity.json", json.dumps(
             {k: v.to_dict() for k, v in summaries.items()}, indent=2).encode())
     print(f"\nsaved {out / 'selectivity.png'} and selectivity.json")

@@ -10,22 +10,25 @@ from __future__ import annotations
 import csv
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-
-from neuro_codec.coding import pipeline
-from neuro_codec.coding.pipeline import DEFAULT_SEGMENT_SAMPLES, QualityTarget
 from neuro_codec.commands.arguments import non_negative_int, positive_float, positive_int
 from neuro_codec.data.audio import SAMPLE_RATE_HZ, load_audio, save_audio
 from neuro_codec.errors import CodecError, writing
 from neuro_codec.fileio import atomic_path, read_coded_file
-from neuro_codec.model.codec import DEFAULT_STEPS
-from neuro_codec.model.diffusion import SAMPLERS
-from neuro_codec.model.presets import MODEL_KINDS
-from neuro_codec.model.shipped import DEFAULT_KIND, find_shipped, shipped_path
+
+if TYPE_CHECKING:
+    import torch
+
+    from neuro_codec.coding.pipeline import QualityTarget
+
+# The model, pipeline and torch are imported by the handlers and by the functions that add the
+# flags (`_encode_arguments` …), which run only for the command given (`cli.CommandParser`).
 
 
 def _device(name: str) -> torch.device:
+    import torch
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
@@ -35,6 +38,8 @@ def _device(name: str) -> torch.device:
 
 def _checkpoint(args) -> Path:
     """--checkpoint PATH, else the shipped checkpoint of --model (default SPARSE)."""
+    from neuro_codec.model.shipped import DEFAULT_KIND, shipped_path
+
     if args.checkpoint is not None:
         return Path(args.checkpoint)
     return shipped_path(args.model or DEFAULT_KIND)
@@ -53,12 +58,15 @@ def _file_model_id(data: bytes, source: str) -> str:
 
 
 def _target(args) -> QualityTarget | None:
+    from neuro_codec.coding.pipeline import QualityTarget
+
     if args.target_sisnr is None and args.target_mel is None:
         return None
     return QualityTarget(si_snr_db=args.target_sisnr, mel_distance=args.target_mel)
 
 
 def _encode(args) -> int:
+    from neuro_codec.coding import pipeline
     from neuro_codec.fileio import write_bytes_atomic
 
     model = pipeline.load_model(_checkpoint(args))
@@ -85,6 +93,9 @@ def _encode(args) -> int:
 
 
 def _decode(args) -> int:
+    from neuro_codec.coding import pipeline
+    from neuro_codec.model.shipped import find_shipped
+
     data = read_coded_file(args.input)
     checkpoint = args.checkpoint or find_shipped(_file_model_id(data, str(args.input)))
     model = pipeline.load_model(checkpoint, _device(args.device))
@@ -99,6 +110,7 @@ def _decode(args) -> int:
 
 
 def _eval(args) -> int:
+    from neuro_codec.coding import pipeline
     from neuro_codec.data.excerpts import split_excerpts
     from neuro_codec.evaluation.evaluate import evaluate_clips, summarize, table_row
     from neuro_codec.evaluation.quality_table import format_table, write_table
@@ -137,12 +149,9 @@ def _eval(args) -> int:
 
 
 def _plot_eval(rows: list[dict], title: str, path: Path) -> None:
-    import matplotlib
+    from neuro_codec.figures import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, axes = pyplot().subplots(1, 2, figsize=(10, 3.6))
     kbps = [r["payload_kbps"] for r in rows]
     axes[0].scatter(kbps, [r["si_snr_db"] for r in rows])
     axes[0].set_xlabel("payload kbps")
@@ -154,12 +163,12 @@ def _plot_eval(rows: list[dict], title: str, path: Path) -> None:
         ax.grid(alpha=0.3)
     fig.suptitle(title)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 def _add_level_options(p) -> None:
+    from neuro_codec.coding.pipeline import DEFAULT_SEGMENT_SAMPLES
+
     g = p.add_argument_group("mu-sparse models")
     g.add_argument("--mu", type=int, default=None, help="compression level μ (higher: fewer "
                    "events; default the middle level)")
@@ -176,6 +185,9 @@ def _add_level_options(p) -> None:
 
 
 def _add_model_options(p) -> None:
+    from neuro_codec.model.presets import MODEL_KINDS
+    from neuro_codec.model.shipped import DEFAULT_KIND
+
     g = p.add_mutually_exclusive_group()
     g.add_argument("--model", choices=MODEL_KINDS, default=None,
                    help="use the shipped checkpoint of this kind, "
@@ -184,9 +196,7 @@ def _add_model_options(p) -> None:
                    help="a trained checkpoint (.pt) instead of a shipped one")
 
 
-def register(sub) -> None:
-    p = sub.add_parser("encode", help="audio file → .snc events (spiking encoder; .rvq codes "
-                       "for the RVQ baseline)")
+def _encode_arguments(p) -> None:
     p.add_argument("input", help="audio file (any rate/channels; resampled and downmixed)")
     p.add_argument("output", help="output .snc file (.rvq for an RVQ checkpoint)")
     _add_model_options(p)
@@ -196,7 +206,11 @@ def register(sub) -> None:
     _add_level_options(p)
     p.set_defaults(func=_encode)
 
-    p = sub.add_parser("decode", help=".snc events (or .rvq codes) → audio (frame-rate decoder)")
+
+def _decode_arguments(p) -> None:
+    from neuro_codec.model.codec import DEFAULT_STEPS
+    from neuro_codec.model.diffusion import SAMPLERS
+
     p.add_argument("input", help=".snc file, or a .rvq file of RVQ codes")
     p.add_argument("output", help="output WAV file")
     p.add_argument("--checkpoint", default=None, metavar="CKPT",
@@ -211,7 +225,11 @@ def register(sub) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.set_defaults(func=_decode)
 
-    p = sub.add_parser("eval", help="rate and quality of a checkpoint on a data split")
+
+def _eval_arguments(p) -> None:
+    from neuro_codec.model.codec import DEFAULT_STEPS
+    from neuro_codec.model.diffusion import SAMPLERS
+
     _add_model_options(p)
     p.add_argument("--split", default="test", choices=("train", "validation", "test"),
                    help="data split (default test)")
@@ -233,6 +251,15 @@ def register(sub) -> None:
     p.add_argument("--table", default="out/benchmarks", metavar="DIR", help="folder of the shared "
                    "rate–quality table the mean row is added to (default out/benchmarks)")
     p.set_defaults(func=_eval)
+
+
+def register(sub) -> None:
+    sub.add_parser("encode", help="audio file → .snc events (spiking encoder; .rvq codes "
+                   "for the RVQ baseline)", arguments=_encode_arguments)
+    sub.add_parser("decode", help=".snc events (or .rvq codes) → audio (frame-rate decoder)",
+                   arguments=_decode_arguments)
+    sub.add_parser("eval", help="rate and quality of a checkpoint on a data split",
+                   arguments=_eval_arguments)
 
 
 if __name__ == "__main__":  # pragma: no cover

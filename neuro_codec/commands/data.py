@@ -7,21 +7,15 @@ import time
 from collections import Counter
 
 from neuro_codec.commands.arguments import non_negative_int, positive_float, positive_int
-from neuro_codec.data.dataset import (
-    DATA_ENV,
-    DEFAULT_MINUTES,
-    DEFAULT_SEED,
-    DEFAULT_WORKERS,
-    SPLITS,
-    Piece,
-    default_root,
-    ensure_builtin,
-    load_manifest,
-)
+from neuro_codec.data.pieces import SPLITS, Piece
+
+# neuro_codec.data.dataset imports torch (its clip dataset): the flags that take their
+# defaults from it are added when `data` is parsed (`cli.CommandParser`), not at registration.
 
 
-def register(sub) -> None:
-    p = sub.add_parser("data", help="build and inspect datasets")
+def _data_arguments(p) -> None:
+    from neuro_codec.data.dataset import DATA_ENV, DEFAULT_MINUTES, DEFAULT_SEED, DEFAULT_WORKERS
+
     actions = p.add_subparsers(dest="data_command", metavar="ACTION", required=True)
 
     r = actions.add_parser(
@@ -48,7 +42,13 @@ def register(sub) -> None:
     i.set_defaults(func=run_info)
 
 
+def register(sub) -> None:
+    sub.add_parser("data", help="build and inspect datasets", arguments=_data_arguments)
+
+
 def run_render(args: argparse.Namespace) -> int:
+    from neuro_codec.data.dataset import default_root, ensure_builtin
+
     root = args.root if args.root is not None else default_root()
     t0 = time.perf_counter()
     pieces = ensure_builtin(root, minutes=args.minutes, seed=args.seed, progress=True,
@@ -59,6 +59,8 @@ def run_render(args: argparse.Namespace) -> int:
 
 
 def run_info(args: argparse.Namespace) -> int:
+    from neuro_codec.data.dataset import default_root, load_manifest
+
     root = args.root if args.root is not None else (None if args.data == "maestro"
                                                     else default_root())
     print(summary(load_manifest(root, data=args.data)))

@@ -11,6 +11,7 @@ half page.
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import subprocess
 import sys
@@ -92,12 +93,16 @@ def _rate_quality_pass(args: argparse.Namespace, page: Path) -> Path:
                           f"beside this installation: run the benchmark and pass --from DIR")
     root = Path(args.root) if args.root is not None else default_root()
     # Run in the page's folder so that the command the page shows names its own copy.
-    cmd = [sys.executable, str(RATE_QUALITY_SCRIPT), "--clips", str(args.excerpts),
+    cmd = [sys.executable, "-m", "benchmarks.rate_quality", "--clips", str(args.excerpts),
            "--root", str(root.resolve()), "--out", "rate_quality"]
     cmd += ["--seconds", str(args.seconds)] if args.seconds is not None else []
     cmd += ["--no-visqol"] if args.no_visqol else []
     print(f"rate–quality pass: {shlex.join(cmd)}", flush=True)
-    code = subprocess.run(cmd, cwd=page, check=False).returncode
+    # `benchmarks` is a package of the repository, importable from its root.
+    path = os.pathsep.join(filter(None, [str(RATE_QUALITY_SCRIPT.parents[1]),
+                                         os.environ.get("PYTHONPATH")]))
+    code = subprocess.run(cmd, cwd=page, env={**os.environ, "PYTHONPATH": path},
+                          check=False).returncode
     if code != 0:
         raise _PassFailed(code)
     return page / "rate_quality"

@@ -4,7 +4,9 @@ bitrate of a number of bits over a number of samples.
 
 torchaudio's own load/save need torchcodec, so files go through `soundfile`; resampling uses
 `torchaudio.functional.resample` (windowed sinc). Other sample rates are resampled, several
-channels are downmixed by averaging; each is said once on stderr.
+channels are downmixed by averaging; each is said once on stderr. torch is imported where a
+tensor or a resampling needs it, not here: the `.snc` code reads the clock from this module,
+and `neuro-codec info`, `pack` and `unpack` run without torch.
 """
 
 from __future__ import annotations
@@ -12,11 +14,10 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import soundfile as sf
-import torch
 
 from neuro_codec.errors import AudioError
 from neuro_codec.fileio import atomic_path
@@ -26,8 +27,12 @@ HOP_SAMPLES = 512  # samples per event frame: one encoder step, 43.07 frames/s a
 
 _warned_rates: set[int] = set()
 _warned_channels: set[int] = set()
+_warned_loud: set[Path] = set()
 
-Waveform = TypeVar("Waveform", torch.Tensor, np.ndarray)
+if TYPE_CHECKING:
+    import torch
+
+Waveform = TypeVar("Waveform", "torch.Tensor", np.ndarray)
 
 
 def n_frames(n_samples: int, hop: int = HOP_SAMPLES) -> int:
@@ -48,10 +53,12 @@ def frame_audio(x: Waveform, hop: int = HOP_SAMPLES) -> Waveform:
     """
     t = max(1, n_frames(x.shape[-1], hop))
     pad = t * hop - x.shape[-1]
-    if isinstance(x, torch.Tensor):
-        x = torch.nn.functional.pad(x, (0, pad))
-    else:
+    if isinstance(x, np.ndarray):
         x = np.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, pad)])
+    else:
+        import torch
+
+        x = torch.nn.functional.pad(x, (0, pad))
     return x.reshape(*x.shape[:-1], t, hop)
 
 
@@ -72,7 +79,8 @@ def resample(x: np.ndarray, orig_hz: int, new_hz: int) -> np.ndarray:
     """Resample a 1-D float signal with torchaudio's band-limited sinc interpolation."""
     if orig_hz == new_hz:
         return x.astype(np.float32, copy=False)
-    # Imported here: the rest of the codec (framing, bitrates, file formats) needs no torchaudio.
+    # Imported here: the rest of the codec (framing, bitrates, file formats) needs no torch.
+    import torch
     import torchaudio.functional as AF
 
     y = AF.resample(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), orig_hz, new_hz)
@@ -85,12 +93,15 @@ def load_audio(path: str | os.PathLike, sample_rate_hz: int = SAMPLE_RATE_HZ,
 
     Several channels are averaged and another sample rate is resampled; unless `quiet`, each
     is said once per process on stderr ("note: downmixing 2 channels to mono", "note:
-    resampling 44100 Hz audio to 22050 Hz"), once per channel count or rate.
+    resampling 44100 Hz audio to 22050 Hz"), once per channel count or rate. Samples beyond
+    full scale (|x| > 1, which a float file can hold) are coded as they are, and said once per
+    file ("note: x.wav peaks at 40 (+32.0 dBFS), beyond full scale ±1; coded as it is").
 
     Returns:
         [samples] float32 array.
     Raises:
-        AudioError: the file is missing, is not audio, or holds no samples.
+        AudioError: the file is missing, is not audio, holds no samples, or holds a NaN or
+            infinite sample (it would code into events that mean nothing).
     """
     p = Path(path)
     if not p.is_file():
@@ -101,6 +112,7 @@ def load_audio(path: str | os.PathLike, sample_rate_hz: int = SAMPLE_RATE_HZ,
         raise AudioError(f"{p} is not a readable audio file ({e})") from None
     if data.size == 0:
         raise AudioError(f"{p} holds no audio samples")
+    _check_samples(data, rate, p, quiet)
     channels = data.shape[1]
     if channels > 1 and not quiet and channels not in _warned_channels:
         _warned_channels.add(channels)
@@ -112,6 +124,26 @@ def load_audio(path: str | os.PathLike, sample_rate_hz: int = SAMPLE_RATE_HZ,
             print(f"note: resampling {rate} Hz audio to {sample_rate_hz} Hz", file=sys.stderr)
         x = resample(x, rate, sample_rate_hz)
     return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def _check_samples(data: np.ndarray, rate: int, path: Path, quiet: bool) -> None:
+    """Refuse NaN and infinite samples; say once per file when samples pass full scale.
+
+    Args:
+        data: [samples, channels] as read, before any downmix or resampling.
+        rate: the file's sample rate in Hz (to say where the first bad sample is).
+    """
+    finite = np.isfinite(data)
+    if not finite.all():
+        first = int(np.flatnonzero(~finite.all(axis=1))[0])
+        raise AudioError(
+            f"{path} holds {int(np.isnan(data).sum())} NaN and {int(np.isinf(data).sum())} "
+            f"infinite samples (the first at {first / rate:.3f} s); audio must be finite")
+    peak = float(np.abs(data).max())
+    if peak > 1.0 and not quiet and path not in _warned_loud:
+        _warned_loud.add(path)
+        print(f"note: {path} peaks at {peak:.4g} ({20 * np.log10(peak):+.1f} dBFS), beyond "
+              f"full scale ±1; coded as it is", file=sys.stderr)
 
 
 def save_audio(path: str | os.PathLike, x: np.ndarray,

@@ -174,7 +174,7 @@ def read_decoded_clips(folder: str | Path) -> DecodedClips:
     path = folder / INDEX_NAME
     if not path.is_file():
         raise ReportError(f"{folder} is not a rate–quality run with saved clips: no "
-                          f"{INDEX_NAME} (run benchmarks/rate_quality.py --out {folder})")
+                          f"{INDEX_NAME} (run python -m benchmarks.rate_quality --out {folder})")
     try:
         index = json.loads(path.read_text(encoding="utf-8"))
         if index.get("kind") != INDEX_KIND or index.get("version") != INDEX_VERSION:

@@ -9,7 +9,7 @@ ViSQOL, from `metrics.py`. Results are rows (dicts), summarised by their mean.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -62,14 +62,40 @@ def evaluate_clips(model: LoadedModel, clips: list[tuple[str, np.ndarray]],
     return rows
 
 
-def summarize(rows: list[dict]) -> dict:
-    """Mean of every numeric column (NaNs ignored)."""
-    keys = [k for k in rows[0] if isinstance(rows[0][k], (int, float))]
+def nan_mean(values: Iterable[float]) -> float:
+    """Mean of the values that are not NaN; NaN when none is.
+
+    NaN marks what a clip or codec does not have (ViSQOL skipped, the event rate of RVQ or
+    Opus, μ of a level-free model, a silence measure on a clip without silence): a mean over
+    the clips that have it, not a NaN that hides the rest.
+    """
+    v = np.asarray(list(values), dtype=np.float64)
+    v = v[~np.isnan(v)]
+    return float(v.mean()) if v.size else float("nan")
+
+
+def nan_sd(values: Iterable[float]) -> float:
+    """Sample standard deviation (ddof = 1) of the values that are not NaN; NaN below two."""
+    v = np.asarray(list(values), dtype=np.float64)
+    v = v[~np.isnan(v)]
+    return float(v.std(ddof=1)) if v.size > 1 else float("nan")
+
+
+def summarize(rows: list[dict], keys: Sequence[str] | None = None,
+              with_sd: bool = False) -> dict[str, float]:
+    """Per column, the mean over the rows (`nan_mean`), and with `with_sd` its `<key>_sd`.
+
+    Args:
+        rows: per-clip rows of `evaluate_clips` (or any dicts with the same keys).
+        keys: the columns (default: every column whose first value is a number).
+    """
+    if keys is None:
+        keys = [k for k in rows[0] if isinstance(rows[0][k], (int, float))]
     out = {}
     for k in keys:
-        values = np.array([r[k] for r in rows], dtype=np.float64)
-        out[k] = float(values[~np.isnan(values)].mean()) if (~np.isnan(values)).any() else float(
-            "nan")
+        out[k] = nan_mean(r[k] for r in rows)
+        if with_sd:
+            out[k + "_sd"] = nan_sd(r[k] for r in rows)
     return out
 
 

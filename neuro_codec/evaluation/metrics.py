@@ -1,4 +1,4 @@
-"""Quality and rate metrics, as the paper computes them (PAPER.md §5, DESIGN.md §8).
+"""Quality and rate metrics, as the paper computes them (docs/paper.md §6).
 
 - SI-SNR: torchmetrics' scale-invariant SDR on the waveform (the paper's "SI-SNR").
 - Mel distance: mean L1 of log10(1 + mel magnitude) over 7 scales, windows 32…2048 samples,

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from neuro_codec.fileio import atomic_path, write_bytes_atomic
+from neuro_codec.figures import pyplot, save_figure
+from neuro_codec.fileio import write_bytes_atomic
 
 TABLE_NAME = "baselines"
 COLUMNS = ("codec", "kbps", "si_snr_db", "mel_distance", "visqol", "file_kbps", "clips",
@@ -54,12 +55,7 @@ def write_table(rows: Sequence[dict], out_dir: str | Path) -> list[dict]:
         w.writerow([r["codec"]] + [_fmt(r.get(c)) for c in COLUMNS[1:]])
     out = Path(out_dir)
     write_bytes_atomic(out / f"{TABLE_NAME}.csv", buf.getvalue().encode())
-    fig = plot_table(merged)
-    with atomic_path(out / f"{TABLE_NAME}.png") as tmp:
-        fig.savefig(tmp, dpi=120)
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
+    save_figure(plot_table(merged), out / f"{TABLE_NAME}.png", dpi=120)
     return merged
 
 
@@ -76,13 +72,8 @@ def format_table(rows: Sequence[dict]) -> str:
 
 def plot_table(rows: Sequence[dict], axes=None):
     """Rate–quality: each metric against kbps, one line per codec. Returns the figure."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     if axes is None:
-        fig, axes = plt.subplots(1, len(METRICS), figsize=(4.2 * len(METRICS), 3.6))
+        fig, axes = pyplot().subplots(1, len(METRICS), figsize=(4.2 * len(METRICS), 3.6))
     else:
         fig = axes[0].figure
     codecs = sorted({r["codec"] for r in rows})

@@ -330,7 +330,7 @@ def _held_out_sections(run: RateQualityRun, parts: list[Excerpt], folder: _Folde
 def _sections(run: RateQualityRun, folder: _Folder, energy: SideReport | None,
               selectivity: SideReport | None, held_out: Sequence[Section] = ()) -> list[Section]:
     n_clips = len(run.clips.clips)
-    command = run.clips.command or f"python benchmarks/rate_quality.py --out {run.folder}"
+    command = run.clips.command or f"python -m benchmarks.rate_quality --out {run.folder}"
     figs = {k: folder.place(p, f"figures/{k}") for k, p in run.figures.items()}
     sections = [Section(
         "rate-quality", "Rate–quality table",

@@ -68,10 +68,9 @@ def plot_clip(x: np.ndarray, peak_power: float, z: np.ndarray | None = None,
     Returns:
         the matplotlib Figure (the caller saves and closes it).
     """
-    import matplotlib
+    from neuro_codec.figures import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     f, t, power = power_spectrogram(x, cfg, sample_rate_hz)
     db = 10 * np.log10(np.maximum(power, 1e-30) / peak_power)

@@ -121,11 +121,9 @@ def plot_selectivity(results: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray
                      notes: tuple[str, ...] = NOTE_NAMES):
     """One column per model: the correlation functions of its most selective units, and the
     distribution of max_α φ. `results`: {label: (C, lags, φ)}. Returns the figure."""
-    import matplotlib
+    from neuro_codec.figures import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, axes = plt.subplots(2, len(results), figsize=(6 * len(results), 7), squeeze=False)
     for col, (label, (corr, lags, phi)) in enumerate(results.items()):
         ax = axes[0, col]

@@ -137,15 +137,6 @@ def at_level(encoder: SpikingEncoder, mu: int | None,
     return encoder.at_mu(mu).eval(), mu
 
 
-def strip_for_release(src: str | os.PathLike, dst: str | os.PathLike) -> dict[str, Any]:
-    """Copy a training checkpoint without its optimiser state (a third of the size): what
-    encode/decode/eval need, and what the repository ships. Returns the written dict."""
-    ckpt = load_checkpoint(src)
-    ckpt["optimizer"] = None
-    save_checkpoint(dst, {k: v for k, v in ckpt.items() if k not in ("format", "version")})
-    return ckpt
-
-
 def checkpoint_dict(model: str, preset: str, encoder: nn.Module, config: dict[str, Any],
                     decoder: nn.Module | None = None, optimizer: dict | None = None,
                     step: int = 0, extra: dict | None = None) -> dict[str, Any]:

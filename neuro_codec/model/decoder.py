@@ -4,9 +4,10 @@ diffusion refiner of that STFT's residual.
 First stage (Vocos-style): z [B, N, T] → Conv1d → ConvNeXt blocks at the event-frame rate →
 LayerNorm → Linear to `stft_per_frame` STFT frames per event frame, each a log-magnitude and a
 phase per bin → complex STFT Ŝ → `torch.istft` → waveform. It works on 43 frames per second
-instead of 22,050 samples, which is why it trains on two CPU cores (../shared/CALIBRATION.md).
+instead of 22,050 samples, which is why it trains on two CPU cores (docs/model.md, calibration
+runs).
 
-Refiner (the v-objective diffusion of DESIGN §4): in the magnitude-compressed STFT domain
+Refiner (a v-objective diffusion, docs/model.md): in the magnitude-compressed STFT domain
 c(S) = |S|^κ · e^{i∠S}, it models the residual r = c(S) − c(Ŝ) given the first stage's
 features and c(Ŝ). A few sampling steps add what a deterministic decoder averages away;
 `steps = 0` is the first stage alone.

@@ -393,24 +393,3 @@ class SpikingEncoder(nn.Module):
             layers.append(out.T.astype(np.uint8))
             inp = out
         return layers
-
-    def operation_counts(self, rates: list[float] | None = None) -> dict[str, float]:
-        """Synaptic operations and neuron updates per step, for the docs and the energy budget.
-
-        Args:
-            rates: spike probability per step of each LIF layer (default 10 %).
-        Returns:
-            dict with per-step `graded_synops` (every input sample × its non-zero fan-out),
-            `spike_synops` (expected spikes × fan-out, recurrences included) and
-            `neuron_updates`.
-        """
-        sizes = self.config.layer_sizes
-        rates = rates or [0.1] * len(sizes)
-        graded = int(torch.count_nonzero(self.fc[0].weight))  # a banded layer: only its band
-        spike = 0.0
-        for i, h in enumerate(sizes):
-            fan_out = (sizes[i + 1] if i + 1 < len(sizes) else 0) + (
-                h if self.config.layer_recurrent[i] else 0)
-            spike += rates[i] * h * fan_out
-        return {"graded_synops": float(graded), "spike_synops": spike,
-                "neuron_updates": float(sum(sizes))}

@@ -108,11 +108,6 @@ class LayerFixedPoint:
         """[h, n_in] the real weight the integers stand for (per unit of real input)."""
         return self.weight * 2.0 ** (self.weight_exp + self.input_frac_bits - self.scale_exp)
 
-    def real_rec_weight(self) -> np.ndarray | None:
-        if self.rec_weight is None:
-            return None
-        return self.rec_weight * 2.0 ** (self.rec_weight_exp - self.scale_exp)
-
     def real_bias(self) -> np.ndarray:
         return (self.bias_mant * 2.0**self.bias_exp) / (2**ACT_SHIFT * self.scale)
 

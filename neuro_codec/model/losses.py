@@ -3,7 +3,7 @@
 The mel scales are the evaluation's (`metrics.MEL_WINDOWS`, `MEL_BANDS`), so the loss optimises
 what the mel distance measures. Spectral terms alone leave phase free (SI-SNR ≪ 0 dB); the
 complex STFT and the waveform terms pin it down, and the waveform gradient also teaches the
-encoder faster (../shared/CALIBRATION.md, rows h and j).
+encoder faster (docs/model.md, calibration runs h and j).
 """
 
 from __future__ import annotations

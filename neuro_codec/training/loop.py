@@ -304,10 +304,9 @@ def _logged_seconds(log_path: Path) -> float:
 
 def _plot_log(csv_path: Path, png_path: Path, val_path: Path | None = None) -> None:
     """Training curves (loss terms, event rate, bitrate) and, if logged, validation quality."""
-    import matplotlib
+    from neuro_codec.figures import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     rows = _read_csv(csv_path)
     if not rows:
@@ -336,11 +335,9 @@ def _plot_log(csv_path: Path, png_path: Path, val_path: Path | None = None) -> N
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    from neuro_codec.fileio import atomic_path
+    from neuro_codec.figures import save_figure
 
-    with atomic_path(png_path) as tmp:
-        fig.savefig(tmp, dpi=110)
-    plt.close(fig)
+    save_figure(fig, png_path)
 
 
 def _load_weights(model: Codec, ckpt: dict, new_levels: bool = False) -> None:

@@ -1,6 +1,6 @@
 """The sparsity penalties: SPARSE's storage cost, μ-SPARSE's event-rate hinge, and β schedules.
 
-Penalty (PAPER.md §4, the authors' "brute" loss, B0 = 80 bits/frame):
+Penalty (docs/paper.md §4, the authors' "brute" loss, B0 = 80 bits/frame):
 
     L_rep = max(0, mean_b[ min(B_COO, B_CU, B_CT)_b / (B0 · T) ] − θ)
 
