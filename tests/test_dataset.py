@@ -191,7 +191,7 @@ def test_conditions_keep_the_test_split_canonical_and_the_held_out_piano_out():
     assert {s.piano for s in trained} == set(TRAINING_PIANOS)  # every training piano is used
     assert HELD_OUT_PIANO not in {s.piano for s in plan}
     rooms = [s.acoustics.rt60_s is not None for s in trained]
-    assert 0.55 < np.mean(rooms) < 0.85
+    assert 0.2 < np.mean(rooms) < 0.5  # half the pieces clean, 70 % of the rest in a room
     assert ds.draw_conditions("gen-0003", "train", 0) == ds.draw_conditions("gen-0003", "train", 0)
     assert ds.draw_conditions("gen-0003", "train", 0) != ds.draw_conditions("gen-0003", "train", 1)
 
