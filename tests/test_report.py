@@ -189,7 +189,7 @@ def test_the_generalization_run_keeps_what_it_scored_per_piano_set(tiny_run,
         assert [c.clip for c in clips.clips] == ["piece0@0s", "piece1@0s"]
         assert [c.piano for c in clips.clips] == pianos
         assert clips.codecs == ["Opus 6 kbps", "FREE"]
-        assert clips.command.startswith("python benchmarks/generalization.py --root ")
+        assert clips.command.startswith("python -m benchmarks.generalization --root ")
         mine = {(r["codec"], r["clip"]): r for r in rows if r["pianos"] == variant}
         assert set(mine) == {(d.codec, d.clip) for d in clips.decoded}
         wavs = {p.id: p.wav_path for p in load_manifest(variant_root(tiny_run.data, variant))}
@@ -370,7 +370,7 @@ def test_the_held_out_section_shows_that_runs_numbers_and_table(tiny_run, tiny_g
     # the generalization table and figure, with the command that made them
     table = page.split('<section id="generalization">')[1].split("</section>")[0]
     assert "<td>held-out</td>" in table and "<td>seen</td>" in table
-    assert "Made by <code>python benchmarks/generalization.py --root " in table
+    assert "Made by <code>python -m benchmarks.generalization --root " in table
     assert 'src="figures/generalization.png"' in table
     assert "--held-out-excerpts 1" in page.split("<footer>")[1]
 

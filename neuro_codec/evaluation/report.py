@@ -302,7 +302,7 @@ def _held_out_sections(run: RateQualityRun, parts: list[Excerpt], folder: _Folde
     pianos = [piano_label(p) for p in dict.fromkeys(
         c.piano for c in run.clips.clips if c.piano is not None)]
     named = ", ".join(pianos) or "the held-out piano"
-    command = run.clips.command or f"python benchmarks/generalization.py --out {run.folder.parent}"
+    command = run.clips.command or f"python -m benchmarks.generalization --out {run.folder.parent}"
     seconds = f" of {parts[0].tracks[0].duration_s:.2f} s" if parts else ""
     # Both runs take the test split's clips in the same order: often the same passages.
     same = [e.clip for e in parts if e.clip in {m.clip for m in main}]
