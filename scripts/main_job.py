@@ -132,20 +132,18 @@ def main(argv=None) -> int:
               [py, "-m", "hardware.energy", "--checkpoint", *map(str, spiking), "--split",
                "test", "--max-seconds", str(args.energy_seconds), "--out", str(out / "energy")])
         print((out / "energy" / "report.md").read_text())
+    # The benchmarks' checkpoint flags: the shipped one of each kind, or "none" where missing.
+    shipped = [a for kind in ("free", "sparse", "mu-sparse", "rvq")
+               for a in (f"--{kind}", str(CHECKPOINTS / f"{kind}-small.pt")
+                         if (CHECKPOINTS / f"{kind}-small.pt").is_file() else "none")]
     stage("rate–quality table: FREE, SPARSE, μ-SPARSE (levels and quality-controlled), RVQ, "
           "Opus 6/12 kbps on the same test clips",
           [py, "-m", "benchmarks.rate_quality", "--clips", str(args.clips), "--out",
-           str(out / "rate_quality"),
-           *[a for kind in ("free", "sparse", "mu-sparse", "rvq")
-             for a in (f"--{kind}", str(CHECKPOINTS / f"{kind}-small.pt")
-                       if (CHECKPOINTS / f"{kind}-small.pt").is_file() else "none")]])
+           str(out / "rate_quality"), *shipped])
     stage("pianos it has never heard: every codec on the test split played by the training "
           "pianos and by the held-out piano",
           [py, "-m", "benchmarks.generalization", "--clips", str(args.clips), "--out",
-           str(out / "generalization"),
-           *[a for kind in ("free", "sparse", "mu-sparse", "rvq")
-             for a in (f"--{kind}", str(CHECKPOINTS / f"{kind}-small.pt")
-                       if (CHECKPOINTS / f"{kind}-small.pt").is_file() else "none")]])
+           str(out / "generalization"), *shipped])
     plot_spectrograms(ref, decoded, out / "spectrograms.png")
     from neuro_codec.model.presets import ModelKind
 
