@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what is missing, and nothing else: Debian packages (fluidsynth and timidity, the
-# piano sample sets FluidR3, csound's GM bank and freepats, opus-tools, chromium), a Python 3.10
+# piano sample sets FluidR3, csound's GM bank, freepats and MuseScore General, opus-tools, chromium), a Python 3.10
 # virtual environment in .venv, and the project with its extras.
 # Quick when everything is already there (a stamp records the installed pyproject.toml and lock).
 set -euo pipefail
@@ -17,6 +17,8 @@ command -v opusenc >/dev/null 2>&1 || missing+=(opus-tools)
 command -v timidity >/dev/null 2>&1 || missing+=(timidity)
 [ -f /etc/timidity/freepats.cfg ] || missing+=(freepats)
 [ -f /usr/share/sounds/sf2/sf_GMbank.sf2 ] || missing+=(csound-soundfont)
+# MuseScore General: the held-out piano, never trained on.
+[ -f /usr/share/sounds/sf3/MuseScore_General_Lite.sf3 ] || missing+=(musescore-general-soundfont-small)
 # Headless Chromium opens the listening page from file:// in tests/test_report.py.
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then

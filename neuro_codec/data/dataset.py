@@ -56,7 +56,7 @@ BUILD_NAME = "build.json"  # the arguments the manifest was built with (the cach
 # recording conditions, and a generator with rests, pauses and fade-outs; 3: the noise floor
 # kept 50 dB below the peak, and in 40 % of the pieces instead of 70 %; 4: half the pieces
 # recorded clean.
-BUILD_FORMAT = 4
+BUILD_FORMAT = 5
 MANIFEST_COLUMNS = ("piece_id", "source", "split", "duration_s", "wav_path", "midi_path",
                     "piano", "acoustics")
 _CONDITIONS_STREAM = 3  # the seed stream of the per-piece piano and acoustics draws
@@ -172,9 +172,12 @@ def ensure_builtin(root: str | os.PathLike | None = None, minutes: float = DEFAU
 
     Cached and idempotent: if `root/build.json` records the same `minutes` and `seed` and
     every file of the manifest exists, nothing is planned or rendered (well under a second).
-    Otherwise the plan is made and only pieces whose WAV and MIDI are missing are rendered,
-    in `workers` processes; each file is written atomically, so an interrupted run resumes
-    where it stopped. music21 scores that fail to convert are skipped and counted.
+    Otherwise the plan is made and only pieces that are missing or stale are rendered, in
+    `workers` processes. A piece is current when its WAV, its MIDI and its stamp
+    (`wav/<id>.json`: data format, seed, piano, recording conditions, source) exist and the
+    stamp matches the plan, so a piece whose piano or room changed is rendered again even
+    though its WAV exists. Each file is written atomically and the stamp last, so an
+    interrupted run resumes where it stopped. music21 scores that fail to convert are skipped and counted.
 
     Args:
         root: dataset folder; `default_root()` if None.
@@ -196,8 +199,7 @@ def ensure_builtin(root: str | os.PathLike | None = None, minutes: float = DEFAU
             piano.check()
 
     specs = plan_builtin(minutes, seed)
-    todo = [s for s in specs if not (_wav(root, s.piece_id).is_file()
-                                     and _midi(root, s.piece_id).is_file())]
+    todo = [s for s in specs if not _is_current(root, s, seed)]
     skipped: dict[str, str] = {}
     jobs = [(s, str(_midi(root, s.piece_id)), str(_wav(root, s.piece_id)), seed) for s in todo]
     bar = tqdm(total=len(jobs), desc="render", unit="piece", disable=not progress)
@@ -413,21 +415,43 @@ def _is_built(root: Path, stamp: dict) -> bool:
     return all(p.wav_path.is_file() and p.midi_path.is_file() for p in pieces)
 
 
+def _piece_stamp(spec: PieceSpec, seed: int) -> dict:
+    """Everything a piece's MIDI and WAV are made from: the cache key of one piece."""
+    return {"format": BUILD_FORMAT, "seed": int(seed), "gen_seed": spec.gen_seed,
+            "work": None if spec.work is None else str(spec.work), "piano": spec.piano,
+            "acoustics": spec.acoustics.to_json()}
+
+
+def _stamp_path(wav_path: str | os.PathLike) -> Path:
+    return Path(wav_path).with_suffix(".json")
+
+
+def _is_current(root: Path, spec: PieceSpec, seed: int) -> bool:
+    """The piece's MIDI and WAV exist and were made from this plan (`_piece_stamp`)."""
+    wav = _wav(root, spec.piece_id)
+    if not (wav.is_file() and _midi(root, spec.piece_id).is_file()):
+        return False
+    try:
+        return json.loads(_stamp_path(wav).read_text()) == _piece_stamp(spec, seed)
+    except (OSError, ValueError):
+        return False
+
+
 def _build_piece(spec: PieceSpec, midi_path: str, wav_path: str,
                  seed: int) -> tuple[str, str | None]:
-    """Write the piece's MIDI (if missing) and render it. Returns (id, reason if skipped)."""
-    if not Path(midi_path).is_file():
-        if spec.gen_seed is not None:
-            pm = midi_gen.generate_piece(spec.gen_seed)
-        else:
-            try:
-                pm = corpus.corpus_midi(spec.work, seed)
-            except DataError as e:
-                return spec.piece_id, str(e)
-        with atomic_path(midi_path, suffix=".mid") as tmp:
-            pm.write(str(tmp))
+    """Write the piece's MIDI, render it, then its stamp. Returns (id, reason if skipped)."""
+    if spec.gen_seed is not None:
+        pm = midi_gen.generate_piece(spec.gen_seed)
+    else:
+        try:
+            pm = corpus.corpus_midi(spec.work, seed)
+        except DataError as e:
+            return spec.piece_id, str(e)
+    with atomic_path(midi_path, suffix=".mid") as tmp:
+        pm.write(str(tmp))
     render.render_midi(midi_path, wav_path, piano=get_piano(spec.piano),
                        acoustics=spec.acoustics)
+    write_bytes_atomic(_stamp_path(wav_path), json.dumps(_piece_stamp(spec, seed)).encode())
     return spec.piece_id, None
 
 

@@ -33,7 +33,7 @@ from neuro_codec.fileio import atomic_path, write_bytes_atomic
 
 Variant = Literal["seen", "held-out"]
 VARIANTS: tuple[Variant, ...] = ("seen", "held-out")
-_FORMAT = 1  # bump when a change to the rendering invalidates old variants
+_FORMAT = 2  # bump when a change to the rendering invalidates old variants
 
 
 def variant_pianos(variant: Variant, n_pieces: int) -> list[str]:

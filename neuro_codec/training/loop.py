@@ -42,6 +42,7 @@ from neuro_codec.model.checkpoint import (
 from neuro_codec.model.codec import Codec
 from neuro_codec.model.decoder import DecoderConfig
 from neuro_codec.model.encoder import EncoderConfig
+from neuro_codec.model.losses import LossConfig
 from neuro_codec.model.presets import MODEL_KINDS, PRESETS, get_preset
 from neuro_codec.model.rvq import RVQConfig
 from neuro_codec.training.penalties import rate_penalty, sparsity_weight, storage_penalty
@@ -81,6 +82,7 @@ class TrainConfig:
             `loihi_fixed`); its presets must match.
         encoder_overrides, decoder_overrides: ((field, value), …) replacing the preset's
             EncoderConfig / DecoderConfig fields (the ablation rows of benchmarks/ablation.py).
+        loss_overrides: ((field, value), …) replacing LossConfig's weights and floor.
     """
 
     model: str = "free"
@@ -110,10 +112,11 @@ class TrainConfig:
     init_from: str = ""
     encoder_overrides: tuple[tuple[str, Any], ...] = ()
     decoder_overrides: tuple[tuple[str, Any], ...] = ()
+    loss_overrides: tuple[tuple[str, Any], ...] = ()
 
     def __post_init__(self):
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
-        for name in ("encoder_overrides", "decoder_overrides"):
+        for name in OVERRIDE_FIELDS:
             object.__setattr__(self, name, tuple(
                 (str(k), tuple(v) if isinstance(v, list) else v) for k, v in getattr(self, name)))
         for name in ("sparsity_schedule", "mu_schedule"):
@@ -136,7 +139,8 @@ class TrainConfig:
                              "fixed_point_fraction do not apply")
         if self.model == "mu-sparse" and not 0 <= self.validation_mu < self.mu_levels:
             raise ValueError(f"val_mu must be in [0, {self.mu_levels - 1}], got {self.val_mu}")
-        self.encoder_config(), self.decoder_config()  # an unknown field or value fails here
+        # an unknown field or value fails here
+        self.encoder_config(), self.decoder_config(), self.loss_config()
         hop = get_preset(self.preset).encoder.frame_samples
         if self.clip_samples and self.clip_samples % hop:
             raise ValueError(f"clip_samples must be a multiple of the hop ({hop}), "
@@ -164,6 +168,9 @@ class TrainConfig:
     def decoder_config(self) -> DecoderConfig:
         return replace(_with_overrides(get_preset(self.preset).decoder, self.decoder_overrides),
                        **self._levels())
+
+    def loss_config(self) -> LossConfig:
+        return _with_overrides(LossConfig(), self.loss_overrides)
 
     def rvq_config(self) -> RVQConfig | None:
         return RVQConfig() if self.model == "rvq" else None
@@ -379,7 +386,7 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, resume: bool = False, da
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
-    model = Codec(cfg.encoder_config(), cfg.decoder_config(),
+    model = Codec(cfg.encoder_config(), cfg.decoder_config(), loss_config=cfg.loss_config(),
                   rvq_config=cfg.rvq_config()).to(device)
     if cfg.init_from:
         init = load_checkpoint(cfg.init_from)
@@ -497,13 +504,13 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, resume: bool = False, da
 FLAG_NAMES: dict[str, tuple[str, ...]] = {
     "preset": ("--config", "--preset"), "data_root": ("--root",), "sparsity_theta": ("--theta",),
     "init_from": ("--init",), "encoder_overrides": ("--set-encoder",),
-    "decoder_overrides": ("--set-decoder",),
+    "decoder_overrides": ("--set-decoder",), "loss_overrides": ("--set-loss",),
 }
 NOT_FLAGS = ("betas",)
 SCHEDULE_FIELDS = ("sparsity_schedule", "mu_schedule")  # flags in the F:B[,F:B…] form
 CHOICES: dict[str, tuple[str, ...]] = {"model": MODELS, "preset": tuple(PRESETS),
                                        "data": DATA_SOURCES}
-OVERRIDE_FIELDS = ("encoder_overrides", "decoder_overrides")
+OVERRIDE_FIELDS = ("encoder_overrides", "decoder_overrides", "loss_overrides")
 
 
 def field_help(cls=None) -> dict[str, str]:
