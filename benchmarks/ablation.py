@@ -71,7 +71,7 @@ def train_rows(rows: Sequence[Row], out: Path, minutes: float, parallel: int = 2
 
 def score_rows(rows: Sequence[Row], out: Path, clips, steps: Sequence[int],
                progress: bool = True) -> list[dict]:
-    from neuro_codec.coding.pipeline import load_model
+    from neuro_codec.compression import load_model
     from neuro_codec.evaluation.evaluate import evaluate_clips, summarize
     from neuro_codec.model.checkpoint import load_checkpoint
 

@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.rate_quality import opus_rows, summary
-from neuro_codec.coding.pipeline import load_model
+from neuro_codec.compression import load_model
 from neuro_codec.data.audio import SAMPLE_RATE_HZ
 from neuro_codec.data.excerpts import split_excerpts
 from neuro_codec.data.held_out import VARIANTS, ensure_test_variant

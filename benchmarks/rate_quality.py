@@ -9,7 +9,7 @@ Rows: FREE, SPARSE, μ-SPARSE at each `--levels` μ and in its quality-controlle
 clip the largest μ whose first-stage reconstruction keeps SI-SNR ≥ `--target-sisnr`), the RVQ
 baseline, and Opus at `--opus` kbps, all on the same clips (16 clips of 2^17 samples, one per
 test piece in turn from each source). Every model codes through the real file
-(`neuro_codec.coding.pipeline`: `.snc`, or `.rvq` for RVQ) in its checkpoint's arithmetic, and is
+(`neuro_codec.compression`: `.snc`, or `.rvq` for RVQ) in its checkpoint's arithmetic, and is
 decoded by its first stage (the shipped `small` models have no refiner). Per row: payload and
 whole-file kbps (mean ± sd over clips), SI-SNR, mel distance, ViSQOL (means ± sd), event rate,
 μ, and the encoder's speed (quality control pays one encode + decode per level it tries).
@@ -34,7 +34,7 @@ import numpy as np
 from tqdm import tqdm
 
 from benchmarks.baselines import opus_roundtrip
-from neuro_codec.coding.pipeline import QualityTarget, events, load_model
+from neuro_codec.compression import QualityTarget, events, load_model
 from neuro_codec.data.audio import SAMPLE_RATE_HZ, bits_per_second
 from neuro_codec.data.excerpts import split_excerpts
 from neuro_codec.errors import CodecError, DataError

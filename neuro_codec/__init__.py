@@ -1,9 +1,10 @@
 """neuro-codec: an event-based (spiking) audio codec for piano music.
 
-The packages follow the pipeline: `data` (audio, datasets) → `model` (spiking encoder, its
-fixed point, the RVQ baseline, decoder, codec, checkpoints) → `coding` (exact formats, entropy
-coding, `.snc` / `.rvq`, the file pipeline) → `training`, `evaluation` → `commands` (the CLI).
-Never imports Lava.
+The packages follow the pipeline, and import only down it (tests/test_imports.py checks):
+`data` (audio, datasets) → `model` (spiking encoder, its fixed point, the RVQ baseline,
+decoder, codec, checkpoints, the shared spectral transforms) → `coding` (exact formats,
+entropy coding, `.snc` / `.rvq`) → `compression` (the codec's API: waveform → file →
+waveform) → `evaluation` → `training` → `commands` (the CLI). Never imports Lava.
 
 The public API below is imported on first use (PEP 562): `from neuro_codec import Codec` works
 as usual, but `import neuro_codec` alone imports no torch, so that the commands that need only
@@ -25,8 +26,8 @@ _PUBLIC = {
     "EventFormat": "neuro_codec.coding.formats",
     "paper_costs": "neuro_codec.coding.formats",
     "payload_bits": "neuro_codec.coding.formats",
-    "mel_distance": "neuro_codec.evaluation.metrics",
-    "si_snr_db": "neuro_codec.evaluation.metrics",
+    "mel_distance": "neuro_codec.model.spectral",
+    "si_snr_db": "neuro_codec.model.spectral",
     "visqol_score": "neuro_codec.evaluation.metrics",
     "Codec": "neuro_codec.model.codec",
     "build_codec": "neuro_codec.model.codec",

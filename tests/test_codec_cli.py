@@ -177,7 +177,7 @@ def level_checkpoints(tmp_path_factory):
 
 def test_mu_sparse_encode_records_the_level_and_decodes_with_it(level_checkpoints, wav,
                                                                 tmp_path):
-    from neuro_codec.coding.pipeline import decode_events, events, load_model
+    from neuro_codec.compression import decode_events, events, load_model
 
     ckpt = level_checkpoints["mu-sparse"]
     path, x = wav
@@ -204,7 +204,7 @@ def test_mu_sparse_encode_records_the_level_and_decodes_with_it(level_checkpoint
 
 def test_quality_controlled_mu_takes_the_largest_level_that_meets_the_target(
         level_checkpoints, wav, tmp_path):
-    from neuro_codec.coding.pipeline import decode_events, events, load_model
+    from neuro_codec.compression import decode_events, events, load_model
     from neuro_codec.evaluation.metrics import si_snr_db
 
     model = load_model(level_checkpoints["mu-sparse"])
@@ -274,7 +274,7 @@ def test_eval_rows_and_payload_rate_equal_the_encode_command(tiny_checkpoints, t
     import csv
     import math
 
-    from neuro_codec.coding import pipeline
+    from neuro_codec import compression
     from neuro_codec.coding.bitstream import parse_header
     from neuro_codec.data.audio import load_audio
     from neuro_codec.evaluation.metrics import mel_distance, si_snr_db
@@ -286,7 +286,7 @@ def test_eval_rows_and_payload_rate_equal_the_encode_command(tiny_checkpoints, t
     assert main(["eval", "--checkpoint", str(ckpt), "--root", str(root), "--clips", "5",
                  "--seconds", "0.5", "--steps", "0", "--no-visqol", "--out", str(out),
                  "--table", str(table)]) == 0
-    model = pipeline.load_model(ckpt)
+    model = compression.load_model(ckpt)
     with open(out / f"eval-{model.model_id}.csv") as f:
         rows = list(csv.DictReader(f))
     assert [r["clip"] for r in rows] == ["p0@0s", "p1@0s"]     # one 0.5 s clip per piece
@@ -302,7 +302,7 @@ def test_eval_rows_and_payload_rate_equal_the_encode_command(tiny_checkpoints, t
         assert float(row["file_kbps"]) == len(data) * 8 / (n / 22_050) / 1e3
         assert row["format"] == header.format.value
         assert float(row["event_rate"]) == header.n_events / (header.n_units * header.n_frames)
-        x_hat, _ = pipeline.decode(model, data, steps=0)
+        x_hat, _ = compression.decode(model, data, steps=0)
         assert float(row["si_snr_db"]) == pytest.approx(si_snr_db(x_hat, clip), rel=1e-9)
         assert float(row["mel_distance"]) == pytest.approx(mel_distance(x_hat, clip), rel=1e-9)
         assert math.isnan(float(row["visqol"])) and math.isnan(float(row["mu"]))

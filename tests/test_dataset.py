@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import shutil
 from pathlib import Path
 
@@ -214,10 +216,34 @@ def test_only_missing_pieces_are_rendered(tiny_root, tmp_path, monkeypatch):
     ds.ensure_builtin(root, minutes=1, seed=0, workers=1)
     after = _mtimes(root)
     changed = {k for k in after if after[k] != before.get(k)}
-    assert changed == {"gen-0001.wav"}
+    # The missing piece is rebuilt whole (MIDI, audio, then its stamp); no other file is touched.
+    assert changed == {"gen-0001.mid", "gen-0001.wav", "gen-0001.json"}
     x, _ = sf.read(str(root / "wav" / "gen-0001.wav"))
     y, _ = sf.read(str(tiny_root / "wav" / "gen-0001.wav"))
     assert np.array_equal(x, y)  # rendering is deterministic
+
+
+def test_a_piece_whose_piano_changed_is_rendered_again(tiny_root, tmp_path, monkeypatch):
+    """A new plan (a new data format) that gives one piece another piano re-renders that piece
+    even though its WAV exists, and only it: stale audio is never reused under a new label."""
+    root = tmp_path / "copy"
+    shutil.copytree(tiny_root, root)
+    (root / ds.BUILD_NAME).unlink()  # as after a format bump
+    before = _mtimes(root)
+
+    def replanned(minutes: float = 1.0, seed: int = 0) -> list[ds.PieceSpec]:
+        return [dataclasses.replace(s, piano="fluidr3-grand") if s.piece_id == "gen-0002" else s
+                for s in _tiny_plan(minutes, seed)]
+
+    monkeypatch.setattr(ds, "plan_builtin", replanned)
+    pieces = ds.ensure_builtin(root, minutes=1, seed=0, workers=1)
+    after = _mtimes(root)
+    changed = {k for k in after if after[k] != before.get(k)}
+    assert changed == {"gen-0002.mid", "gen-0002.wav", "gen-0002.json"}
+    assert {p.id: p.piano for p in pieces}["gen-0002"] == "fluidr3-grand"
+    x, _ = sf.read(str(root / "wav" / "gen-0002.wav"))
+    y, _ = sf.read(str(tiny_root / "wav" / "gen-0002.wav"))
+    assert x.shape != y.shape or not np.allclose(x, y)  # played by another piano
 
 
 def test_manifest_errors(tmp_path):

@@ -1,6 +1,6 @@
 """The import structure: `neuro_codec` imports without Lava (Python 3.12 has none), its modules
-import one another without a cycle, and the packages import one way only, hardware →
-conversion → neuro_codec."""
+import one another without a cycle, the packages import one way only, hardware → conversion →
+neuro_codec, and inside `neuro_codec` the layers import only down their order (`LAYERS`)."""
 
 from __future__ import annotations
 
@@ -125,12 +125,54 @@ def test_the_graph_sees_function_level_and_from_imports(tmp_path):
     graph = import_graph()
     # Module level: `from neuro_codec.errors import CodecError`.
     assert "neuro_codec.errors" in graph["neuro_codec.model.checkpoint"]
-    # Inside a function: pipeline.load_model imports the checkpoint module.
-    assert "neuro_codec.model.checkpoint" in graph["neuro_codec.coding.pipeline"]
+    # Inside a function: compression.load_model imports the checkpoint module.
+    assert "neuro_codec.model.checkpoint" in graph["neuro_codec.compression"]
     # `from neuro_codec.commands import analysis, codec, …`: the submodules.
     assert {"neuro_codec.commands.codec", "neuro_codec.commands.storage"} <= graph[
         "neuro_codec.commands"]
     assert len(graph) == sum(len(module_files(p)) for p in PACKAGES)
+
+
+# The layers of neuro_codec, lowest first; a module may import its own layer and those below.
+# `training` sits on `evaluation` (it validates with the metrics); nothing below imports it.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("errors", "fileio", "figures"),          # exceptions, atomic writes, the plotting helper
+    ("data",),
+    ("model",),
+    ("coding",),
+    ("compression",),                         # the codec's API
+    ("evaluation",),
+    ("training",),
+    ("commands",),
+    ("cli", "train", "__main__", ""),         # entry points; "" is the package's __init__
+)
+RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
+
+
+def layer_of(module: str) -> str:
+    """neuro_codec.model.codec → "model"; neuro_codec.cli → "cli"; neuro_codec → ""."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def test_every_neuro_codec_module_has_a_layer():
+    assert sorted({layer_of(m) for m in module_files("neuro_codec")} - set(RANK)) == []
+
+
+def test_neuro_codec_imports_only_down_its_layers():
+    upward = sorted(
+        f"{m} → {d}" for m, deps in import_graph().items() if m.startswith("neuro_codec")
+        for d in deps if d.startswith("neuro_codec") and RANK[layer_of(d)] > RANK[layer_of(m)])
+    assert upward == []
+
+
+def test_the_layer_check_sees_an_upward_import():
+    # model.losses imports model.spectral (same layer); were it to import evaluation, it would
+    # be an upward edge that the check above reports.
+    graph = import_graph()
+    assert "neuro_codec.model.spectral" in graph["neuro_codec.model.losses"]
+    assert RANK[layer_of("neuro_codec.evaluation.metrics")] > RANK[layer_of(
+        "neuro_codec.model.losses")]
 
 
 def test_no_import_cycle():

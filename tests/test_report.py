@@ -20,11 +20,12 @@ from factories import needs_pianos
 
 from benchmarks import generalization, rate_quality
 from neuro_codec.cli import main
-from neuro_codec.coding import pipeline
+from neuro_codec import compression
 from neuro_codec.coding.bitstream import read_snc
 from neuro_codec.data.audio import HOP_SAMPLES, SAMPLE_RATE_HZ, bits_per_second, save_audio
 from neuro_codec.data.dataset import load_manifest, write_manifest
 from neuro_codec.data.held_out import variant_root
+from neuro_codec.data.pianos import HELD_OUT_PIANO, PIANOS
 from neuro_codec.data.pieces import Piece
 from neuro_codec.data.synthetic import SyntheticTones
 from neuro_codec.errors import ReportError
@@ -39,6 +40,8 @@ from neuro_codec.evaluation.report import choose_excerpts
 from neuro_codec.evaluation.report_page import markdown_html
 from neuro_codec.fileio import atomic_folder
 from neuro_codec.training.loop import TrainConfig, train
+
+HELD_OUT_NAME = PIANOS[HELD_OUT_PIANO].label
 
 CHROMIUM = find_chromium()
 needs_chromium = pytest.mark.skipif(
@@ -163,14 +166,14 @@ def test_the_run_keeps_exactly_what_it_scored(tiny_run):
     clips = read_decoded_clips(tiny_run.rq)
     assert [c.clip for c in clips.clips] == ["piece0@0s", "piece1@0s"]
     assert clips.codecs == ["Opus 6 kbps", "FREE"]
-    model = pipeline.load_model(tiny_run.ckpt)
+    model = compression.load_model(tiny_run.ckpt)
     n = int(SECONDS * SAMPLE_RATE_HZ)
     for ref, piece in zip(clips.clips, tiny_run.pieces):
         x, rate = sf.read(ref.audio, dtype="float32")
         source, _ = sf.read(piece.wav_path, dtype="float32")   # 16-bit both: lossless copy
         assert rate == SAMPLE_RATE_HZ and np.array_equal(x, source[:n])
         free = next(d for d in clips.of_clip(ref.clip) if d.codec == "FREE")
-        assert np.array_equal(read_snc(free.events)[1], pipeline.events(model, x))
+        assert np.array_equal(read_snc(free.events)[1], compression.events(model, x))
         opus = next(d for d in clips.of_clip(ref.clip) if d.codec == "Opus 6 kbps")
         assert opus.events is None and sf.info(opus.audio).frames == n
     assert "--clips 2" in clips.command
@@ -180,11 +183,11 @@ def test_the_run_keeps_exactly_what_it_scored(tiny_run):
 @needs_pianos
 def test_the_generalization_run_keeps_what_it_scored_per_piano_set(tiny_run,
                                                                    tiny_generalization):
-    model = pipeline.load_model(tiny_run.ckpt)
+    model = compression.load_model(tiny_run.ckpt)
     n = int(SECONDS * SAMPLE_RATE_HZ)
     rows = list(csv.DictReader(open(tiny_generalization / "generalization.csv", newline="")))
     for variant, pianos in (("seen", ["fluidr3-grand", "fluidr3-bright"]),
-                            ("held-out", ["csound-grand", "csound-grand"])):
+                            ("held-out", [HELD_OUT_PIANO, HELD_OUT_PIANO])):
         clips = read_decoded_clips(tiny_generalization / variant)
         assert [c.clip for c in clips.clips] == ["piece0@0s", "piece1@0s"]
         assert [c.piano for c in clips.clips] == pianos
@@ -199,7 +202,7 @@ def test_the_generalization_run_keeps_what_it_scored_per_piano_set(tiny_run,
             assert np.array_equal(x, source[:n])
             free = next(d for d in clips.of_clip(ref.clip) if d.codec == "FREE")
             header, z = read_snc(free.events)
-            assert np.array_equal(z, pipeline.events(model, x))
+            assert np.array_equal(z, compression.events(model, x))
             # The row's bitrate is this very file's.
             assert float(mine[("FREE", ref.clip)]["payload_kbps"]) == bits_per_second(
                 header.payload_bits, n) / 1e3
@@ -271,8 +274,8 @@ def test_the_held_out_piano_plays_and_shows_in_chromium(tiny_run, tiny_generaliz
     record = build_page(tiny_run, out, "--held-out", str(tiny_generalization / "held-out"))
     excerpts = record["held_out"]["excerpts"]
     held = [t for e in excerpts for t in e["tracks"]]
-    assert [(e["clip"], e["piano"]) for e in excerpts] == [("piece0@0s", "csound-grand"),
-                                                           ("piece1@0s", "csound-grand")]
+    assert [(e["clip"], e["piano"]) for e in excerpts] == [("piece0@0s", HELD_OUT_PIANO),
+                                                           ("piece1@0s", HELD_OUT_PIANO)]
     assert [t["codec"] for t in held] == ["reference", "Opus 6 kbps", "FREE"] * 2
     # The same clip names as the main excerpts, in files of their own.
     assert all(t["audio"].startswith("audio/held-out/") for t in held)
@@ -307,8 +310,8 @@ def test_the_page_shows_the_csv_numbers_and_decodes_nothing(tiny_run, tmp_path, 
     def no_decoding(*args, **kwargs):
         raise AssertionError("the page decoded audio")
 
-    monkeypatch.setattr(pipeline, "decode", no_decoding)
-    monkeypatch.setattr(pipeline, "decode_events", no_decoding)
+    monkeypatch.setattr(compression, "decode", no_decoding)
+    monkeypatch.setattr(compression, "decode_events", no_decoding)
     run = tmp_path / "rq"
     shutil.copytree(tiny_run.rq, run)
     rows = list(csv.DictReader(open(run / "rate_quality.csv", newline="")))
@@ -342,8 +345,8 @@ def test_the_held_out_section_shows_that_runs_numbers_and_table(tiny_run, tiny_g
     def no_decoding(*args, **kwargs):
         raise AssertionError("the page decoded audio")
 
-    monkeypatch.setattr(pipeline, "decode", no_decoding)
-    monkeypatch.setattr(pipeline, "decode_events", no_decoding)
+    monkeypatch.setattr(compression, "decode", no_decoding)
+    monkeypatch.setattr(compression, "decode_events", no_decoding)
     out = tmp_path / "page"
     record = build_page(tiny_run, out, "--held-out", str(tiny_generalization / "held-out"),
                         "--held-out-excerpts", "1")
@@ -351,9 +354,9 @@ def test_the_held_out_section_shows_that_runs_numbers_and_table(tiny_run, tiny_g
     assert record["held_out"]["source"] == str(tiny_generalization / "held-out")
     page = (out / "index.html").read_text()
     held = page.split('<section id="held-out">')[1].split('<section id="generalization">')[0]
-    assert "<h2>Played by a piano it never heard (csound GM bank grand)</h2>" in held
+    assert f"<h2>Played by a piano it never heard ({HELD_OUT_NAME})</h2>" in held
     assert "Held-out piano, excerpt 1: piece0@0s" in held and "excerpt 2" not in held
-    assert "played by csound GM bank grand" in held
+    assert f"played by {HELD_OUT_NAME}" in held
     rows = list(csv.DictReader(open(tiny_generalization / "generalization.csv", newline="")))
 
     def shown(r: dict) -> list[str]:

@@ -1,2 +1,3 @@
-"""Coding: exact event formats and their costs, the entropy coder, the `.snc` and `.rvq` files,
-and the pipeline that turns a waveform into a file and back with a loaded model."""
+"""Coding: exact event formats and their costs, the entropy coder, the `.snc` and `.rvq` files.
+The codec's API above them (waveform → file → waveform with a loaded model) is
+`neuro_codec.compression`."""

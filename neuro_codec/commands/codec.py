@@ -1,5 +1,5 @@
 """`neuro-codec encode | decode | eval`: waveforms to `.snc` (or `.rvq`) files and back, and
-evaluation; all through `neuro_codec.coding.pipeline`.
+evaluation; all through `neuro_codec.compression`.
 
 Without `--checkpoint`, encode and eval use a shipped checkpoint (`--model`, default SPARSE)
 and decode the shipped checkpoint whose model id the file names (`neuro_codec.model.shipped`).
@@ -20,9 +20,9 @@ from neuro_codec.fileio import atomic_path, read_coded_file
 if TYPE_CHECKING:
     import torch
 
-    from neuro_codec.coding.pipeline import QualityTarget
+    from neuro_codec.compression import QualityTarget
 
-# The model, pipeline and torch are imported by the handlers and by the functions that add the
+# The model, the compression API and torch are imported by the handlers and by the functions that add the
 # flags (`_encode_arguments` …), which run only for the command given (`cli.CommandParser`).
 
 
@@ -58,7 +58,7 @@ def _file_model_id(data: bytes, source: str) -> str:
 
 
 def _target(args) -> QualityTarget | None:
-    from neuro_codec.coding.pipeline import QualityTarget
+    from neuro_codec.compression import QualityTarget
 
     if args.target_sisnr is None and args.target_mel is None:
         return None
@@ -66,12 +66,12 @@ def _target(args) -> QualityTarget | None:
 
 
 def _encode(args) -> int:
-    from neuro_codec.coding import pipeline
+    from neuro_codec import compression
     from neuro_codec.fileio import write_bytes_atomic
 
-    model = pipeline.load_model(_checkpoint(args))
+    model = compression.load_model(_checkpoint(args))
     x = load_audio(args.input)
-    coded = pipeline.encode(model, x, mu=args.mu, target=_target(args), fmt=args.format,
+    coded = compression.encode(model, x, mu=args.mu, target=_target(args), fmt=args.format,
                             segment_samples=round(args.segment_seconds * SAMPLE_RATE_HZ),
                             progress=True)
     with writing(args.output):
@@ -93,13 +93,13 @@ def _encode(args) -> int:
 
 
 def _decode(args) -> int:
-    from neuro_codec.coding import pipeline
+    from neuro_codec import compression
     from neuro_codec.model.shipped import find_shipped
 
     data = read_coded_file(args.input)
     checkpoint = args.checkpoint or find_shipped(_file_model_id(data, str(args.input)))
-    model = pipeline.load_model(checkpoint, _device(args.device))
-    x, header = pipeline.decode(model, data, steps=args.steps, sampler=args.sampler,
+    model = compression.load_model(checkpoint, _device(args.device))
+    x, header = compression.decode(model, data, steps=args.steps, sampler=args.sampler,
                                 seed=args.seed, source=str(args.input))
     with writing(args.output):
         save_audio(args.output, x, header.sample_rate_hz)
@@ -110,12 +110,12 @@ def _decode(args) -> int:
 
 
 def _eval(args) -> int:
-    from neuro_codec.coding import pipeline
+    from neuro_codec import compression
     from neuro_codec.data.excerpts import split_excerpts
     from neuro_codec.evaluation.evaluate import evaluate_clips, summarize, table_row
     from neuro_codec.evaluation.quality_table import format_table, write_table
 
-    model = pipeline.load_model(_checkpoint(args), _device(args.device))
+    model = compression.load_model(_checkpoint(args), _device(args.device))
     ckpt = {"model": model.model, "model_id": model.model_id}
     clips = split_excerpts(args.root or None, args.clips, args.seconds, args.split, args.data)
     if not clips:
@@ -167,7 +167,7 @@ def _plot_eval(rows: list[dict], title: str, path: Path) -> None:
 
 
 def _add_level_options(p) -> None:
-    from neuro_codec.coding.pipeline import DEFAULT_SEGMENT_SAMPLES
+    from neuro_codec.compression import DEFAULT_SEGMENT_SAMPLES
 
     g = p.add_argument_group("mu-sparse models")
     g.add_argument("--mu", type=int, default=None, help="compression level μ (higher: fewer "

@@ -89,7 +89,7 @@ class DecodedClipsWriter:
 
     def decoded(self, codec: str, clip: str, x_hat: np.ndarray, coded=None) -> None:
         """Keep `codec`'s decoded audio of `clip`, and its `.snc` when `coded` (a
-        `pipeline.Encoded`) holds events. The clip's reference must be kept first."""
+        `compression.Encoded`) holds events. The clip's reference must be kept first."""
         if clip not in self._clips:
             raise ValueError(f"keep the reference of {clip!r} before its decoded audio")
         taken = {slug(d["codec"]) for d in self._decoded if d["clip"] == clip}

@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from neuro_codec.coding import pipeline
-from neuro_codec.coding.pipeline import Encoded, LoadedModel, QualityTarget
+from neuro_codec import compression
+from neuro_codec.compression import Encoded, LoadedModel, QualityTarget
 from neuro_codec.data.audio import SAMPLE_RATE_HZ, bits_per_second
 from neuro_codec.evaluation.metrics import quality
 from neuro_codec.model.codec import DEFAULT_STEPS
@@ -32,7 +32,7 @@ def evaluate_clips(model: LoadedModel, clips: list[tuple[str, np.ndarray]],
     quiet-bin and silence measures (`metrics.quality`), μ, and the coder's speeds (× real
     time; the decoder on the codec's device).
 
-    Each clip goes through `pipeline.encode` → file bytes → `pipeline.decode`, exactly what
+    Each clip goes through `compression.encode` → file bytes → `compression.decode`, exactly what
     `neuro-codec encode` and `decode` do (`mu` / `target`: μ-SPARSE's level or quality
     target). `keep`, if given, is called with (clip name, decoded waveform, the coded file)
     of every clip: what was scored, for the listening page (`decoded_clips.py`).
@@ -40,10 +40,10 @@ def evaluate_clips(model: LoadedModel, clips: list[tuple[str, np.ndarray]],
     rows = []
     for name, x in tqdm(clips, disable=not progress, desc=f"eval {model.model}"):
         t0 = time.perf_counter()
-        coded = pipeline.encode(model, x, mu=mu, target=target)
+        coded = compression.encode(model, x, mu=mu, target=target)
         encode_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        x_hat, header = pipeline.decode(model, coded.data, steps=steps, sampler=sampler,
+        x_hat, header = compression.decode(model, coded.data, steps=steps, sampler=sampler,
                                         seed=seed)
         decode_s = time.perf_counter() - t0
         if keep is not None:
@@ -115,7 +115,7 @@ def model_row(checkpoint: str | Path, clips: list[tuple[str, np.ndarray]],
               steps: int = DEFAULT_STEPS,
               sampler: str = "dpmpp", with_visqol: bool = True, progress: bool = False) -> dict:
     """Evaluate a checkpoint on `clips` (GPU if present) and return its table row."""
-    model = pipeline.load_model(checkpoint, "cuda" if torch.cuda.is_available() else "cpu")
+    model = compression.load_model(checkpoint, "cuda" if torch.cuda.is_available() else "cpu")
     steps = model.codec.effective_steps(steps)
     rows = evaluate_clips(model, clips, steps=steps, sampler=sampler, with_visqol=with_visqol,
                           progress=progress)

@@ -1,6 +1,6 @@
 """The first stage's reconstruction loss: multi-scale log-mel L1, complex STFT L1, waveform L1.
 
-The mel scales are the evaluation's (`metrics.MEL_WINDOWS`, `MEL_BANDS`), so the loss optimises
+The mel scales are the evaluation's (`spectral.MEL_WINDOWS`, `MEL_BANDS`), so the loss optimises
 what the mel distance measures. Spectral terms alone leave phase free (SI-SNR ≪ 0 dB); the
 complex STFT and the waveform terms pin it down, and the waveform gradient also teaches the
 encoder faster (docs/model.md, calibration runs h and j).
@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from neuro_codec.data.audio import SAMPLE_RATE_HZ
-from neuro_codec.evaluation.metrics import MEL_WINDOWS, mel_transforms
+from neuro_codec.model.spectral import MEL_WINDOWS, mel_transforms
 
 STFT_SIZES = (512, 1024, 2048)
 

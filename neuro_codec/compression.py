@@ -1,5 +1,8 @@
-"""Waveform → file bytes → waveform for every kind of model: the one path that `encode`,
-`decode`, `eval` and the benchmarks share.
+"""The codec's API: waveform → file bytes → waveform for every kind of model, the one path
+that `encode`, `decode`, `eval` and the benchmarks share (EnCodec's `compress.py` role).
+
+It sits above `model` and `coding`, which it joins, and below `evaluation` and `commands`,
+which call it; μ-SPARSE's quality control measures with `model.spectral`, not `evaluation`.
 
 - FREE / SPARSE: z from the encoder in the checkpoint's arithmetic (float64 or Loihi fixed
   point) → `.snc` (version 1).
@@ -76,7 +79,7 @@ class QualityTarget:
 
     def score(self, x_hat: np.ndarray, x: np.ndarray) -> tuple[bool, float]:
         """(target met, how good: SI-SNR in dB if it is targeted, else −mel distance)."""
-        from neuro_codec.evaluation.metrics import mel_distance, si_snr_db
+        from neuro_codec.model.spectral import mel_distance, si_snr_db
 
         snr = None if self.si_snr_db is None else si_snr_db(x_hat, x)
         mel = None if self.mel_distance is None else mel_distance(x_hat, x)
