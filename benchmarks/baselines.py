@@ -35,14 +35,12 @@ from tqdm import tqdm
 from neuro_codec.data.audio import SAMPLE_RATE_HZ, bits_per_second, resample
 from neuro_codec.data.excerpts import split_excerpts
 from neuro_codec.errors import CodecError, DataError
-from neuro_codec.evaluation.evaluate import model_row
+from neuro_codec.evaluation.evaluate import model_row, nan_mean
 from neuro_codec.evaluation.metrics import mel_distance, si_snr_db, visqol_score
 from neuro_codec.evaluation.quality_table import TABLE_NAME, format_table, write_table
 from neuro_codec.model.codec import DEFAULT_STEPS
 
 OPUS_RATE_HZ = 48_000
-
-
 
 
 def opus_roundtrip(x: np.ndarray, kbps: float,
@@ -89,22 +87,8 @@ def evaluate_opus(clips: list[tuple[str, np.ndarray]], kbps: float, with_visqol:
         if with_visqol:
             scores["visqol"].append(visqol_score(y, x))
     return {"codec": "opus", "kbps": float(kbps),
-            **{k: float(np.mean(v)) if v else float("nan") for k, v in scores.items()},
+            **{k: nan_mean(v) for k, v in scores.items()},
             "file_kbps": bits_per_second(bits, samples) / 1e3, "clips": len(clips)}
-
-
-# --- the shared table ------------------------------------------------------------------------
-
-
-
-
-
-
-
-
-
-
-
 
 
 # --- command line ----------------------------------------------------------------------------

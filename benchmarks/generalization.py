@@ -39,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.checkpoints import LABELS, add_checkpoint_flags, chosen_checkpoints
 from benchmarks.rate_quality import opus_rows, summary
 from neuro_codec.compression import load_model
 from neuro_codec.data.audio import SAMPLE_RATE_HZ
@@ -49,10 +50,10 @@ from neuro_codec.errors import CodecError, DataError
 from neuro_codec.evaluation.decoded_clips import DecodedClipsWriter, slug
 from neuro_codec.evaluation.evaluate import evaluate_clips
 from neuro_codec.evaluation.metrics import QUALITY_COLUMNS
-from neuro_codec.figures import save_figure
+from neuro_codec.figures import pyplot, save_figure
 from neuro_codec.fileio import atomic_path
+from neuro_codec.model.presets import ModelKind
 
-SHIPPED = Path(__file__).resolve().parents[1] / "neuro_codec" / "checkpoints"
 COLUMNS = ("payload_kbps", *QUALITY_COLUMNS)
 PLOTTED = (("visqol", "ViSQOL (higher is better)"), ("mel_distance", "mel distance"),
            ("quiet_lsd_db", "quiet-bin LSD (dB)"),
@@ -82,10 +83,7 @@ def markdown(table: list[dict]) -> str:
 
 def plot(table: list[dict], variants: Sequence[str], path: Path) -> None:
     """Grouped bars: one group per codec, one bar per piano set, ± sd over clips."""
-    from neuro_codec.figures import pyplot
-
     plt = pyplot()
-
     codecs = list(dict.fromkeys(r["codec"] for r in table))
     by = {(r["codec"], r["pianos"]): r for r in table}
     fig, axes = plt.subplots(1, len(PLOTTED), figsize=(4.2 * len(PLOTTED), 4.4))
@@ -127,10 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="clip length (default 5.944 s = 2^17 samples)")
     p.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS),
                    help="piano sets (default: seen held-out)")
-    for kind in ("free", "sparse", "mu-sparse", "rvq"):
-        p.add_argument(f"--{kind}", default=str(SHIPPED / f"{kind}-small.pt"), metavar="CKPT",
-                       help=f"{kind} checkpoint (default the shipped {kind}-small.pt); 'none' "
-                            "leaves the row out")
+    add_checkpoint_flags(p)
     p.add_argument("--mu", type=int, default=12, help="μ-SPARSE's level (default 12)")
     p.add_argument("--model", action="append", default=[], metavar="LABEL=CKPT",
                    help="another checkpoint, one row per piano set (repeatable)")
@@ -152,10 +147,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     vq = not args.no_visqol
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    models = [(label, path) for kind, label in (("free", "FREE"), ("sparse", "SPARSE"),
-                                                ("mu_sparse", f"μ-SPARSE μ={args.mu}"),
-                                                ("rvq", "RVQ"))
-              if (path := getattr(args, kind)) != "none"] + extra
+    models = [(LABELS[kind] + (f" μ={args.mu}" if kind is ModelKind.MU_SPARSE else ""), path)
+              for kind, path in chosen_checkpoints(args).items()] + extra
     labels = [f"Opus {kbps:g} kbps" for kbps in args.opus] + [label for label, _ in models]
     if not args.no_clips and (len(set(map(slug, labels))) < len(labels)
                               or "reference" in map(slug, labels)):

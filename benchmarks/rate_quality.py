@@ -34,6 +34,7 @@ import numpy as np
 from tqdm import tqdm
 
 from benchmarks.baselines import opus_roundtrip
+from benchmarks.checkpoints import LABELS, add_checkpoint_flags, chosen_checkpoints
 from neuro_codec.compression import QualityTarget, events, load_model
 from neuro_codec.data.audio import SAMPLE_RATE_HZ, bits_per_second
 from neuro_codec.data.excerpts import split_excerpts
@@ -43,8 +44,8 @@ from neuro_codec.evaluation.evaluate import evaluate_clips, nan_mean, summarize
 from neuro_codec.evaluation.metrics import QUALITY_COLUMNS, quality
 from neuro_codec.figures import pyplot, save_figure
 from neuro_codec.fileio import atomic_path
+from neuro_codec.model.presets import ModelKind
 
-SHIPPED = Path(__file__).resolve().parents[1] / "neuro_codec" / "checkpoints"
 METRICS = ("payload_kbps", "file_kbps", *QUALITY_COLUMNS)
 
 
@@ -147,10 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--clips", type=int, default=16, help="clips (default 16, ≥ 8 pieces)")
     p.add_argument("--seconds", type=float, default=2**17 / SAMPLE_RATE_HZ,
                    help="clip length (default 5.944 s = 2^17 samples)")
-    for kind in ("free", "sparse", "mu-sparse", "rvq"):
-        p.add_argument(f"--{kind}", default=str(SHIPPED / f"{kind}-small.pt"), metavar="CKPT",
-                       help=f"{kind} checkpoint (default the shipped {kind}-small.pt); 'none' "
-                            "leaves the row out")
+    add_checkpoint_flags(p)
     p.add_argument("--levels", type=int, nargs="+", default=[6, 9, 12, 15, 18, 21],
                    help="μ-SPARSE levels, one row each (default 6 9 12 15 18 21)")
     p.add_argument("--target-sisnr", type=float, default=-2.0, metavar="DB",
@@ -166,6 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.clips < 1 or args.seconds <= 0:
         p.error("--clips must be at least 1 and --seconds positive")
     vq = not args.no_visqol
+    checkpoints = chosen_checkpoints(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     try:
@@ -184,19 +183,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         for kbps in args.opus:
             label = f"Opus {kbps:g} kbps"
             per_codec[label] = opus_rows(clips, kbps, vq, True, keep(label))
-        for kind, label in (("free", "FREE"), ("sparse", "SPARSE"), ("rvq", "RVQ")):
-            path = getattr(args, kind.replace("-", "_"))
-            if path != "none":
+        for kind, path in checkpoints.items():
+            if kind is not ModelKind.MU_SPARSE:
+                label = LABELS[kind]
                 per_codec[label] = evaluate_clips(load_model(path), clips, steps=0,
                                                   with_visqol=vq, progress=True,
                                                   keep=keep(label))
-        if args.mu_sparse != "none":
-            model = load_model(args.mu_sparse)
+        if ModelKind.MU_SPARSE in checkpoints:
+            model = load_model(checkpoints[ModelKind.MU_SPARSE])
             for mu in args.levels:
-                label = f"μ-SPARSE μ={mu}"
+                label = f"{LABELS[ModelKind.MU_SPARSE]} μ={mu}"
                 per_codec[label] = evaluate_clips(model, clips, steps=0, with_visqol=vq,
                                                   progress=True, mu=mu, keep=keep(label))
-            label = f"μ-SPARSE SI-SNR ≥ {args.target_sisnr:g} dB"
+            label = f"{LABELS[ModelKind.MU_SPARSE]} SI-SNR ≥ {args.target_sisnr:g} dB"
             per_codec[label] = evaluate_clips(
                 model, clips, steps=0, with_visqol=vq, progress=True,
                 target=QualityTarget(si_snr_db=args.target_sisnr), keep=keep(label))
@@ -220,7 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         store.write_index()
     print(text)
     print(f"saved {out}/rate_quality.csv, rate_quality.md, fig4ab.png"
-          + (", fig4c.png" if args.mu_sparse != "none" else "")
+          + (", fig4c.png" if ModelKind.MU_SPARSE in checkpoints else "")
           + ("" if args.no_clips else ", clips.json and clips/"))
     return 0
 

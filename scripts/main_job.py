@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 CHECKPOINTS = ROOT / "neuro_codec" / "checkpoints"
 
+from benchmarks.checkpoints import shipped_flags  # noqa: E402
 from neuro_codec.model.codec import DEFAULT_STEPS  # noqa: E402
 
 
@@ -163,10 +164,7 @@ def main(argv=None) -> int:
               [py, "-m", "hardware.energy", "--checkpoint", *map(str, spiking), "--split",
                "test", "--max-seconds", str(args.energy_seconds), "--out", str(out / "energy")])
         print((out / "energy" / "report.md").read_text())
-    # The benchmarks' checkpoint flags: the shipped one of each kind, or "none" where missing.
-    shipped = [a for kind in ("free", "sparse", "mu-sparse", "rvq")
-               for a in (f"--{kind}", str(CHECKPOINTS / f"{kind}-small.pt")
-                         if (CHECKPOINTS / f"{kind}-small.pt").is_file() else "none")]
+    shipped = shipped_flags()   # the shipped checkpoint of each kind, or "none" where missing
     stages_side_by_side([
         ("rate–quality table: FREE, SPARSE, μ-SPARSE (levels and quality-controlled), RVQ, "
          "Opus 6/12 kbps on the same test clips",

@@ -34,6 +34,54 @@ def test_betas_sit_on_the_decay_grid_and_reset_is_to_zero():
     assert grid_betas(1, 2.0, 30.0).tolist() == [2484 / 4096]   # one neuron: τ_min
 
 
+def test_membrane_and_spikes_worked_by_hand():
+    """One layer of 3 LIF neurons over 5 steps, every membrane value worked out by hand.
+
+    U[t] = β·U[t−1]·(1 − s[t−1]) + I[t],  s[t] = [U[t] > θ],  θ = 1,
+    I[t] = w·(gain·x[t]) + b with gain 2 and one sample per frame.
+
+    Every number is a short binary fraction, so float32 holds it exactly and the check is
+    `==`. Each plausible slip changes at least one spike, not only a membrane value: decaying
+    by 1 − β (neuron 2 at t3), decaying the input too (β·(U + I): neuron 0 at t1), reset by
+    subtraction (neuron 1 at t2), no reset (neuron 2 at t4), ≥ for > (neuron 1 at t2), the
+    bias left out (neuron 2 at t3), the input gain left out (neuron 0 at t1).
+    """
+    enc = _encoder(frame_samples=1, hidden_sizes=(), recurrent=(), n_units=3, input_gain=2.0)
+    with torch.no_grad():
+        enc.fc[0].weight.copy_(torch.tensor([[1.0], [0.5], [0.0]]))
+        enc.fc[0].bias.copy_(torch.tensor([0.25, 0.5, 0.375]))
+        enc.lif[0].beta.copy_(torch.tensor([2048, 3072, 3584]) / DECAY_GRID)  # 0.5, 0.75, 0.875
+    x = torch.tensor([0.25, 0.25, 0.5, -0.25, 0.25])
+    # I = 2·w·x + b:  neuron 0: 2x + 0.25 = 0.75, 0.75, 1.25, −0.25, 0.75
+    #                 neuron 1:  x + 0.5  = 0.75, 0.75, 1.0,   0.25, 0.75
+    #                 neuron 2:    0.375 every step
+    # Neuron 0 (β = 0.5): 0.75; 0.375 + 0.75 = 1.125 > 1 spike; reset, 0 + 1.25 = 1.25 spike;
+    #   reset, −0.25; −0.125 + 0.75 = 0.625.
+    # Neuron 1 (β = 0.75): 0.75; 0.5625 + 0.75 = 1.3125 spike; reset, 1.0 (not > 1);
+    #   0.75 + 0.25 = 1.0 (not > 1); 0.75 + 0.75 = 1.5 spike.
+    # Neuron 2 (β = 0.875): 0.375; 0.328125 + 0.375 = 0.703125; 0.615234375 + 0.375 =
+    #   0.990234375; 0.866455078125 + 0.375 = 1.241455078125 spike; reset, 0.375.
+    membrane = [[0.75, 1.125, 1.25, -0.25, 0.625],
+                [0.75, 1.3125, 1.0, 1.0, 1.5],
+                [0.375, 0.703125, 0.990234375, 1.241455078125, 0.375]]
+    spikes = [[0, 1, 1, 0, 0],
+              [0, 1, 0, 0, 1],
+              [0, 0, 0, 1, 0]]
+    with torch.no_grad():
+        current = enc.fc[0](enc.config.input_gain * x[:, None])        # [T, 3]
+        u = torch.zeros(3)
+        got_u, got_s = [], []
+        for t in range(x.numel()):
+            s, u = enc.lif[0](current[t], u)
+            got_u.append(u.tolist())
+            got_s.append(s.tolist())
+        z = enc(x)
+    assert torch.tensor(got_u).T.tolist() == membrane
+    assert torch.tensor(got_s).T.tolist() == spikes
+    assert z[0].tolist() == spikes
+    assert enc.run_float64(x.numpy())[0].tolist() == spikes
+
+
 def test_gradients_reach_the_first_layer_through_the_surrogate():
     enc = _encoder()
     enc.train()

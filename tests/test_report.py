@@ -19,8 +19,8 @@ from browser import Chromium, find_chromium
 from factories import needs_pianos
 
 from benchmarks import generalization, rate_quality
-from neuro_codec.cli import main
 from neuro_codec import compression
+from neuro_codec.cli import main
 from neuro_codec.coding.bitstream import read_snc
 from neuro_codec.data.audio import HOP_SAMPLES, SAMPLE_RATE_HZ, bits_per_second, save_audio
 from neuro_codec.data.dataset import load_manifest, write_manifest
@@ -123,9 +123,8 @@ def tiny_generalization(tiny_run):
 
 def write_selectivity(folder: Path) -> None:
     """What `neuro-codec analyze --out` writes, from seeded events and onsets."""
-    import matplotlib.pyplot as plt
-
     from neuro_codec.evaluation import selectivity as sel
+    from neuro_codec.figures import save_figure
 
     rng = np.random.default_rng(0)
     z = (rng.random((3, 8, 64)) < 0.1).astype(np.uint8)
@@ -135,8 +134,7 @@ def write_selectivity(folder: Path) -> None:
     summary = sel.summarize(corr, lags, phi, clips=3, events_per_clip=float(z.sum() / 3))
     folder.mkdir(parents=True)
     fig = sel.plot_selectivity({"free (tiny)": (corr, lags, phi)})
-    fig.savefig(folder / "selectivity.png", dpi=40)
-    plt.close(fig)
+    save_figure(fig, folder / "selectivity.png", dpi=40)
     (folder / "selectivity.json").write_text(json.dumps({"free (tiny)": summary.to_dict()}))
 
 

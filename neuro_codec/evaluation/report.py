@@ -36,6 +36,7 @@ from neuro_codec.evaluation.decoded_clips import (
 )
 from neuro_codec.evaluation.report_figures import SpectrogramConfig, plot_clip, reference_peak
 from neuro_codec.evaluation.report_page import Excerpt, Page, Section, Track, markdown_html
+from neuro_codec.figures import save_figure
 from neuro_codec.fileio import atomic_path, write_bytes_atomic
 
 PAGE_KIND = "neuro-codec listening page"
@@ -251,13 +252,7 @@ class _Folder:
         return rel
 
     def save_figure(self, fig, rel: str) -> str:
-        import matplotlib.pyplot as plt
-
-        try:
-            with atomic_path(self.root / rel) as tmp:
-                fig.savefig(tmp, dpi=fig.dpi, format="png")
-        finally:
-            plt.close(fig)
+        save_figure(fig, self.root / rel, dpi=fig.dpi)
         return rel
 
 

@@ -1,0 +1,50 @@
+"""The benchmarks' checkpoint flags: `--free`, `--sparse`, `--mu-sparse`, `--rvq`, one per model
+kind, each the shipped checkpoint of its kind by default or `none` to leave its rows out.
+
+`benchmarks.rate_quality` and `benchmarks.generalization` take them; `scripts/main_job.py`
+passes `shipped_flags()`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from neuro_codec.model.presets import ModelKind
+from neuro_codec.model.shipped import CHECKPOINT_DIR, SHIPPED_PRESET
+
+NONE = "none"   # a flag's value that leaves its kind's rows out
+
+# The tables' row labels of each kind.
+LABELS = {ModelKind.FREE: "FREE", ModelKind.SPARSE: "SPARSE", ModelKind.MU_SPARSE: "μ-SPARSE",
+          ModelKind.RVQ: "RVQ"}
+
+
+def _shipped(kind: ModelKind) -> Path:
+    # Not `shipped.shipped_path`, which refuses a missing file: a default must not fail
+    # before the flags are parsed (`--help`, or a kind given `none`).
+    return CHECKPOINT_DIR / f"{kind.value}-{SHIPPED_PRESET}.pt"
+
+
+def add_checkpoint_flags(parser: argparse.ArgumentParser) -> None:
+    """Add `--free`, `--sparse`, `--mu-sparse` and `--rvq` (metavar CKPT) to `parser`."""
+    for kind in ModelKind:
+        parser.add_argument(f"--{kind.value}", default=str(_shipped(kind)), metavar="CKPT",
+                            help=f"{kind.value} checkpoint (default the shipped "
+                                 f"{kind.value}-{SHIPPED_PRESET}.pt); '{NONE}' leaves its rows "
+                                 f"out")
+
+
+def chosen_checkpoints(args: argparse.Namespace) -> dict[ModelKind, str]:
+    """{kind: checkpoint path} of the flags `add_checkpoint_flags` added, in `ModelKind` order,
+    without those set to `none`."""
+    chosen = {kind: getattr(args, kind.value.replace("-", "_")) for kind in ModelKind}
+    return {kind: path for kind, path in chosen.items() if path != NONE}
+
+
+def shipped_flags() -> list[str]:
+    """The flags' arguments for every kind: its shipped checkpoint, or `none` where the package
+    ships none of that kind."""
+    return [arg for kind in ModelKind
+            for arg in (f"--{kind.value}",
+                        str(_shipped(kind)) if _shipped(kind).is_file() else NONE)]
