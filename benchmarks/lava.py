@@ -32,6 +32,7 @@ from neuro_codec.data.audio import n_frames as frames_of_samples
 from neuro_codec.errors import CodecError
 from neuro_codec.figures import pyplot, save_figure
 from neuro_codec.fileio import atomic_path
+from neuro_codec.model.arithmetic import Arithmetic
 from neuro_codec.model.checkpoint import build_encoder, load_checkpoint
 from neuro_codec.model.fixed_point import simulate_fixed_point
 
@@ -105,8 +106,8 @@ def bench(path: str, audio_name: str, audio: np.ndarray, decode_seconds: float,
         _, trace = encoder.double()(torch.from_numpy(audio.astype(np.float64)),
                                     return_trace=True)
     ref = [t[0].numpy().astype(np.uint8) for t in trace.layers]
-    fl = simulate_audio(graph, audio, "float", progress=progress)
-    fx = simulate_audio(graph, audio, "fixed", progress=progress)
+    fl = simulate_audio(graph, audio, Arithmetic.FLOAT, progress=progress)
+    fx = simulate_audio(graph, audio, Arithmetic.FIXED, progress=progress)
     _, replica = simulate_fixed_point(encoder, audio)
     n_steps = fl.n_frames
     row = Row(

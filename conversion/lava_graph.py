@@ -25,7 +25,7 @@ first i + 1 steps layer i has no input yet but would integrate its bias: the bia
 at build time and switched on (Var.set, between runs) after step i, so v is exactly 0 when the
 first frame arrives (`bias_schedule`).
 
-Precision "fixed" quantises with `neuro_codec.model.fixed_point` (weights 8-bit mantissa + exponent,
+Arithmetic FIXED quantises with `neuro_codec.model.fixed_point` (weights 8-bit mantissa + exponent,
 12-bit graded input, 12-bit decays, 17-bit thresholds, 13-bit biases; see that module) for
 `Loihi2SimCfg(select_tag="fixed_pt")`; "float" runs the float64 models (`"floating_pt"`).
 """
@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import multiprocessing
 from dataclasses import dataclass, field
-from typing import Literal
 
 # Importing Lava calls multiprocessing.set_start_method("fork") without force, which fails once
 # anything has fixed the start method (even to "fork", e.g. by get_start_method()). Un-fix a
@@ -65,6 +64,7 @@ from lava.utils.weightutils import SignMode  # noqa: E402
 
 from conversion.nir_export import ConversionError, EncoderGraph, parse_encoder_graph  # noqa: E402
 from neuro_codec.data.audio import frame_audio  # noqa: E402
+from neuro_codec.model.arithmetic import Arithmetic  # noqa: E402
 from neuro_codec.model.fixed_point import (  # noqa: E402
     DU_FULL,
     FixedPointNetwork,
@@ -72,9 +72,8 @@ from neuro_codec.model.fixed_point import (  # noqa: E402
     quantize_network,
 )
 
-Precision = Literal["float", "fixed"]
-PRECISIONS: tuple[str, ...] = ("float", "fixed")
-SELECT_TAGS = {"float": "floating_pt", "fixed": "fixed_pt"}
+# Lava's tag for the process models of each arithmetic.
+SELECT_TAGS = {Arithmetic.FLOAT: "floating_pt", Arithmetic.FIXED: "fixed_pt"}
 GRADED_MESSAGE_BITS = 24   # the input Dense takes graded payloads (> 0 selects weights·s_in)
 WORD_BITS = 48             # spikes per recorded word: float64 holds integers < 2^53 exactly
 
@@ -140,7 +139,7 @@ class LavaEncoderGraph:
     `bias_schedule` says, then `align` each sink's raw columns to frames.
     """
 
-    precision: str
+    arithmetic: Arithmetic
     spec: EncoderGraph
     n_frames: int
     inputs: np.ndarray                      # [F, T] what the source sends (float: x·scale;
@@ -170,8 +169,9 @@ class LavaEncoderGraph:
     def run_cfg(self) -> Loihi2SimCfg:
         # The recorders' models are named explicitly: Lava's model search would otherwise
         # execute every module file in this package under a bare name to look for models.
-        model = PySpikeRecorderFloat if self.precision == "float" else PySpikeRecorderFixed
-        return Loihi2SimCfg(select_tag=SELECT_TAGS[self.precision],
+        model = (PySpikeRecorderFixed if self.arithmetic is Arithmetic.FIXED
+                 else PySpikeRecorderFloat)
+        return Loihi2SimCfg(select_tag=SELECT_TAGS[self.arithmetic],
                             exception_proc_model_map={sink: model for sink in self.sinks})
 
     def bias_schedule(self) -> list[tuple[int, LIF, np.ndarray]]:
@@ -191,29 +191,31 @@ def frames_of(audio: np.ndarray, frame_samples: int) -> np.ndarray:
 
 
 def build_lava_graph(graph: nir.NIRGraph | EncoderGraph, frames: np.ndarray,
-                     precision: str = "float", buffer_steps: int = 256) -> LavaEncoderGraph:
+                     arithmetic: Arithmetic | str = Arithmetic.FLOAT,
+                     buffer_steps: int = 256) -> LavaEncoderGraph:
     """Build the Lava processes of the encoder graph for `frames`.
 
     Args:
         graph: the NIR graph (or its parsed form).
         frames: [F, T] waveform frames (samples in [−1, 1], before the input gain).
-        precision: "float" or "fixed".
+        arithmetic: FLOAT (Lava's floating_pt models) or FIXED (Loihi fixed point); its
+            value ("float", "fixed") is accepted too.
         buffer_steps: columns each sink keeps (read them at least that often).
     Returns:
         the processes, not yet run.
     Raises:
         ConversionError: the graph has a node the mapping cannot run, or frames do not fit it.
-        ValueError: an unknown precision, or parameters fixed point cannot represent.
+        ValueError: an unknown arithmetic, or parameters fixed point cannot represent.
     """
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    arithmetic = Arithmetic(arithmetic)
     spec = graph if isinstance(graph, EncoderGraph) else parse_encoder_graph(graph)
     frames = np.asarray(frames, dtype=np.float64)
     if frames.ndim != 2 or frames.shape[0] != spec.frame_samples or frames.shape[1] < 1:
         raise ConversionError(f"frames must be [{spec.frame_samples}, T ≥ 1], got "
                               f"{list(frames.shape)}")
     n_layers = len(spec.layers)
-    fixed = quantize_network(spec.input_scale, spec.layers) if precision == "fixed" else None
+    fixed = (quantize_network(spec.input_scale, spec.layers)
+             if arithmetic is Arithmetic.FIXED else None)
     if fixed is None:
         inputs = frames * spec.input_scale[:, None]
         data = np.pad(inputs, ((0, 0), (0, n_layers)))
@@ -260,7 +262,7 @@ def build_lava_graph(graph: nir.NIRGraph | EncoderGraph, frames: np.ndarray,
         sinks.append(sink)
         prev_out = lif.s_out
     processes: list[AbstractProcess] = [source, *denses.values(), *lifs, *sinks]
-    return LavaEncoderGraph(precision=precision, spec=spec, n_frames=frames.shape[1],
+    return LavaEncoderGraph(arithmetic=arithmetic, spec=spec, n_frames=frames.shape[1],
                             inputs=inputs, source=source, denses=denses, lifs=lifs, sinks=sinks,
                             biases=biases, buffer_steps=buffer_steps, fixed=fixed,
                             processes=processes)

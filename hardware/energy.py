@@ -146,7 +146,7 @@ def measure(encoder, clips: list[Clip], backend: str = "lava",
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     for clip in tqdm(clips, desc=label or backend, unit="clip", disable=not progress):
         if backend == "lava":
-            result = simulate_audio(graph, clip.audio, precision=arithmetic)
+            result = simulate_audio(graph, clip.audio, arithmetic=arithmetic)
             c = count_simulation(conn, result)
             z = result.z
             seconds += result.n_audio_samples / result.sample_rate_hz

@@ -26,7 +26,6 @@ from lava.magma.core.run_conditions import RunSteps
 from tqdm import tqdm
 
 from conversion.lava_graph import (
-    PRECISIONS,
     LavaEncoderGraph,
     build_lava_graph,
     frames_of,
@@ -53,7 +52,7 @@ class SimulationResult:
     #                            (float: samples × input gain; fixed: 12-bit integer payloads)
     n_audio_samples: int
     sample_rate_hz: int
-    precision: str             # "float" | "fixed"
+    arithmetic: Arithmetic
     wall_time_s: float         # build + compile + run + readout
 
     @property
@@ -129,36 +128,34 @@ def run_lava_graph(lg: LavaEncoderGraph, progress: bool = False,
 
 
 def simulate_audio(graph: nir.NIRGraph, audio: np.ndarray,
-                   precision: Arithmetic | str = Arithmetic.FLOAT,
+                   arithmetic: Arithmetic | str = Arithmetic.FLOAT,
                    progress: bool = False) -> SimulationResult:
     """Run the encoder graph over a whole waveform in Lava's Loihi 2 simulation.
 
     Args:
         graph: the encoder's NIR graph (`conversion.nir_export`).
         audio: [samples] mono waveform at 22,050 Hz in [−1, 1].
-        precision: "float" (floating_pt models) or "fixed" (Loihi fixed point).
+        arithmetic: FLOAT (floating_pt models) or FIXED (Loihi fixed point), or its value.
         progress: tqdm bar over steps.
     Returns:
         the aligned rasters, T = ⌈samples / frame_samples⌉.
     Raises:
         ConversionError: a graph the Lava mapping cannot run.
-        ValueError: unknown precision or empty audio.
+        ValueError: unknown arithmetic or empty audio.
     """
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    precision = Arithmetic(precision).value
+    arithmetic = Arithmetic(arithmetic)
     audio = np.asarray(audio).reshape(-1)
     if audio.size == 0:
         raise ValueError("audio holds no samples")
     t0 = time.perf_counter()
     spec = parse_encoder_graph(graph)
     frames = frames_of(audio, spec.frame_samples)
-    lg = build_lava_graph(spec, frames, precision, buffer_steps=DEFAULT_CHUNK_STEPS)
-    layers = run_lava_graph(lg, progress=progress, desc=f"lava {precision}")
+    lg = build_lava_graph(spec, frames, arithmetic, buffer_steps=DEFAULT_CHUNK_STEPS)
+    layers = run_lava_graph(lg, progress=progress, desc=f"lava {arithmetic.value}")
     return SimulationResult(
         z=layers[-1], layers=layers, layer_names=list(spec.layer_names),
         inputs=np.asarray(lg.inputs, dtype=np.float64), n_audio_samples=int(audio.size),
-        sample_rate_hz=SAMPLE_RATE_HZ, precision=precision,
+        sample_rate_hz=SAMPLE_RATE_HZ, arithmetic=arithmetic,
         wall_time_s=time.perf_counter() - t0,
     )
 
@@ -172,7 +169,7 @@ def _parser() -> argparse.ArgumentParser:
     src.add_argument("--checkpoint", type=Path, help="checkpoint holding the encoder")
     src.add_argument("--nir", type=Path, help="the encoder as a NIR graph (conversion.export)")
     p.add_argument("audio", type=Path, help="input audio file (resampled to 22,050 Hz mono)")
-    p.add_argument("--precision", choices=PRECISIONS, default=None,
+    p.add_argument("--precision", choices=[a.value for a in Arithmetic], default=None,
                    help="override the arithmetic: float (floating_pt models) or fixed (Loihi "
                         "fixed point) (default: the checkpoint's own, as `neuro-codec encode`; "
                         "for --nir, the graph's 'arithmetic' metadata, float if it has none)")
@@ -237,11 +234,11 @@ def _simulate(args) -> int:
             mu = int(meta["mu"])
         own = graph_arithmetic(graph, str(args.nir))
         origin = "the graph's" if "arithmetic" in meta else "the default: the graph names none"
-    precision = Arithmetic(args.precision) if args.precision is not None else own
+    arithmetic = Arithmetic(args.precision) if args.precision is not None else own
     if args.precision is not None:
         origin = "--precision"
     audio = load_audio(args.audio)
-    result = simulate_audio(graph, audio, precision=precision, progress=not args.quiet)
+    result = simulate_audio(graph, audio, arithmetic=arithmetic, progress=not args.quiet)
     with writing(args.events_out), atomic_path(args.events_out, suffix=".npy") as tmp:
         np.save(tmp, result.z, allow_pickle=False)
     if args.hidden_out is not None:
@@ -257,7 +254,7 @@ def _simulate(args) -> int:
     rate = result.z.sum() / (result.n_audio_samples / result.sample_rate_hz)
     if not args.quiet:
         print(f"{args.events_out}: z {result.z.shape[0]}×{result.z.shape[1]}, "
-              f"{int(result.z.sum())} events ({rate:.1f}/s), {precision.value} ({origin}), "
+              f"{int(result.z.sum())} events ({rate:.1f}/s), {arithmetic.value} ({origin}), "
               f"{result.realtime_factor:.1f}× real time", file=sys.stderr)
     return 0
 

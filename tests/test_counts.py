@@ -16,6 +16,7 @@ from hardware.counts import (
     count_simulation,
 )
 from hardware.energy_model import dense_network_layers
+from neuro_codec.model.arithmetic import Arithmetic
 from neuro_codec.model.encoder import EncoderConfig, SpikingEncoder
 
 # The hand network: 3 graded inputs → layer a (2 LIF) → layer b (2 LIF, recurrent) → z = b.
@@ -283,7 +284,7 @@ def test_lava_counts_equal_snntorch_counts():
     enc = tiny_encoder()
     audio = np.random.default_rng(1).standard_normal(16 * 25).astype(np.float32) * 0.3
     graph = encoder_to_nir(enc)
-    result = simulate_audio(graph, audio, precision="float")
+    result = simulate_audio(graph, audio, arithmetic=Arithmetic.FLOAT)
     lava = count_simulation(Connectivity.from_nir(graph), result)
     _, torch_counts = count_encoder_run(enc, audio)
     with torch.no_grad():

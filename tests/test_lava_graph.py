@@ -18,6 +18,7 @@ from conversion.lava_graph import (
 )
 from conversion.nir_export import ConversionError, encoder_to_nir, lif_name, read_graph, write_graph
 from hardware.simulate import run_lava_graph
+from neuro_codec.model.arithmetic import Arithmetic
 from neuro_codec.model.encoder import EncoderConfig
 from neuro_codec.model.fixed_point import simulate_fixed_point
 
@@ -40,9 +41,9 @@ N_FRAMES = 210
 
 
 
-def run(graph, audio: np.ndarray, precision: str) -> list[np.ndarray]:
+def run(graph, audio: np.ndarray, arithmetic: Arithmetic) -> list[np.ndarray]:
     spec_frames = frames_of(audio, graph.nodes["input"].input_type["input"][0])
-    return run_lava_graph(build_lava_graph(graph, spec_frames, precision, buffer_steps=64))
+    return run_lava_graph(build_lava_graph(graph, spec_frames, arithmetic, buffer_steps=64))
 
 
 def assert_active(layers: list[np.ndarray]) -> None:
@@ -63,7 +64,7 @@ def test_float_equals_snntorch_spike_for_spike(shape, seed, tmp_path):
     enc = tiny_encoder(cfg, seed)
     write_graph(tmp_path / "e.nir", encoder_to_nir(enc))
     audio = noise(cfg.frame_samples * N_FRAMES - 5, seed)      # ragged tail: T = ⌈S / F⌉
-    layers = run(read_graph(tmp_path / "e.nir"), audio, "float")
+    layers = run(read_graph(tmp_path / "e.nir"), audio, Arithmetic.FLOAT)
     _, trace = enc.double()(torch.from_numpy(audio), return_trace=True)
     ref = [t[0].detach().numpy().astype(np.uint8) for t in trace.layers]
     assert_active(ref)
@@ -84,7 +85,7 @@ def test_bias_starts_with_the_first_frame():
         for fc in enc.fc:
             fc.bias.uniform_(0.3, 0.9)
     audio = np.zeros(cfg.frame_samples * 40)
-    layers = run(encoder_to_nir(enc), audio, "float")
+    layers = run(encoder_to_nir(enc), audio, Arithmetic.FLOAT)
     _, trace = enc.double()(torch.from_numpy(audio), return_trace=True)
     for got, want in zip(layers, trace.layers):
         assert want.sum() > 0
@@ -96,7 +97,7 @@ def test_fixed_point_equals_integer_replica(shape, seed):
     cfg = SHAPES[shape]
     enc = tiny_encoder(cfg, seed)
     audio = noise(cfg.frame_samples * N_FRAMES, seed + 10)
-    layers = run(encoder_to_nir(enc), audio, "fixed")
+    layers = run(encoder_to_nir(enc), audio, Arithmetic.FIXED)
     _, trace = simulate_fixed_point(enc, audio)
     ref = [t[0].numpy().astype(np.uint8) for t in trace.layers]
     assert_active(ref)
@@ -131,13 +132,13 @@ def test_unpack_spikes_round_trip():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("precision", ["float", "fixed"])
-def test_full_size_encoder(precision):
-    """The shipped shape (512 → 64 → 128 rec → 80) over 300 frames, in both precisions."""
+@pytest.mark.parametrize("arithmetic", list(Arithmetic))
+def test_full_size_encoder(arithmetic):
+    """The shipped shape (512 → 64 → 128 rec → 80) over 300 frames, in both arithmetics."""
     enc = tiny_encoder(EncoderConfig(), 0, bias_std=0.1)
     audio = noise(512 * 300, 0, std=0.2)
-    layers = run(encoder_to_nir(enc), audio, precision)
-    if precision == "float":
+    layers = run(encoder_to_nir(enc), audio, arithmetic)
+    if arithmetic is Arithmetic.FLOAT:
         _, trace = enc.double()(torch.from_numpy(audio), return_trace=True)
     else:
         _, trace = simulate_fixed_point(enc, audio)
@@ -157,8 +158,8 @@ def test_import_after_start_method_was_fixed():
     assert subprocess.run([sys.executable, "-c", code], timeout=120).returncode == 0
 
 
-@pytest.mark.parametrize("precision", ["float", "fixed"])
-def test_mu_sparse_level_runs_in_lava_as_in_snntorch(precision):
+@pytest.mark.parametrize("arithmetic", list(Arithmetic))
+def test_mu_sparse_level_runs_in_lava_as_in_snntorch(arithmetic):
     """A μ-SPARSE encoder at level μ is exported as `at_mu(μ)` (the level folded into the
     Affine biases): Lava's float run equals snnTorch's at μ spike for spike, its fixed_pt run
     the integer replica at μ bit for bit, and another level gives other events."""
@@ -170,8 +171,8 @@ def test_mu_sparse_level_runs_in_lava_as_in_snntorch(precision):
         for emb in enc.mu_bias:
             emb.weight.normal_(0.0, 0.5)
     audio = noise(cfg.frame_samples * N_FRAMES, 17)
-    got = run(encoder_to_nir(enc.at_mu(2)), audio, precision)
-    if precision == "float":
+    got = run(encoder_to_nir(enc.at_mu(2)), audio, arithmetic)
+    if arithmetic is Arithmetic.FLOAT:
         want = enc.run_float64(audio, mu=2)
         other = enc.run_float64(audio, mu=0)
     else:

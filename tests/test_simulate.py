@@ -12,6 +12,7 @@ from factories import tiny_encoder
 
 import hardware.simulate as simulate
 from conversion.nir_export import encoder_to_nir, lif_name
+from neuro_codec.model.arithmetic import Arithmetic
 from neuro_codec.model.checkpoint import encoder_only_checkpoint, save_checkpoint
 from neuro_codec.model.encoder import EncoderConfig
 from neuro_codec.model.fixed_point import simulate_fixed_point
@@ -69,8 +70,8 @@ def test_cli_writes_the_snntorch_z(files):
 def test_simulate_audio_result(files):
     enc, _ = files
     audio = np.clip(np.random.default_rng(1).normal(0, 0.3, 16 * 200), -1, 1)
-    result = simulate.simulate_audio(encoder_to_nir(enc), audio, precision="fixed")
-    assert result.precision == "fixed" and result.sample_rate_hz == 22050
+    result = simulate.simulate_audio(encoder_to_nir(enc), audio, arithmetic=Arithmetic.FIXED)
+    assert result.arithmetic is Arithmetic.FIXED and result.sample_rate_hz == 22050
     assert result.n_audio_samples == audio.size
     assert result.layer_names == [lif_name(i) for i in range(3)]
     assert [a.shape for a in result.layers] == [(8, 200), (6, 200), (5, 200)]
