@@ -2,6 +2,8 @@
 
 import argparse
 
+import pytest
+
 from benchmarks.checkpoints import add_checkpoint_flags, chosen_checkpoints, shipped_flags
 from neuro_codec.model.presets import ModelKind
 from neuro_codec.model.shipped import CHECKPOINT_DIR
@@ -33,3 +35,11 @@ def test_shipped_flags_parse_back_to_the_shipped_files():
     chosen = chosen_checkpoints(_parser().parse_args(flags))
     assert {kind.value for kind in chosen} == {
         p.name.removesuffix("-small.pt") for p in CHECKPOINT_DIR.glob("*-small.pt")}
+
+
+def test_opus_rows_can_be_left_out_as_models_are():
+    from benchmarks.generalization import _bitrate
+
+    assert [_bitrate(t) for t in ("6", "12.5", "none")] == [6.0, 12.5, None]
+    with pytest.raises(argparse.ArgumentTypeError, match="'six' is not a bitrate"):
+        _bitrate("six")
