@@ -26,7 +26,8 @@ import torch
 # sys.path and this file, lava.py, would shadow the `lava` package hardware.simulate imports.
 from conversion.nir_export import encoder_to_nir
 from hardware.simulate import simulate_audio
-from neuro_codec.coding.formats import best_format, payload_bits
+from neuro_codec.coding.costs import payload_bits
+from neuro_codec.coding.formats import best_format
 from neuro_codec.data.audio import SAMPLE_RATE_HZ, bits_per_second, load_audio
 from neuro_codec.data.audio import n_frames as frames_of_samples
 from neuro_codec.errors import CodecError

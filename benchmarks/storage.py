@@ -1,9 +1,9 @@
 """Storage benchmark: bits per frame against event rate for every format (the paper's Fig. 1).
 
 Prints the crossover rates of the exact formats (the `.snc` sizes of docs/bitstream.md and the
-paper's costs, docs/paper.md §3), the entropy coder on generated bursty, unit-selective
-matrices (and on i.i.d. ones), and the pack/unpack speed on one hour of events; saves the
-plot. Run:
+paper's costs, docs/paper.md §3 "Storage costs"), the entropy coder on generated bursty,
+unit-selective matrices (and on i.i.d. ones), and the pack/unpack speed on one hour of events;
+saves the plot. Run:
 `python -m benchmarks.storage [--out out/benchmarks] [--seeds 3]`.
 """
 
@@ -17,14 +17,14 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from neuro_codec.coding.entropy import MODE_RANGE_CODED
-from neuro_codec.coding.formats import (
+from neuro_codec.coding.costs import (
     EXACT_FORMATS,
     EventFormat,
     min_exact_bits,
     paper_costs,
     payload_bits,
 )
+from neuro_codec.coding.entropy import MODE_RANGE_CODED
 from neuro_codec.coding.payload import decode_payload, encode_payload
 from neuro_codec.data.audio import HOP_SAMPLES, SAMPLE_RATE_HZ, bits_per_second
 from neuro_codec.data.synthetic import bursty_event_matrix

@@ -2,8 +2,8 @@
 
 The packages follow the pipeline, and import only down it (tests/test_imports.py checks):
 `data` (audio, datasets) → `model` (spiking encoder, its fixed point, the RVQ baseline,
-decoder, codec, checkpoints, the shared spectral transforms) → `coding` (exact formats,
-entropy coding, `.snc` / `.rvq`) → `compression` (the codec's API: waveform → file →
+decoder, codec, checkpoints, the shared spectral transforms) → `coding` (bit costs, exact
+formats, entropy coding, `.snc` / `.rvq`) → `compression` (the codec's API: waveform → file →
 waveform) → `evaluation` → `training` → `commands` (the CLI). Never imports Lava.
 
 The public API below is imported on first use (PEP 562): `from neuro_codec import Codec` works
@@ -23,9 +23,9 @@ _PUBLIC = {
     "read_snc": "neuro_codec.coding.bitstream",
     "unpack_snc": "neuro_codec.coding.bitstream",
     "write_snc": "neuro_codec.coding.bitstream",
-    "EventFormat": "neuro_codec.coding.formats",
-    "paper_costs": "neuro_codec.coding.formats",
-    "payload_bits": "neuro_codec.coding.formats",
+    "EventFormat": "neuro_codec.coding.costs",
+    "paper_costs": "neuro_codec.coding.costs",
+    "payload_bits": "neuro_codec.coding.costs",
     "mel_distance": "neuro_codec.model.spectral",
     "si_snr_db": "neuro_codec.model.spectral",
     "visqol_score": "neuro_codec.evaluation.metrics",

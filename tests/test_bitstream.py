@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from neuro_codec.cli import main
+from neuro_codec.coding.bits import uints_to_bits
 from neuro_codec.coding.bitstream import (
     FIXED_HEADER_BYTES,
     MAX_DECODED_CELLS,
@@ -27,8 +28,8 @@ from neuro_codec.coding.bitstream import (
     unpack_snc,
     write_snc,
 )
+from neuro_codec.coding.costs import EXACT_FORMATS, EventFormat, payload_bits
 from neuro_codec.coding.entropy import MODE_RANGE_CODED
-from neuro_codec.coding.formats import EXACT_FORMATS, EventFormat, payload_bits, uints_to_bits
 from neuro_codec.data.synthetic import bursty_event_matrix
 from neuro_codec.errors import BitstreamError
 

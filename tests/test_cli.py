@@ -74,7 +74,7 @@ def test_the_public_api_imports_by_name_and_lazily():
     assert r.stdout.strip() == "False", r.stderr[-3000:]
     from neuro_codec import EventFormat, SpikingEncoder, read_snc
     from neuro_codec.coding.bitstream import read_snc as defined
-    from neuro_codec.coding.formats import EventFormat as fmt
+    from neuro_codec.coding.costs import EventFormat as fmt
     from neuro_codec.model.encoder import SpikingEncoder as encoder
 
     assert (read_snc, EventFormat, SpikingEncoder) == (defined, fmt, encoder)

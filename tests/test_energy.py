@@ -101,7 +101,7 @@ def test_seanet_lstm_macs_from_the_layer_shapes():
     assert total == 1_153_656_000
     assert len(layers) == 1 + 4 * 4 + 2 + 1
     # With identity skips (true_skip=True) the count is the target's "about 1.0 GMAC/s"
-    # (docs/energy.md, docs/paper.md §9).
+    # (docs/energy.md, docs/paper.md §9 "Energy").
     identity = seanet_lstm_layers(SEANetConfig(true_skip=True))
     no_skip = sum(layer.macs_per_second for layer in identity)
     assert no_skip == 1_018_180_800

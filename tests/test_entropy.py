@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from neuro_codec.coding.costs import EXACT_FORMATS, EventFormat, payload_bits
 from neuro_codec.coding.entropy import (
     HALVING_PERIOD_FRAMES,
     MODE_RANGE_CODED,
@@ -13,7 +14,6 @@ from neuro_codec.coding.entropy import (
     encode_entropy,
     model_probabilities,
 )
-from neuro_codec.coding.formats import EXACT_FORMATS, EventFormat, payload_bits
 from neuro_codec.data.synthetic import bursty_event_matrix
 from neuro_codec.errors import BitstreamError
 

@@ -198,3 +198,32 @@ def test_every_neuro_codec_module_imports_without_lava():
     assert result["bad"] == []
     want = sorted(set(module_files("neuro_codec")) - {"neuro_codec.__main__"})
     assert sorted(result["imported"]) == want
+
+
+def reachable(graph: dict[str, set[str]], start: str) -> set[str]:
+    """Modules that `start` imports, directly or through others."""
+    seen, todo = set(), [start]
+    while todo:
+        for dep in graph.get(todo.pop(), ()):
+            if dep not in seen:
+                seen.add(dep)
+                todo.append(dep)
+    return seen
+
+
+def test_the_cost_model_imports_no_file_code():
+    # Training imports the costs; they must not drag in the formats' codecs or the container.
+    graph = import_graph()
+    file_code = {"neuro_codec.coding.formats", "neuro_codec.coding.container",
+                 "neuro_codec.coding.bitstream", "neuro_codec.coding.rvq_file"}
+    assert sorted(reachable(graph, "neuro_codec.coding.costs") & file_code) == []
+    assert reachable(graph, "neuro_codec.coding.formats") >= {
+        "neuro_codec.coding.bits", "neuro_codec.coding.costs"}
+
+
+def test_training_imports_the_costs_not_the_formats():
+    graph = import_graph()
+    training = {m: deps for m, deps in graph.items() if m.startswith("neuro_codec.training")}
+    assert training and sorted(
+        m for m, deps in training.items() if "neuro_codec.coding.formats" in deps) == []
+    assert any("neuro_codec.coding.costs" in deps for deps in training.values())

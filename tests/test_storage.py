@@ -6,16 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from neuro_codec.coding.formats import (
+from neuro_codec.coding.costs import (
     EXACT_FORMATS,
     EventFormat,
-    best_format,
     bit_width,
-    check_event_matrix,
     paper_costs,
     payload_bits,
     sparse_storage_cost,
 )
+from neuro_codec.coding.formats import best_format, check_event_matrix
 from neuro_codec.coding.payload import decode_payload, encode_payload
 from neuro_codec.errors import BitstreamError
 
@@ -242,7 +241,7 @@ def test_one_hour_pack_unpack_round_trips():
 
 @pytest.mark.parametrize("n,t,s", [(80, 256, 0), (80, 256, 500), (80, 1024, 5000), (1, 1, 1)])
 def test_min_exact_bits_is_the_best_formats_payload(n, t, s):
-    from neuro_codec.coding.formats import min_exact_bits
+    from neuro_codec.coding.costs import min_exact_bits
 
     z = np.zeros((n, t), dtype=np.uint8)
     z.flat[np.random.default_rng(0).choice(n * t, s, replace=False)] = 1

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from neuro_codec.coding.formats import paper_costs
+from neuro_codec.coding.costs import paper_costs
 from neuro_codec.data.synthetic import SyntheticTones
 from neuro_codec.model.checkpoint import load_checkpoint
 from neuro_codec.model.codec import Codec

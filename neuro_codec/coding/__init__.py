@@ -1,3 +1,4 @@
-"""Coding: exact event formats and their costs, the entropy coder, the `.snc` and `.rvq` files.
+"""Coding: the costs of the event matrix (costs.py), bit packing (bits.py), the exact formats
+(formats.py), the entropy coder, the `.snc` and `.rvq` files and what they share (container.py).
 The codec's API above them (waveform → file → waveform with a loaded model) is
 `neuro_codec.compression`."""

@@ -1,9 +1,10 @@
 """The `.snc` file (docs/bitstream.md): a little-endian header, an event payload, a CRC-32.
 
 Payloads come from `formats.py` (exact formats) and `entropy.py` through `payload.py`; what
-`.snc` shares with `.rvq` (sizes, bitrates, CRC seal) from `container.py`; the byte layout is in
-docs/bitstream.md. Version 1 holds the events alone; version 2 adds a compression level μ per
-segment of frames (the μ-SPARSE model). Readers name what is wrong and raise BitstreamError.
+`.snc` shares with `.rvq` (sizes, bitrates, header checks, CRC seal) from `container.py`; the
+byte layout is in docs/bitstream.md. Version 1 holds the events alone; version 2 adds a
+compression level μ per segment of frames (the μ-SPARSE model). Readers name what is wrong and
+raise BitstreamError.
 """
 
 from __future__ import annotations
@@ -19,21 +20,25 @@ from neuro_codec.coding.container import (
     CRC_BYTES,
     U32,
     CodedFileHeader,
+    check_audio_header,
+    check_audio_samples,
+    check_decoded_size,
     check_field,
+    check_header_fields,
+    check_header_length,
     check_sealed,
+    check_start,
+    check_version,
+    read_model_id,
     seal,
 )
+from neuro_codec.coding.container import MAX_MODEL_ID_BYTES as MAX_MODEL_ID_BYTES
 from neuro_codec.coding.container import file_bitrate_bps as file_bitrate_bps
 from neuro_codec.coding.container import payload_bitrate_bps as payload_bitrate_bps
-from neuro_codec.coding.formats import (
-    MAX_DECODED_CELLS,
-    EventFormat,
-    cheapest_exact,
-    check_event_matrix,
-    payload_bits,
-)
+from neuro_codec.coding.costs import EventFormat, cheapest_exact, payload_bits
+from neuro_codec.coding.formats import MAX_DECODED_CELLS, check_event_matrix
 from neuro_codec.coding.payload import decode_payload, encode_payload
-from neuro_codec.data.audio import HOP_SAMPLES, SAMPLE_RATE_HZ, n_frames
+from neuro_codec.data.audio import HOP_SAMPLES, SAMPLE_RATE_HZ
 from neuro_codec.errors import BitstreamError
 from neuro_codec.fileio import read_coded_file, write_bytes_atomic
 
@@ -44,7 +49,6 @@ VERSIONS = (VERSION, VERSION_MU)
 # magic, version, format, N, T, S, sample rate, hop, audio samples, model id length
 _FIXED = struct.Struct("<4sBBHIIIHIB")
 FIXED_HEADER_BYTES = _FIXED.size + U32.size  # 31: the version-1 header with an empty model id
-MAX_MODEL_ID_BYTES = 255
 MAX_MU = 255  # μ is a u8
 
 
@@ -139,13 +143,8 @@ def encode_snc(z: np.ndarray, fmt: EventFormat | str = "auto",
                mu: Sequence[int] | int | None = None,
                mu_segment_frames: int = 0) -> tuple[SncHeader, bytes]:
     """Build a `.snc` file in memory; see `pack_snc`. Returns (header, file bytes)."""
-    sample_rate_hz = check_field("sample rate (Hz)", sample_rate_hz, 1, 0xFFFF_FFFF)
-    hop_samples = check_field("hop (samples)", hop_samples, 1, 0xFFFF)
-    model_bytes = model_id.encode("utf-8")
-    if len(model_bytes) > MAX_MODEL_ID_BYTES:
-        raise BitstreamError(
-            f"model id is {len(model_bytes)} bytes of UTF-8; the header allows {MAX_MODEL_ID_BYTES}"
-        )
+    sample_rate_hz, hop_samples, model_bytes = check_header_fields(sample_rate_hz, hop_samples,
+                                                                   model_id)
     if fmt != "auto":
         try:
             fmt = EventFormat.parse(fmt)
@@ -153,15 +152,8 @@ def encode_snc(z: np.ndarray, fmt: EventFormat | str = "auto",
             raise BitstreamError(str(e)) from None
     z = check_event_matrix(z)
     n, t = z.shape
-    if n_audio_samples is None:
-        n_audio_samples = t * hop_samples
-    n_audio_samples = check_field("number of audio samples", n_audio_samples, 1, 0xFFFF_FFFF)
-    if n_frames(n_audio_samples, hop_samples) != t:
-        raise BitstreamError(
-            f"{n_audio_samples} audio samples at hop {hop_samples} make "
-            f"{n_frames(n_audio_samples, hop_samples)} frames, the event matrix has "
-            f"T = {t}"
-        )
+    n_audio_samples = check_audio_samples(n_audio_samples, hop_samples, t,
+                                          "the event matrix has")
     levels, seg = _mu_segments(mu, mu_segment_frames, t)
     s = int(np.count_nonzero(z))
 
@@ -245,16 +237,9 @@ def parse_header(data: bytes) -> SncHeader:
         BitstreamError: wrong magic, unknown version or format, truncated file, trailing
             bytes, CRC mismatch, or a header that contradicts itself or exceeds the limits.
     """
-    if len(data) >= 4 and data[:4] != MAGIC:
-        raise BitstreamError(f"not an .snc file: magic {bytes(data[:4])!r}, expected {MAGIC!r}")
-    if len(data) < _FIXED.size:
-        raise BitstreamError(
-            f"truncated .snc: header needs {FIXED_HEADER_BYTES} bytes, file has {len(data)}"
-        )
+    check_start(data, MAGIC, ".snc", _FIXED.size, FIXED_HEADER_BYTES)
     (_, version, code, n, t, s, rate, hop, n_audio, id_len) = _FIXED.unpack_from(data)
-    if version not in VERSIONS:
-        known = ", ".join(map(str, VERSIONS))
-        raise BitstreamError(f"unknown .snc version {version} (this reader knows {known})")
+    check_version(version, VERSIONS, ".snc")
     id_end = _FIXED.size + id_len
     head_len = id_end + U32.size  # version 1: the payload bits follow the model id
     seg, n_mu = 0, 0
@@ -269,12 +254,8 @@ def parse_header(data: bytes) -> SncHeader:
             raise BitstreamError("header says μ segments of 0 frames; they must be at least 1")
         n_mu = -(-t // seg)
         head_len = id_end + U32.size + n_mu + U32.size
-    if len(data) < head_len:
-        mus = f" and {n_mu} μ segments" if version == VERSION_MU else ""
-        raise BitstreamError(
-            f"truncated .snc: header with a {id_len}-byte model id{mus} needs {head_len} "
-            f"bytes, file has {len(data)}"
-        )
+    check_header_length(data, head_len, ".snc", id_len,
+                        f" and {n_mu} μ segments" if version == VERSION_MU else "")
     (bits,) = U32.unpack_from(data, head_len - 4)
     total = head_len + -(-bits // 8) + CRC_BYTES
     check_sealed(data, total, ".snc", f"a {bits}-bit payload makes {total} bytes")
@@ -282,29 +263,13 @@ def parse_header(data: bytes) -> SncHeader:
     fmt = EventFormat.from_code(code)
     if n < 1 or t < 1:
         raise BitstreamError(f"header says N = {n}, T = {t}; both must be at least 1")
-    if rate < 1 or hop < 1 or n_audio < 1:
-        raise BitstreamError(
-            f"header says sample rate {rate} Hz, hop {hop}, {n_audio} audio samples; "
-            f"all must be at least 1"
-        )
-    if n_frames(n_audio, hop) != t:
-        raise BitstreamError(
-            f"header says T = {t} frames, but {n_audio} audio samples at hop {hop} make "
-            f"{n_frames(n_audio, hop)}"
-        )
-    if n * t > MAX_DECODED_CELLS:
-        raise BitstreamError(
-            f"header says N·T = {n}×{t} = {n * t} cells; this reader decodes at most "
-            f"{MAX_DECODED_CELLS} (MAX_DECODED_CELLS)"
-        )
+    check_audio_header(rate, hop, n_audio, t)
+    check_decoded_size(n, t, MAX_DECODED_CELLS, "N", "cells", "MAX_DECODED_CELLS")
     if s > n * t:
         raise BitstreamError(f"header says S = {s} events, more than N·T = {n * t}")
     if seg > t:
         raise BitstreamError(f"header says μ segments of {seg} frames, longer than T = {t}")
-    try:
-        model_id = bytes(data[_FIXED.size: id_end]).decode("utf-8")
-    except UnicodeDecodeError:
-        raise BitstreamError("model id is not valid UTF-8") from None
+    model_id = read_model_id(data, _FIXED.size, id_end)
     if fmt is not EventFormat.ENTROPY and bits != payload_bits(fmt, n, t, s):
         raise BitstreamError(
             f"{fmt.value} payload of N={n}, T={t}, S={s} must be "

@@ -11,14 +11,8 @@ import math
 import constriction
 import numpy as np
 
-from neuro_codec.coding.formats import (
-    EXACT_FORMATS,
-    EventFormat,
-    cheapest_exact,
-    decode_exact,
-    encode_exact,
-    min_exact_bits,
-)
+from neuro_codec.coding.costs import EXACT_FORMATS, EventFormat, cheapest_exact, min_exact_bits
+from neuro_codec.coding.formats import decode_exact, encode_exact
 from neuro_codec.errors import BitstreamError
 
 PROB_BITS = 16  # k is P(z = 1) in units of 2^-16

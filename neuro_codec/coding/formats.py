@@ -1,20 +1,25 @@
-"""Storage of the event matrix z ∈ {0,1}^(N×T): the paper's bit costs (for the training loss),
-the exact payload sizes of the `.snc` formats (docs/bitstream.md, "Payload formats") and the
-four exact formats' writers and readers.
-`entropy.py` adds the entropy-coded format (which falls back on these), `payload.py` reads and
-writes any format, `bitstream.py` the `.snc` file around a payload.
+"""The four exact formats of the event matrix z ∈ {0,1}^(N×T): dense, coo, csr_unit and
+csc_time, written and read bit for bit (layouts in docs/bitstream.md, "Payload formats").
+
+Their sizes are `costs.py`'s, their bit fields `bits.py`'s; `entropy.py` adds the entropy-coded
+format (which falls back on these), `payload.py` reads and writes any format, `bitstream.py`
+the `.snc` file around a payload.
 """
 
 from __future__ import annotations
 
-import math
-import sys
-from dataclasses import dataclass
-from enum import Enum
 from typing import Any
 
 import numpy as np
 
+from neuro_codec.coding.bits import bits_to_uints, pack_bits, uints_to_bits, unpack_bits
+from neuro_codec.coding.costs import (
+    EventFormat,
+    bit_width,
+    cheapest_exact,
+    is_tensor,
+    payload_bits,
+)
 from neuro_codec.errors import BitstreamError
 
 MAX_UNITS = 0xFFFF  # N is a u16 in the .snc header
@@ -24,168 +29,6 @@ MAX_CELLS = 0xFFFF_FFFF  # N·T: the largest matrix whose dense payload fits the
 # audio at N = 80, 22,050 Hz, hop 512. It bounds what a (possibly tiny) file can make a reader
 # allocate: an all-zero sparse payload of any N·T is 0 bits long.
 MAX_DECODED_CELLS = 1 << 28
-
-
-class EventFormat(str, Enum):
-    """Payload formats of the event matrix; the value is the name used on the command line."""
-
-    DENSE = "dense"
-    COO = "coo"
-    CSR_UNIT = "csr_unit"
-    CSC_TIME = "csc_time"
-    ENTROPY = "entropy"
-
-    @property
-    def code(self) -> int:
-        """The format byte of the `.snc` header (0 dense … 4 entropy)."""
-        return _FORMAT_CODES[self]
-
-    @classmethod
-    def from_code(cls, code: int) -> EventFormat:
-        """The format with header byte `code`; BitstreamError if there is none."""
-        for fmt, c in _FORMAT_CODES.items():
-            if c == code:
-                return fmt
-        raise BitstreamError(f"unknown format code {code} (known: 0-{len(_FORMAT_CODES) - 1})")
-
-    @classmethod
-    def parse(cls, value: str | EventFormat) -> EventFormat:
-        """The format named `value` (e.g. "csr_unit"); ValueError naming the known ones."""
-        try:
-            return cls(value)
-        except ValueError:
-            names = ", ".join(f.value for f in cls)
-            raise ValueError(f"unknown event format {value!r} (known: {names})") from None
-
-
-_FORMAT_CODES = {
-    EventFormat.DENSE: 0,
-    EventFormat.COO: 1,
-    EventFormat.CSR_UNIT: 2,
-    EventFormat.CSC_TIME: 3,
-    EventFormat.ENTROPY: 4,
-}
-EXACT_FORMATS = (EventFormat.DENSE, EventFormat.COO, EventFormat.CSR_UNIT, EventFormat.CSC_TIME)
-
-
-# ---------------------------------------------------------------------------------------------
-# Bit costs
-
-
-def bit_width(x: int) -> int:
-    """w(x) = ⌈log2 x⌉ for x ≥ 2, else 0: the bits of a field holding a value in [0, x)."""
-    x = int(x)
-    return (x - 1).bit_length() if x >= 2 else 0
-
-
-def payload_bits(fmt: EventFormat | str, n_units: int, n_frames: int, n_events: int) -> int:
-    """Exact payload size of an exact format (docs/bitstream.md), N units, T frames, S events.
-
-        dense    N·T
-        coo      S·(w(T) + w(N))
-        csr_unit N·w(S+1) + S·w(T)
-        csc_time T·w(S+1) + S·w(N)
-
-    Raises:
-        ValueError: `fmt` is the entropy format (its size is measured, not computed).
-    """
-    fmt = EventFormat.parse(fmt)
-    n, t, s = int(n_units), int(n_frames), int(n_events)
-    if fmt is EventFormat.DENSE:
-        return n * t
-    if fmt is EventFormat.COO:
-        return s * (bit_width(t) + bit_width(n))
-    if fmt is EventFormat.CSR_UNIT:
-        return n * bit_width(s + 1) + s * bit_width(t)
-    if fmt is EventFormat.CSC_TIME:
-        return t * bit_width(s + 1) + s * bit_width(n)
-    raise ValueError("the entropy format has no closed-form size; measure it with encode_payload")
-
-
-@dataclass(frozen=True)
-class PaperCosts:
-    """The paper's storage costs in bits (Lisboa & Bellec 2024, Fig. 1), lg = ⌈log2⌉:
-
-    B_dense = N·T, B_COO = S(lg T + lg N), B_CU = S lg T + (N+1) lg S,
-    B_CT = S lg N + (T+1) lg S. Ints, or tensors shaped like S.
-    """
-
-    dense: Any  # B_dense, bits
-    coo: Any  # B_COO, bits: a (time, unit) index pair per event
-    cu: Any  # B_CU, bits: "compress unit", a time per event + N+1 row pointers
-    ct: Any  # B_CT, bits: "compress time", a unit per event + T+1 column pointers
-
-    def best(self) -> Any:
-        """min(B_dense, B_COO, B_CU, B_CT), elementwise."""
-        return _minimum(_minimum(self.dense, self.coo), _minimum(self.cu, self.ct))
-
-
-def _is_tensor(x: Any) -> bool:
-    """Whether `x` is a torch tensor. torch is not imported to find out: a tensor can only
-    exist once something else has imported it, and the file code (`.snc` reading and
-    writing, `neuro-codec info | pack | unpack`) runs without torch."""
-    torch = sys.modules.get("torch")
-    return torch is not None and isinstance(x, torch.Tensor)
-
-
-def _lg(x: Any) -> Any:
-    """lg x = ⌈log2 x⌉ for x > 1, else 0 (so lg 0 = lg 1 = 0); a constant for tensors."""
-    if _is_tensor(x):
-        import torch
-
-        x = x.detach()
-        return torch.where(x > 1, torch.ceil(torch.log2(x.clamp_min(1))), torch.zeros_like(x))
-    if x <= 1:
-        return 0
-    if float(x).is_integer():
-        return bit_width(int(x))  # exact for large integers, where log2 would round
-    return math.ceil(math.log2(x))
-
-
-def _minimum(a: Any, b: Any) -> Any:
-    if _is_tensor(a) or _is_tensor(b):
-        import torch
-
-        return torch.minimum(torch.as_tensor(a), torch.as_tensor(b))
-    return min(a, b)
-
-
-def paper_costs(n_events: Any, n_units: int, n_frames: int) -> PaperCosts:
-    """The paper's four storage costs for S = `n_events` (int, or a float tensor of any shape).
-
-    The gradient w.r.t. a tensor S flows through the linear S terms only: lg S is a step
-    function, so it is treated as a constant (as the paper's loss does).
-
-    Args:
-        n_events: S, events per matrix: an int, or a tensor [*batch] (may require grad).
-        n_units: N.
-        n_frames: T.
-    Returns:
-        PaperCosts of ints, or of tensors shaped like S.
-    """
-    s, n, t = n_events, int(n_units), int(n_frames)
-    lg_n, lg_t, lg_s = _lg(n), _lg(t), _lg(s)
-    dense = n * t
-    if _is_tensor(s):
-        import torch
-
-        dense = torch.full_like(s, float(dense)).detach()
-    return PaperCosts(
-        dense=dense,
-        coo=s * (lg_t + lg_n),
-        cu=s * lg_t + (n + 1) * lg_s,
-        ct=s * lg_n + (t + 1) * lg_s,
-    )
-
-
-def sparse_storage_cost(n_events: Any, n_units: int, n_frames: int) -> Any:
-    """min(B_COO, B_CU, B_CT): the sparse cost of the SPARSE model's loss (divide by 80·T).
-
-    Args/Returns as `paper_costs`; elementwise over a tensor S, with gradient through the
-    cheapest format's S term.
-    """
-    c = paper_costs(n_events, n_units, n_frames)
-    return _minimum(_minimum(c.coo, c.cu), c.ct)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -198,7 +41,7 @@ def check_event_matrix(z: Any) -> np.ndarray:
     Accepts bool, integer or float arrays (or tensors) whose values are exactly 0 or 1, with
     1 ≤ N ≤ 65535, 1 ≤ T and N·T ≤ MAX_DECODED_CELLS = 2^28 (what `.snc` readers decode).
     """
-    if _is_tensor(z):
+    if is_tensor(z):
         z = z.detach().cpu().numpy()
     if not isinstance(z, np.ndarray):
         raise BitstreamError(f"event matrix must be a numpy array, got {type(z).__name__}")
@@ -223,64 +66,6 @@ def check_event_matrix(z: Any) -> np.ndarray:
         bad = z[~is_binary].ravel()[0].item()  # a Python number: same message on numpy 1 and 2
         raise BitstreamError(f"event matrix must hold only 0 and 1, found {bad!r}")
     return z.astype(np.uint8)
-
-
-# ---------------------------------------------------------------------------------------------
-# Bit fields: vectorised, MSB-first
-
-
-def uints_to_bits(values: np.ndarray, width: int) -> np.ndarray:
-    """Fixed-width MSB-first bits of non-negative integers < 2^width (width ≤ 64).
-
-    Returns:
-        [len(values), width] uint8 array of 0/1.
-    """
-    values = np.asarray(values, dtype=np.uint64)
-    if width == 0:
-        return np.zeros((values.size, 0), dtype=np.uint8)
-    as_bytes = values.astype(">u8").view(np.uint8).reshape(-1, 8)
-    return np.unpackbits(as_bytes, axis=1)[:, 64 - width:]
-
-
-def bits_to_uints(bits: np.ndarray) -> np.ndarray:
-    """Inverse of `uints_to_bits`: [M, width] 0/1 → [M] int64 (width ≤ 63)."""
-    m, width = bits.shape
-    if width == 0:
-        return np.zeros(m, dtype=np.int64)
-    # Pad to the narrowest of 8/16/32/64 bits, not always 64: a reader's scratch memory is
-    # then 8, 16 or 32 bytes per field of the widths .snc uses (≤ 32 bits), not 64.
-    n_bytes = next(b for b in (1, 2, 4, 8) if width <= 8 * b)
-    padded = np.zeros((m, 8 * n_bytes), dtype=np.uint8)
-    padded[:, 8 * n_bytes - width:] = bits
-    return np.packbits(padded, axis=1).view(f">u{n_bytes}").ravel().astype(np.int64)
-
-
-def pack_bits(blocks: list[np.ndarray]) -> tuple[bytes, int]:
-    """Concatenate bit blocks (any shape, raveled in C order) and pack them MSB-first.
-
-    Returns:
-        (bytes zero-padded to a whole byte, number of bits).
-    """
-    flat = [b.ravel() for b in blocks if b.size]
-    bits = np.concatenate(flat) if flat else np.zeros(0, dtype=np.uint8)
-    return np.packbits(bits).tobytes(), int(bits.size)
-
-
-def unpack_bits(payload: bytes, n_bits: int, what: str) -> np.ndarray:
-    """The first `n_bits` bits of `payload`, checking its length and its zero padding.
-
-    Raises:
-        BitstreamError: the payload is not ⌈n_bits/8⌉ bytes, or a padding bit is set.
-    """
-    n_bytes = -(-n_bits // 8)
-    if len(payload) != n_bytes:
-        raise BitstreamError(
-            f"{what} payload of {n_bits} bits needs {n_bytes} bytes, got {len(payload)}"
-        )
-    bits = np.unpackbits(np.frombuffer(payload, dtype=np.uint8))
-    if bits[n_bits:].any():
-        raise BitstreamError(f"{what} payload: padding bits after bit {n_bits} are not zero")
-    return bits[:n_bits]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -427,18 +212,6 @@ def _check_increasing(keys: np.ndarray, what: str, message: str) -> None:
     if keys.size > 1 and not (np.diff(keys) > 0).all():
         i = int(np.flatnonzero(np.diff(keys) <= 0)[0]) + 1
         raise BitstreamError(f"{what} payload: {message} (event {i})")
-
-
-def cheapest_exact(n_units: int, n_frames: int, n_events: int) -> tuple[EventFormat, int]:
-    """The exact format with the smallest payload for N, T, S and its bits (ties go to the
-    lower format code): what `.snc`'s "auto" weighs the entropy format against."""
-    return min(((f, payload_bits(f, n_units, n_frames, n_events)) for f in EXACT_FORMATS),
-               key=lambda fb: (fb[1], fb[0].code))
-
-
-def min_exact_bits(n_units: int, n_frames: int, n_events: int) -> int:
-    """Payload bits of the cheapest exact format for N, T, S."""
-    return cheapest_exact(n_units, n_frames, n_events)[1]
 
 
 def best_format(z: np.ndarray) -> EventFormat:

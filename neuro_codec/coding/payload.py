@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from neuro_codec.coding.costs import EventFormat
 from neuro_codec.coding.entropy import decode_entropy, encode_entropy
 from neuro_codec.coding.formats import (
-    EventFormat,
     check_decoded_shape,
     check_event_matrix,
     decode_exact,

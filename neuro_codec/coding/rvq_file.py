@@ -2,8 +2,8 @@
 
 Kept apart from `.snc` (bitstream.py) because its content is not binary events: each frame holds
 Q integer codes of B bits, so the payload is a fixed Q·B·T bits (a constant bitrate) and there is
-no sparse format to choose. Same conventions as `.snc`: little-endian header, MSB-first payload,
-zlib CRC-32; layout in docs/bitstream.md.
+no sparse format to choose. Same conventions as `.snc` (little-endian header, MSB-first payload,
+zlib CRC-32) and the same header checks (`container.py`); layout in docs/bitstream.md.
 """
 
 from __future__ import annotations
@@ -14,17 +14,27 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from neuro_codec.coding.bits import bits_to_uints, pack_bits, uints_to_bits
 from neuro_codec.coding.container import (
     CRC_BYTES,
     CodedFileHeader,
+    check_audio_header,
+    check_audio_samples,
+    check_decoded_size,
     check_field,
+    check_header_fields,
+    check_header_length,
     check_sealed,
+    check_start,
+    check_version,
+    read_model_id,
     seal,
 )
+from neuro_codec.coding.container import MAX_MODEL_ID_BYTES as MAX_MODEL_ID_BYTES
 from neuro_codec.coding.container import file_bitrate_bps as file_bitrate_bps
 from neuro_codec.coding.container import payload_bitrate_bps as payload_bitrate_bps
-from neuro_codec.coding.formats import MAX_DECODED_CELLS, bits_to_uints, pack_bits, uints_to_bits
-from neuro_codec.data.audio import HOP_SAMPLES, SAMPLE_RATE_HZ, n_frames
+from neuro_codec.coding.formats import MAX_DECODED_CELLS
+from neuro_codec.data.audio import HOP_SAMPLES, SAMPLE_RATE_HZ
 from neuro_codec.errors import BitstreamError
 from neuro_codec.fileio import read_coded_file, write_bytes_atomic
 
@@ -32,7 +42,6 @@ MAGIC = b"RVQ1"
 VERSION = 1
 MAX_CODEBOOKS = 255  # Q is a u8
 MAX_CODEBOOK_BITS = 16  # B: codebooks of up to 65,536 entries
-MAX_MODEL_ID_BYTES = 255
 # Q·T codes a reader decodes at most: 2^25, the same 256 MiB as the `.snc` limit on N·T
 # (MAX_DECODED_CELLS uint8 cells), here of int64 codes; 27.1 h at Q = 8, 22,050 Hz, hop 512.
 MAX_CODES = MAX_DECODED_CELLS // 8
@@ -64,8 +73,6 @@ class RvqHeader(CodedFileHeader):
     def payload_bits(self) -> int:
         """Q·B·T: every code of every frame, B bits each."""
         return self.n_codebooks * self.codebook_bits * self.n_frames
-
-
 
 
 def is_rvq(data_prefix: bytes) -> bool:
@@ -112,23 +119,11 @@ def encode_rvq(codes: np.ndarray, codebook_bits: int, sample_rate_hz: int = SAMP
                model_id: str = "") -> tuple[RvqHeader, bytes]:
     """Build a `.rvq` file in memory; see `pack_rvq`. Returns (header, file bytes)."""
     codebook_bits = check_field("codebook bits", codebook_bits, 1, MAX_CODEBOOK_BITS)
-    sample_rate_hz = check_field("sample rate (Hz)", sample_rate_hz, 1, 0xFFFF_FFFF)
-    hop_samples = check_field("hop (samples)", hop_samples, 1, 0xFFFF)
-    model_bytes = model_id.encode("utf-8")
-    if len(model_bytes) > MAX_MODEL_ID_BYTES:
-        raise BitstreamError(
-            f"model id is {len(model_bytes)} bytes of UTF-8; the header allows {MAX_MODEL_ID_BYTES}"
-        )
+    sample_rate_hz, hop_samples, model_bytes = check_header_fields(sample_rate_hz, hop_samples,
+                                                                   model_id)
     codes = _check_codes(codes, codebook_bits)
     q, t = codes.shape
-    if n_audio_samples is None:
-        n_audio_samples = t * hop_samples
-    n_audio_samples = check_field("number of audio samples", n_audio_samples, 1, 0xFFFF_FFFF)
-    if n_frames(n_audio_samples, hop_samples) != t:
-        raise BitstreamError(
-            f"{n_audio_samples} audio samples at hop {hop_samples} make "
-            f"{n_frames(n_audio_samples, hop_samples)} frames, the codes have T = {t}"
-        )
+    n_audio_samples = check_audio_samples(n_audio_samples, hop_samples, t, "the codes have")
     header = RvqHeader(VERSION, q, codebook_bits, t, sample_rate_hz, hop_samples,
                        n_audio_samples, model_id)
     # Frame-major: for t, for q (codes.T in C order), so a stream can be cut at any frame.
@@ -186,15 +181,9 @@ def parse_rvq_header(data: bytes) -> RvqHeader:
             trailing bytes, CRC mismatch, or a header that contradicts itself or exceeds
             MAX_CODES.
     """
-    if len(data) >= 4 and not is_rvq(data):
-        raise BitstreamError(f"not an .rvq file: magic {bytes(data[:4])!r}, expected {MAGIC!r}")
-    if len(data) < _FIXED.size:
-        raise BitstreamError(
-            f"truncated .rvq: header needs {FIXED_HEADER_BYTES} bytes, file has {len(data)}"
-        )
+    check_start(data, MAGIC, ".rvq", _FIXED.size, FIXED_HEADER_BYTES)
     (_, version, q, b, t, rate, hop, n_audio, id_len) = _FIXED.unpack_from(data)
-    if version != VERSION:
-        raise BitstreamError(f"unknown .rvq version {version} (this reader knows {VERSION})")
+    check_version(version, (VERSION,), ".rvq")
     # Q and B fix the payload size, so they are checked before the size is.
     if q < 1:
         raise BitstreamError("header says 0 codebooks; there must be at least 1")
@@ -203,36 +192,16 @@ def parse_rvq_header(data: bytes) -> RvqHeader:
             f"header says {b} bits per code; the .rvq format allows 1-{MAX_CODEBOOK_BITS}"
         )
     head_len = _FIXED.size + id_len
-    if len(data) < head_len:
-        raise BitstreamError(
-            f"truncated .rvq: header with a {id_len}-byte model id needs {head_len} bytes, "
-            f"file has {len(data)}"
-        )
+    check_header_length(data, head_len, ".rvq", id_len)
     bits = q * b * t
     total = head_len + -(-bits // 8) + CRC_BYTES
     check_sealed(data, total, ".rvq", f"{q} codes of {b} bits × {t} frames make {total} bytes")
 
     if t < 1:
         raise BitstreamError("header says T = 0 frames; there must be at least 1")
-    if rate < 1 or hop < 1 or n_audio < 1:
-        raise BitstreamError(
-            f"header says sample rate {rate} Hz, hop {hop}, {n_audio} audio samples; "
-            f"all must be at least 1"
-        )
-    if n_frames(n_audio, hop) != t:
-        raise BitstreamError(
-            f"header says T = {t} frames, but {n_audio} audio samples at hop {hop} make "
-            f"{n_frames(n_audio, hop)}"
-        )
-    if q * t > MAX_CODES:
-        raise BitstreamError(
-            f"header says Q·T = {q}×{t} = {q * t} codes; this reader decodes at most "
-            f"{MAX_CODES} (MAX_CODES)"
-        )
-    try:
-        model_id = bytes(data[_FIXED.size: head_len]).decode("utf-8")
-    except UnicodeDecodeError:
-        raise BitstreamError("model id is not valid UTF-8") from None
+    check_audio_header(rate, hop, n_audio, t)
+    check_decoded_size(q, t, MAX_CODES, "Q", "codes", "MAX_CODES")
+    model_id = read_model_id(data, _FIXED.size, head_len)
     return RvqHeader(version, q, b, t, rate, hop, n_audio, model_id)
 
 

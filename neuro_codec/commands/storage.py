@@ -17,7 +17,8 @@ from neuro_codec.coding.bitstream import (
     read_snc_header,
     write_snc,
 )
-from neuro_codec.coding.formats import EventFormat, check_event_matrix
+from neuro_codec.coding.costs import EventFormat
+from neuro_codec.coding.formats import check_event_matrix
 from neuro_codec.coding.rvq_file import RvqHeader, is_rvq, read_rvq_header
 from neuro_codec.coding.rvq_file import file_bitrate_bps as rvq_file_bitrate_bps
 from neuro_codec.coding.rvq_file import payload_bitrate_bps as rvq_payload_bitrate_bps

@@ -1,4 +1,4 @@
-"""Quality and rate metrics, as the paper computes them (docs/paper.md §6).
+"""Quality and rate metrics, as the paper computes them (docs/paper.md §6 "Metrics").
 
 - SI-SNR and the mel distance: `neuro_codec.model.spectral` (shared with the training loss
   and the codec's quality control).

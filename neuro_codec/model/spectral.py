@@ -5,7 +5,8 @@ targets). They live here, in the lowest layer that needs them (the loss), once.
 
 - SI-SNR: torchmetrics' scale-invariant SDR on the waveform (the paper's "SI-SNR").
 - Mel distance: mean L1 of log10(1 + mel magnitude) over 7 scales, windows 32…2048 samples,
-  hop = window/4, 5…320 mel bands (the band count doubles with the window); docs/paper.md §6.
+  hop = window/4, 5…320 mel bands (the band count doubles with the window); docs/paper.md §6
+  "Metrics".
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
-from neuro_codec.coding.formats import min_exact_bits
+from neuro_codec.coding.costs import min_exact_bits
 from neuro_codec.data.audio import bits_per_second
 from neuro_codec.errors import CheckpointError, ConfigError, run_command
 from neuro_codec.model.checkpoint import (

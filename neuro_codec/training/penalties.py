@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from neuro_codec.coding.formats import sparse_storage_cost
+from neuro_codec.coding.costs import sparse_storage_cost
 
 B0_BITS_PER_FRAME = 80
 
