@@ -27,6 +27,7 @@ from neuro_codec.data.audio import SAMPLE_RATE_HZ
 from neuro_codec.errors import CodecError, run_command
 from neuro_codec.figures import pyplot, save_figure
 from neuro_codec.fileio import atomic_path
+from neuro_codec.model.presets import ModelKind
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -56,9 +57,10 @@ def train_rows(rows: Sequence[Row], out: Path, minutes: float, parallel: int = 2
     for i in range(0, len(rows), parallel):
         procs = []
         for row in rows[i:i + parallel]:
-            cmd = [sys.executable, "-m", "neuro_codec.train", "--model", "free", "--config",
-                   "small", "--steps", "100000", "--ckpt-every", "1000", "--log-every", "50",
-                   "--val-clips", "0", "--threads", "1", "--max-minutes", str(minutes),
+            cmd = [sys.executable, "-m", "neuro_codec.train", "--model", ModelKind.FREE.value,
+                   "--config", "small", "--steps", "100000", "--ckpt-every", "1000",
+                   "--log-every", "50", "--val-clips", "0", "--threads", "1", "--max-minutes",
+                   str(minutes),
                    "--out", str(out / row.name), *row.train_args]
             print("$ " + " ".join(cmd), flush=True)
             log = open(out / f"{row.name}.out", "w")
@@ -73,7 +75,7 @@ def score_rows(rows: Sequence[Row], out: Path, clips, steps: Sequence[int],
                progress: bool = True) -> list[dict]:
     from neuro_codec.compression import load_model
     from neuro_codec.evaluation.evaluate import evaluate_clips, summarize
-    from neuro_codec.model.checkpoint import load_checkpoint
+    from neuro_codec.model.checkpoint import Checkpoint
 
     results = []
     for row in rows:
@@ -81,14 +83,14 @@ def score_rows(rows: Sequence[Row], out: Path, clips, steps: Sequence[int],
         if not path.is_file():
             print(f"{row.name}: no checkpoint at {path}, skipped", file=sys.stderr)
             continue
-        ckpt = load_checkpoint(path)
+        ckpt = Checkpoint.read(path)
         model = load_model(path)
-        minutes = float(ckpt["extra"]["last_log"]["seconds"]) / 60
+        minutes = float(ckpt.extra["last_log"]["seconds"]) / 60
         for k in steps if model.codec.refiner is not None else (0,):
             mean = summarize(evaluate_clips(model, clips, steps=k, progress=progress))
             results.append({
                 "row": row.name, "decoder": "first stage" if k == 0 else f"+ refiner, {k} steps",
-                "train_minutes": round(minutes, 1), "train_steps": int(ckpt["step"]),
+                "train_minutes": round(minutes, 1), "train_steps": ckpt.step,
                 "kbps": mean["payload_kbps"], "event_rate": mean["event_rate"],
                 "si_snr_db": mean["si_snr_db"], "mel_distance": mean["mel_distance"],
                 "visqol": mean["visqol"], "decode_x_realtime": mean["decode_x_realtime"],

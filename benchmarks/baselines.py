@@ -95,10 +95,10 @@ def evaluate_opus(clips: list[tuple[str, np.ndarray]], kbps: float, with_visqol:
 
 def _steps_for(checkpoint: str, steps: Sequence[int]) -> list[int]:
     """The step counts worth a row: a model without a refiner decodes the same at any count."""
-    from neuro_codec.model.checkpoint import load_checkpoint
+    from neuro_codec.model.checkpoint import Checkpoint
 
-    decoder = load_checkpoint(checkpoint)["config"].get("decoder") or {}
-    return sorted(set(steps)) if decoder.get("refiner_blocks", 0) else [0]
+    decoder = Checkpoint.read(checkpoint).decoder_config
+    return sorted(set(steps)) if decoder is not None and decoder.refiner_blocks else [0]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

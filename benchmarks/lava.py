@@ -34,7 +34,7 @@ from neuro_codec.errors import CodecError
 from neuro_codec.figures import pyplot, save_figure
 from neuro_codec.fileio import atomic_path
 from neuro_codec.model.arithmetic import Arithmetic
-from neuro_codec.model.checkpoint import build_encoder, load_checkpoint
+from neuro_codec.model.checkpoint import Checkpoint
 from neuro_codec.model.fixed_point import simulate_fixed_point
 
 SPEED_GOAL = 5.0
@@ -85,12 +85,11 @@ def _payload_bps(z: np.ndarray, n_samples: int) -> float:
     return bits_per_second(bits, n_samples)
 
 
-def _si_snr(ckpt: dict, source: str, z: np.ndarray, audio: np.ndarray, steps: int,
+def _si_snr(ckpt: Checkpoint, z: np.ndarray, audio: np.ndarray, steps: int,
             n_samples: int) -> float:
     from neuro_codec.evaluation.metrics import si_snr_db
-    from neuro_codec.model.codec import build_codec
 
-    codec = build_codec(ckpt, source)
+    codec = ckpt.build_codec()
     n_frames = frames_of_samples(n_samples, codec.hop)
     zt = torch.from_numpy(z[:, :n_frames].astype(np.float32)).unsqueeze(0)
     gen = torch.Generator().manual_seed(0)
@@ -100,9 +99,9 @@ def _si_snr(ckpt: dict, source: str, z: np.ndarray, audio: np.ndarray, steps: in
 
 def bench(path: str, audio_name: str, audio: np.ndarray, decode_seconds: float,
           decode_steps: int, progress: bool) -> Row:
-    ckpt = load_checkpoint(path)
-    encoder = build_encoder(ckpt, path)
-    graph = encoder_to_nir(encoder, model_id=ckpt["model_id"])
+    ckpt = Checkpoint.read(path)
+    encoder = ckpt.build_encoder()
+    graph = encoder_to_nir(encoder, model_id=ckpt.model_id)
     with torch.no_grad():
         _, trace = encoder.double()(torch.from_numpy(audio.astype(np.float64)),
                                     return_trace=True)
@@ -112,7 +111,7 @@ def bench(path: str, audio_name: str, audio: np.ndarray, decode_seconds: float,
     _, replica = simulate_fixed_point(encoder, audio)
     n_steps = fl.n_frames
     row = Row(
-        checkpoint=path, label=ckpt["model_id"], model_id=ckpt["model_id"], audio=audio_name,
+        checkpoint=path, label=ckpt.model_id, model_id=ckpt.model_id, audio=audio_name,
         seconds=audio.size / SAMPLE_RATE_HZ,
         float_equal=all(np.array_equal(a, b) for a, b in zip(fl.layers, ref)),
         float_agreement=[float((a == b).mean()) for a, b in zip(fl.layers, ref)],
@@ -124,10 +123,10 @@ def bench(path: str, audio_name: str, audio: np.ndarray, decode_seconds: float,
         float_steps_per_s=n_steps / fl.wall_time_s, fixed_steps_per_s=n_steps / fx.wall_time_s,
         float_realtime=fl.realtime_factor, fixed_realtime=fx.realtime_factor,
     )
-    if ckpt.get("decoder"):
+    if ckpt.has_codec:
         n = min(audio.size, int(decode_seconds * SAMPLE_RATE_HZ))
-        row.si_snr_float_db = _si_snr(ckpt, path, fl.z, audio, decode_steps, n)
-        row.si_snr_fixed_db = _si_snr(ckpt, path, fx.z, audio, decode_steps, n)
+        row.si_snr_float_db = _si_snr(ckpt, fl.z, audio, decode_steps, n)
+        row.si_snr_fixed_db = _si_snr(ckpt, fx.z, audio, decode_steps, n)
     else:
         row.note = "no decoder in checkpoint: SI-SNR skipped"
     return row

@@ -28,8 +28,8 @@ from neuro_codec.evaluation.metrics import si_snr_db
 from neuro_codec.figures import pyplot, save_figure
 from neuro_codec.fileio import atomic_path
 from neuro_codec.model.arithmetic import Arithmetic, encode_events
-from neuro_codec.model.checkpoint import arithmetic_of, load_checkpoint
-from neuro_codec.model.codec import Codec, build_codec
+from neuro_codec.model.checkpoint import Checkpoint
+from neuro_codec.model.codec import Codec
 from neuro_codec.model.presets import get_preset
 
 
@@ -75,9 +75,9 @@ def main(argv=None) -> int:
 
     arithmetic = Arithmetic.FLOAT
     if args.checkpoint:
-        ckpt = load_checkpoint(args.checkpoint)
-        codec, label = build_codec(ckpt, args.checkpoint), ckpt["model_id"]
-        arithmetic = arithmetic_of(ckpt)
+        ckpt = Checkpoint.read(args.checkpoint)
+        codec, label = ckpt.build_codec(), ckpt.model_id
+        arithmetic = ckpt.arithmetic
     else:
         preset = get_preset("small")
         codec, label = Codec(preset.encoder, preset.decoder).eval(), "small (random weights)"

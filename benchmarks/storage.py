@@ -148,7 +148,7 @@ def real_output_table(checkpoints: list[str], seconds: float) -> None:
     from neuro_codec.coding.entropy import encode_entropy
     from neuro_codec.data.excerpts import split_excerpts
     from neuro_codec.model.arithmetic import encode_events
-    from neuro_codec.model.checkpoint import arithmetic_of, build_encoder, load_checkpoint
+    from neuro_codec.model.checkpoint import Checkpoint
 
     clips = split_excerpts(None, 100, seconds, "test")
     n_samples = sum(x.size for _, x in clips)
@@ -157,17 +157,17 @@ def real_output_table(checkpoints: list[str], seconds: float) -> None:
     print(f"{'model':>22} {'event rate':>10} {'best exact bps':>15} {'entropy bps':>12} "
           f"{'gain':>7}")
     for path in checkpoints:
-        ckpt = load_checkpoint(path)
-        encoder = build_encoder(ckpt, path)
+        ckpt = Checkpoint.read(path)
+        encoder = ckpt.build_encoder()
         exact = coded = events = cells = 0
         for _, x in clips:
-            z = encode_events(encoder, x, arithmetic_of(ckpt))
+            z = encode_events(encoder, x, ckpt.arithmetic)
             n, t = z.shape
             s = int(z.sum())
             exact += min_exact_bits(n, t, s)
             coded += encode_entropy(z)[1]
             events, cells = events + s, cells + z.size
-        print(f"{ckpt['model_id']:>22} {events / cells:10.2%} "
+        print(f"{ckpt.model_id:>22} {events / cells:10.2%} "
               f"{bits_per_second(exact, n_samples):15.0f} "
               f"{bits_per_second(coded, n_samples):12.0f} {1 - coded / exact:7.1%}")
 

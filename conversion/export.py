@@ -24,7 +24,7 @@ from conversion.nir_export import (
 )
 from neuro_codec.errors import run_command, writing
 from neuro_codec.fileio import atomic_path
-from neuro_codec.model.checkpoint import arithmetic_of, at_level, build_encoder, load_checkpoint
+from neuro_codec.model.checkpoint import load_encoder
 
 
 def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike,
@@ -33,20 +33,19 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike,
 
     A μ-SPARSE encoder is exported at one level `mu` (default its middle level): the level's
     embeddings are constant currents, folded into the Affine biases, and the level is
-    recorded in the graph's metadata (`mu`). The checkpoint's arithmetic (`arithmetic_of`) is
-    recorded as `arithmetic`.
+    recorded in the graph's metadata (`mu`). The checkpoint's arithmetic
+    (`Checkpoint.arithmetic`) is recorded as `arithmetic`.
 
     Raises:
         CheckpointError: the checkpoint is missing or does not hold an encoder.
         ConversionError: the encoder cannot be expressed, or the file does not read back equal.
         OutputError: `out` cannot be written.
     """
-    ckpt = load_checkpoint(checkpoint)
-    encoder, mu = at_level(build_encoder(ckpt, str(checkpoint)), mu, str(checkpoint))
-    graph = encoder_to_nir(encoder, model_id=ckpt["model_id"])
-    graph.metadata["arithmetic"] = arithmetic_of(ckpt).value
-    if mu is not None:
-        graph.metadata["mu"] = mu
+    loaded = load_encoder(checkpoint, mu)
+    graph = encoder_to_nir(loaded.encoder, model_id=loaded.model_id)
+    graph.metadata["arithmetic"] = loaded.arithmetic.value
+    if loaded.mu is not None:
+        graph.metadata["mu"] = loaded.mu
     with writing(out), atomic_path(out, suffix=".nir") as tmp:
         nir.write(tmp, graph)
         back = nir.read(tmp)

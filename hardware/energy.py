@@ -3,11 +3,12 @@
 For each checkpoint: export the encoder to NIR (`conversion.nir_export`), run it in Lava's
 Loihi simulation on the audio (`hardware.simulate`), count per layer what Lava produced
 (`hardware.counts`), price it (`hardware.energy_model`) and write report.json, report.md and
-energy.png (`hardware.report`). Each checkpoint runs in its own arithmetic (`arithmetic_of`, as
-`neuro-codec encode` does) unless `--precision` overrides it, so that the events counted are
-the events the `.snc` stores; `--backend snntorch` computes the same rasters without Lava
-(Loihi fixed point: `simulate_fixed_point`; float: the float64 encoder). Usage errors are
-argparse's (exit 2); bad input gets one `error: …` line on stderr and exit code 1.
+energy.png (`hardware.report`). Each checkpoint runs in its own arithmetic
+(`Checkpoint.arithmetic`, as `neuro-codec encode` does) unless `--precision` overrides it, so
+that the events counted are the events the `.snc` stores; `--backend snntorch` computes the
+same rasters without Lava (Loihi fixed point: `simulate_fixed_point`; float: the float64
+encoder). Usage errors are argparse's (exit 2); bad input gets one `error: …` line on stderr
+and exit code 1.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from neuro_codec.data.audio import SAMPLE_RATE_HZ, load_audio
 from neuro_codec.errors import CodecError, run_command, writing
 from neuro_codec.fileio import atomic_path
 from neuro_codec.model.arithmetic import Arithmetic
-from neuro_codec.model.checkpoint import arithmetic_of, at_level, build_encoder, load_checkpoint
+from neuro_codec.model.checkpoint import load_encoder
 
 BACKENDS = ("lava", "snntorch")
 
@@ -169,15 +170,11 @@ def run(args) -> int:
         _lava_stack()   # fail before loading anything heavy
     encoders = []
     for path in args.checkpoint:
-        ckpt = load_checkpoint(path)
-        if any(ckpt["model_id"] == m for _, m, _, _ in encoders):
-            raise EnergyError(f"{path}: model {ckpt['model_id']} was given twice")
-        encoder = build_encoder(ckpt, str(path))
-        if encoder.config.mu_levels:    # μ-SPARSE: the level --mu gives (default the middle)
-            encoder, _ = at_level(encoder, args.mu, str(path))
-        arithmetic = (Arithmetic(args.precision) if args.precision is not None
-                      else arithmetic_of(ckpt))
-        encoders.append((encoder, ckpt["model_id"], str(ckpt["model"]), arithmetic))
+        # μ-SPARSE: the level --mu gives (default the middle); other kinds ignore it
+        loaded = load_encoder(path, args.mu, args.precision, mu_only_where_levels=True)
+        if any(loaded.model_id == m for _, m, _, _ in encoders):
+            raise EnergyError(f"{path}: model {loaded.model_id} was given twice")
+        encoders.append((loaded.encoder, loaded.model_id, loaded.label, loaded.arithmetic))
     clips = _load_clips(args)
     if not clips or sum(len(c.audio) for c in clips) == 0:
         raise EnergyError("no audio to run")

@@ -5,7 +5,7 @@ chunks of steps (so that progress advances and the sinks are read while they hol
 switches each layer's bias on when its first frame arrives, aligns the layers' latencies away
 and always stops the runtime, also on an error or Ctrl-C. `python -m hardware.simulate` writes
 z as an (N, T) uint8 array, the same array `neuro-codec encode` stores for the file: it runs in
-the checkpoint's own arithmetic (`arithmetic_of`; for `--nir`, the graph's "arithmetic"
+the checkpoint's own arithmetic (`Checkpoint.arithmetic`; for `--nir`, the graph's "arithmetic"
 metadata, float when absent) unless `--precision` overrides it.
 """
 
@@ -36,7 +36,7 @@ from neuro_codec.data.audio import SAMPLE_RATE_HZ, load_audio
 from neuro_codec.errors import CheckpointError, run_command, writing
 from neuro_codec.fileio import atomic_path
 from neuro_codec.model.arithmetic import Arithmetic
-from neuro_codec.model.checkpoint import arithmetic_of, at_level, build_encoder, load_checkpoint
+from neuro_codec.model.checkpoint import load_encoder
 
 DEFAULT_CHUNK_STEPS = 256
 
@@ -217,12 +217,10 @@ def graph_arithmetic(graph: nir.NIRGraph, source: str = "graph") -> Arithmetic:
 def _simulate(args) -> int:
     model_id, mu = "", args.mu
     if args.checkpoint is not None:
-        ckpt = load_checkpoint(args.checkpoint)
-        model_id = ckpt["model_id"]
-        encoder, mu = at_level(build_encoder(ckpt, str(args.checkpoint)), args.mu,
-                               str(args.checkpoint))
-        graph = encoder_to_nir(encoder, model_id=model_id)
-        own, origin = arithmetic_of(ckpt), "the checkpoint's"
+        loaded = load_encoder(args.checkpoint, args.mu)
+        model_id, mu = loaded.model_id, loaded.mu
+        graph = encoder_to_nir(loaded.encoder, model_id=model_id)
+        own, origin = loaded.arithmetic, "the checkpoint's"
     else:
         graph = read_graph(args.nir)
         meta = graph.metadata or {}

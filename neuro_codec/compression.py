@@ -27,6 +27,7 @@ from neuro_codec.data.audio import SAMPLE_RATE_HZ
 from neuro_codec.errors import CheckpointError, CodecError
 from neuro_codec.model.arithmetic import Arithmetic, encode_events
 from neuro_codec.model.codec import DEFAULT_STEPS, Codec
+from neuro_codec.model.presets import ModelKind
 
 DEFAULT_SEGMENT_SAMPLES = 2**17   # quality control's segment: 5.94 s, the evaluation's clip
 
@@ -35,9 +36,9 @@ DEFAULT_SEGMENT_SAMPLES = 2**17   # quality control's segment: 5.94 s, the evalu
 class LoadedModel:
     """A checkpoint ready to code: the codec, its id and kind, and its event arithmetic."""
 
-    codec: Codec
+    codec: Codec            # an `RVQCodec` for RVQ
     model_id: str
-    model: str              # "free", "sparse", "mu-sparse", "rvq"
+    kind: ModelKind
     arithmetic: Arithmetic  # how its events are computed (the checkpoint's, or an override)
 
     @property
@@ -56,13 +57,12 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu",
     Args:
         arithmetic: override the checkpoint's event arithmetic (None: the checkpoint's).
     """
-    from neuro_codec.model.checkpoint import arithmetic_of, load_checkpoint
-    from neuro_codec.model.codec import build_codec
+    from neuro_codec.model.checkpoint import Checkpoint
 
-    ckpt = load_checkpoint(path)
-    codec = build_codec(ckpt, str(path)).to(device)
-    return LoadedModel(codec, ckpt["model_id"], ckpt["model"],
-                       arithmetic_of(ckpt) if arithmetic is None else Arithmetic(arithmetic))
+    ckpt = Checkpoint.read(path)
+    codec = ckpt.build_codec().to(device)
+    return LoadedModel(codec, ckpt.model_id, ckpt.kind,
+                       ckpt.arithmetic if arithmetic is None else Arithmetic(arithmetic))
 
 
 @dataclass(frozen=True)
@@ -178,12 +178,12 @@ def encode(model: LoadedModel, x: np.ndarray, mu: int | None = None,
     from neuro_codec.coding.bitstream import encode_snc
 
     x = np.asarray(x, dtype=np.float32).reshape(-1)
-    if model.model == "rvq" or model.codec.is_rvq:
+    if model.kind is ModelKind.RVQ:
         if mu is not None or target is not None:
             raise CodecError("the RVQ baseline has no compression level μ")
         from neuro_codec.coding.rvq_file import encode_rvq
 
-        codes = model.codec.encode(torch.from_numpy(x)[None].to(
+        codes = model.codec.encode_codes(torch.from_numpy(x)[None].to(
             next(model.codec.parameters()).device))[0].cpu().numpy()
         header, data = encode_rvq(codes, model.codec.rvq_config.code_bits,
                                   sample_rate_hz=SAMPLE_RATE_HZ, hop_samples=model.hop,
@@ -191,7 +191,7 @@ def encode(model: LoadedModel, x: np.ndarray, mu: int | None = None,
         return Encoded(data, header, codes)
     if not model.mu_levels:
         if mu is not None or target is not None:
-            raise CodecError(f"{model.model_id} is a {model.model} model: it has no "
+            raise CodecError(f"{model.model_id} is a {model.kind.value} model: it has no "
                              f"compression level μ (--mu and --target-* need mu-sparse)")
         z = events(model, x)
         header, data = encode_snc(z, fmt, SAMPLE_RATE_HZ, model.hop, x.size, model.model_id)
@@ -224,7 +224,7 @@ def decode(model: LoadedModel, data: bytes, steps: int = DEFAULT_STEPS, sampler:
     if is_rvq(data[:4]):
         header, codes = unpack_rvq(data)
         _check_model(model, header.model_id, source)
-        if not model.codec.is_rvq:
+        if model.kind is not ModelKind.RVQ:
             raise CheckpointError(f"{source} holds RVQ codes; {model.model_id} is not an RVQ model")
         device = next(model.codec.parameters()).device
         gen = torch.Generator(device=device).manual_seed(seed)
@@ -236,7 +236,7 @@ def decode(model: LoadedModel, data: bytes, steps: int = DEFAULT_STEPS, sampler:
 
     header, z = unpack_snc(data)
     _check_model(model, header.model_id, source)
-    if model.codec.is_rvq:
+    if model.kind is ModelKind.RVQ:
         raise CheckpointError(f"{source} holds events; {model.model_id} is the RVQ baseline")
     if header.n_units != model.codec.encoder.config.n_units:
         raise CheckpointError(f"{source} has {header.n_units} units, the model "

@@ -123,17 +123,19 @@ def main(argv=None) -> int:
     ref = out / "excerpt.wav"
     save_audio(ref, excerpt)
     print(f"\nexcerpt: {name} ({args.seconds:g} s) → {ref}")
-    from neuro_codec.model.checkpoint import arithmetic_of, load_checkpoint
+    from neuro_codec.model.checkpoint import Checkpoint
+    from neuro_codec.model.presets import ModelKind
 
     # Checkpoints fine-tuned with --loihi-fixed define their events by Loihi's fixed point:
     # their Lava run is the fixed_pt one, and it must equal the .snc spike for spike.
-    precision = {c: arithmetic_of(load_checkpoint(c)).value for c in ckpts}
-    kinds = {c: load_checkpoint(c)["model"] for c in ckpts}
-    spiking = [c for c in ckpts if kinds[c] != "rvq"]
+    read = {c: Checkpoint.read(c) for c in ckpts}
+    precision = {c: read[c].arithmetic.value for c in ckpts}
+    kinds = {c: read[c].kind for c in ckpts}
+    spiking = [c for c in ckpts if kinds[c] is not ModelKind.RVQ]
     decoded = []
     for ckpt in ckpts:
         tag = ckpt.stem
-        if kinds[ckpt] == "rvq":   # the baseline: its own container, no Lava
+        if kinds[ckpt] is ModelKind.RVQ:   # the baseline: its own container, no Lava
             rvq, wav = out / f"{tag}.rvq", out / f"{tag}.wav"
             stage(f"{tag}: encode (RVQ baseline)", nc + ["encode", str(ref), str(rvq),
                                                          "--checkpoint", str(ckpt)])
@@ -176,9 +178,7 @@ def main(argv=None) -> int:
           str(out / "generalization"), *shipped]),
     ])
     plot_spectrograms(ref, decoded, out / "spectrograms.png")
-    from neuro_codec.model.presets import ModelKind
-
-    figure5 = [c for c in spiking if ModelKind(kinds[c]) in (ModelKind.FREE, ModelKind.SPARSE)]
+    figure5 = [c for c in spiking if kinds[c] in (ModelKind.FREE, ModelKind.SPARSE)]
     if figure5:
         stage("selectivity of the events for piano notes (the paper's Figure 5)",
               nc + ["analyze", "--checkpoint", *map(str, figure5), "--out",

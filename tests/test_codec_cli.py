@@ -38,7 +38,8 @@ def test_encode_decode_round_trip_keeps_length_and_model_id(tiny_checkpoints, wa
     snc, out = tmp_path / "x.snc", tmp_path / "out.wav"
     assert main(["encode", str(path), str(snc), "--checkpoint", str(ckpt)]) == 0
     header, z = read_snc(snc)
-    encoder, model_id = load_encoder(ckpt)
+    loaded = load_encoder(ckpt)
+    encoder, model_id = loaded.encoder, loaded.model_id
     assert header.model_id == model_id and header.n_audio_samples == x.size
     assert z.shape == (80, -(-x.size // 512))
     assert np.array_equal(z, encoder.run_float64(x)[-1])
@@ -144,7 +145,7 @@ def test_audio_beyond_full_scale_is_noted_once_and_coded_as_it_is(tiny_checkpoin
                      f"coded as it is"]
     assert "error" not in err
     # Coded as it is: the events of the loud samples, not of clipped or rescaled ones.
-    encoder, _ = load_encoder(ckpt)
+    encoder = load_encoder(ckpt).encoder
     z = read_snc(snc)[1]
     assert np.array_equal(z, encoder.run_float64(loud)[-1])
     assert not np.array_equal(z, encoder.run_float64(np.clip(loud, -1, 1))[-1])
@@ -154,7 +155,7 @@ def level_checkpoints(tmp_path_factory):
     """A tiny μ-SPARSE model (random level embeddings, so that levels differ) and an RVQ one."""
     import torch
 
-    from neuro_codec.model.checkpoint import load_checkpoint, save_checkpoint
+    from neuro_codec.model.checkpoint import Checkpoint
 
     root = tmp_path_factory.mktemp("levels")
     data = SyntheticTones(n_clips=2, clip_samples=2**13)
@@ -163,15 +164,14 @@ def level_checkpoints(tmp_path_factory):
         cfg = TrainConfig(model=model, preset="tiny", data="synthetic", steps=2, mu_levels=6)
         train(cfg, root / model, dataset=data)
         out[model] = root / model / "last.pt"
-    ckpt = load_checkpoint(out["mu-sparse"])
+    ckpt = Checkpoint.read(out["mu-sparse"])
     gen = torch.Generator().manual_seed(0)
-    for key, value in ckpt["encoder"].items():
+    for key, value in ckpt.encoder_state.items():
         if key.startswith("mu_bias."):   # level μ: a bias falling with μ, so rates fall with μ
             levels = torch.arange(value.shape[0], dtype=value.dtype)[:, None]
-            ckpt["encoder"][key] = 0.5 - 0.25 * levels + 0.05 * torch.randn(value.shape,
-                                                                             generator=gen)
-    save_checkpoint(out["mu-sparse"], {k: v for k, v in ckpt.items()
-                                       if k not in ("format", "version")})
+            ckpt.encoder_state[key] = 0.5 - 0.25 * levels + 0.05 * torch.randn(value.shape,
+                                                                               generator=gen)
+    ckpt.save(out["mu-sparse"])
     return out
 
 
@@ -329,22 +329,22 @@ def one_second(tmp_path):
 
 def test_encode_and_decode_without_flags_use_the_shipped_checkpoints(one_second, tmp_path):
     from neuro_codec.model.arithmetic import encode_events
-    from neuro_codec.model.checkpoint import arithmetic_of, build_encoder, load_checkpoint
+    from neuro_codec.model.checkpoint import Checkpoint
 
     path, x = one_second
     snc, out = tmp_path / "one.snc", tmp_path / "back.wav"
     assert main(["encode", str(path), str(snc)]) == 0
-    ckpt = load_checkpoint(SHIPPED / "sparse-small.pt")
+    ckpt = Checkpoint.read(SHIPPED / "sparse-small.pt")
     header, z = read_snc(snc)
-    assert header.model_id == ckpt["model_id"] and header.model_id.startswith("sparse-")
-    assert np.array_equal(z, encode_events(build_encoder(ckpt), x, arithmetic_of(ckpt)))
+    assert header.model_id == ckpt.model_id and header.model_id.startswith("sparse-")
+    assert np.array_equal(z, encode_events(ckpt.build_encoder(), x, ckpt.arithmetic))
     assert main(["decode", str(snc), str(out), "--steps", "0"]) == 0
     y, rate = sf.read(out)
     assert rate == 22_050 and y.shape == x.shape
     # --model picks the shipped checkpoint of another kind; decode finds it by the file's id.
-    free = load_checkpoint(SHIPPED / "free-small.pt")
+    free = Checkpoint.read(SHIPPED / "free-small.pt")
     assert main(["encode", str(path), str(snc), "--model", "free"]) == 0
-    assert read_snc(snc)[0].model_id == free["model_id"]
+    assert read_snc(snc)[0].model_id == free.model_id
     assert main(["decode", str(snc), str(out), "--steps", "0"]) == 0
     assert sf.read(out)[0].shape == x.shape
 
@@ -358,9 +358,9 @@ def test_decode_of_a_file_no_shipped_model_made_names_its_id(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: no shipped checkpoint has model id "
                                                "'sparse-000000000000'"), err
-    from neuro_codec.model.checkpoint import load_checkpoint
+    from neuro_codec.model.checkpoint import Checkpoint
 
-    shipped = [load_checkpoint(SHIPPED / f"{k}-small.pt")["model_id"] for k in ("free", "sparse")]
+    shipped = [Checkpoint.read(SHIPPED / f"{k}-small.pt").model_id for k in ("free", "sparse")]
     assert all(i in err[0] for i in shipped) and "give --checkpoint" in err[0]
     assert not out.exists()
 
@@ -385,14 +385,14 @@ def test_shipped_lookup_reads_the_folder_and_notices_a_changed_file(tiny_checkpo
     import shutil
 
     from neuro_codec.errors import CheckpointError
-    from neuro_codec.model.checkpoint import load_checkpoint
+    from neuro_codec.model.checkpoint import Checkpoint
     from neuro_codec.model.shipped import find_shipped, shipped_model_ids, shipped_path
 
     folder = tmp_path / "shipped"
     folder.mkdir()
     shutil.copy(tiny_checkpoints[0], folder / "free-small.pt")
     (folder / "junk.pt").write_bytes(b"not a checkpoint")
-    ids = [load_checkpoint(p)["model_id"] for p in tiny_checkpoints]
+    ids = [Checkpoint.read(p).model_id for p in tiny_checkpoints]
     assert shipped_model_ids(folder) == {ids[0]: folder / "free-small.pt"}
     assert find_shipped(ids[0], folder) == folder / "free-small.pt"
     assert shipped_path("free", folder) == folder / "free-small.pt"

@@ -22,8 +22,9 @@ from hardware.energy_model import (
     seanet_lstm_layers,
 )
 from hardware.report import build_report, markdown, reports_to_json, write_outputs
-from neuro_codec.model.checkpoint import encoder_only_checkpoint, save_checkpoint
+from neuro_codec.model.checkpoint import Checkpoint
 from neuro_codec.model.encoder import EncoderConfig, SpikingEncoder
+from neuro_codec.model.presets import ModelKind
 
 # The snnTorch backend and the report run without Lava (Python 3.12); the Lava tests need it.
 HAVE_LAVA_PATH = (importlib.util.find_spec("lava") is not None
@@ -182,11 +183,11 @@ def tiny_checkpoint(path, model, seed, loihi_fixed=False):
     torch.manual_seed(seed)
     cfg = EncoderConfig(frame_samples=16, hidden_sizes=(8, 6), recurrent=(False, True),
                         n_units=5, input_gain=8.0)
-    ckpt = encoder_only_checkpoint(SpikingEncoder(cfg), model)
-    if loihi_fixed:     # trained for Loihi fixed point: arithmetic_of says FIXED
-        ckpt["config"]["train"] = {"loihi_fixed": True}
-    save_checkpoint(path, ckpt)
-    return ckpt["model_id"]
+    # trained for Loihi fixed point: its arithmetic is FIXED
+    ckpt = Checkpoint.of_encoder(SpikingEncoder(cfg), ModelKind(model),
+                                 train_config={"loihi_fixed": True} if loihi_fixed else None)
+    ckpt.save(path)
+    return ckpt.model_id
 
 
 @pytest.fixture
@@ -241,7 +242,6 @@ def test_each_checkpoint_runs_in_its_own_arithmetic(tmp_path):
     float one in float64, in one report; the counted z is what `neuro-codec encode` stores
     (`encode_events` in the checkpoint's arithmetic). --precision overrides both."""
     from neuro_codec.model.arithmetic import Arithmetic, encode_events
-    from neuro_codec.model.checkpoint import arithmetic_of, build_encoder, load_checkpoint
 
     ids = {"fixed": tiny_checkpoint(tmp_path / "fixed.pt", "sparse", 2, loihi_fixed=True),
            "float": tiny_checkpoint(tmp_path / "float.pt", "free", 3)}
@@ -250,9 +250,9 @@ def test_each_checkpoint_runs_in_its_own_arithmetic(tmp_path):
     sf.write(wav, audio, 22_050, subtype="FLOAT")
     z_encode, z_other = {}, {}
     for name in ids:
-        ckpt = load_checkpoint(tmp_path / f"{name}.pt")
-        assert arithmetic_of(ckpt) is Arithmetic(name)
-        enc = build_encoder(ckpt)
+        ckpt = Checkpoint.read(tmp_path / f"{name}.pt")
+        assert ckpt.arithmetic is Arithmetic(name)
+        enc = ckpt.build_encoder()
         z_encode[name] = encode_events(enc, audio, Arithmetic(name))
         z_other[name] = encode_events(enc, audio, "float" if name == "fixed" else "fixed")
         assert not np.array_equal(z_encode[name], z_other[name])   # the arithmetic matters here

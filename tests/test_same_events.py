@@ -18,7 +18,7 @@ from neuro_codec.cli import main as codec_main  # noqa: E402
 from neuro_codec.coding.bitstream import read_snc  # noqa: E402
 from neuro_codec.data.synthetic import SyntheticTones  # noqa: E402
 from neuro_codec.model.arithmetic import Arithmetic, encode_events  # noqa: E402
-from neuro_codec.model.checkpoint import arithmetic_of, build_encoder, load_checkpoint  # noqa: E402
+from neuro_codec.model.checkpoint import Checkpoint  # noqa: E402
 from neuro_codec.training.loop import TrainConfig, train  # noqa: E402
 
 pytestmark = pytest.mark.lava
@@ -46,14 +46,14 @@ def fixed_point_run(tmp_path_factory):
 
 def test_encode_simulate_and_energy_count_the_same_z(fixed_point_run):
     ckpt_path, wav, x, d = fixed_point_run
-    ckpt = load_checkpoint(ckpt_path)
-    assert arithmetic_of(ckpt) is Arithmetic.FIXED
-    encoder = build_encoder(ckpt)
+    ckpt = Checkpoint.read(ckpt_path)
+    assert ckpt.arithmetic is Arithmetic.FIXED
+    encoder = ckpt.build_encoder()
     z_float = encode_events(encoder, x, Arithmetic.FLOAT)
 
     assert codec_main(["encode", str(wav), str(d / "x.snc"), "--checkpoint", str(ckpt_path)]) == 0
     header, z_snc = read_snc(d / "x.snc")
-    assert header.model_id == ckpt["model_id"] and z_snc.shape == (80, 44)
+    assert header.model_id == ckpt.model_id and z_snc.shape == (80, 44)
     assert 0 < z_snc.sum() < z_snc.size
     assert not np.array_equal(z_snc, z_float)      # fixed point differs here: the test can tell
 
@@ -69,9 +69,9 @@ def test_encode_simulate_and_energy_count_the_same_z(fixed_point_run):
         out = d / f"energy-{backend}"
         assert energy.main(["--checkpoint", str(ckpt_path), "--audio", str(wav), "--out",
                             str(out), "--backend", backend, "--save-events", "--quiet"]) == 0
-        rep = json.loads((out / "report.json").read_text())["checkpoints"][ckpt["model_id"]]
+        rep = json.loads((out / "report.json").read_text())["checkpoints"][ckpt.model_id]
         assert rep["precision"] == "fixed"
-        z = np.load(out / "events" / ckpt["model_id"] / "in.npy", allow_pickle=False)
+        z = np.load(out / "events" / ckpt.model_id / "in.npy", allow_pickle=False)
         assert np.array_equal(z, z_snc), backend
         assert rep["events_per_second"]["z"] * rep["seconds_of_audio"] == pytest.approx(
             int(z_snc.sum()), abs=1e-6)
@@ -85,7 +85,7 @@ def test_mu_sparse_level_is_the_same_everywhere(fixed_point_run):
                       fixed_point_fraction=0.5, val_clips=0)
     train(cfg, d / "mu", dataset=SyntheticTones(n_clips=2, clip_samples=2**13))
     ckpt_path = d / "mu" / "last.pt"
-    model_id = load_checkpoint(ckpt_path)["model_id"]
+    model_id = Checkpoint.read(ckpt_path).model_id
     assert codec_main(["encode", str(wav), str(d / "mu.snc"), "--checkpoint", str(ckpt_path),
                        "--mu", "2"]) == 0
     header, z_snc = read_snc(d / "mu.snc")

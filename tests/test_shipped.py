@@ -12,8 +12,9 @@ from neuro_codec.coding.bitstream import pack_snc, unpack_snc
 from neuro_codec.data import render
 from neuro_codec.data.midi_gen import generate_piece
 from neuro_codec.model.arithmetic import Arithmetic, encode_events
-from neuro_codec.model.checkpoint import arithmetic_of, build_encoder, load_checkpoint
-from neuro_codec.model.codec import build_codec
+from neuro_codec.model.checkpoint import CHECKPOINT_VERSION, Checkpoint
+from neuro_codec.model.codec import RVQCodec
+from neuro_codec.model.presets import ModelKind
 
 CHECKPOINTS = Path(__file__).resolve().parents[1] / "neuro_codec" / "checkpoints"
 # Event rate of z (fraction of unit-frames), as README.md's "Where it stands" states it.
@@ -38,26 +39,30 @@ def piano(tmp_path_factory) -> np.ndarray:
 @needs_fluidsynth
 @pytest.mark.parametrize("name", sorted(RATE_RANGE))
 def test_shipped_checkpoint_encodes_piano(name, piano):
-    ckpt = load_checkpoint(CHECKPOINTS / name)
-    assert ckpt["model"] == name.split("-")[0] and ckpt["decoder"]
-    assert arithmetic_of(ckpt) is Arithmetic.FIXED, "shipped models are fine-tuned in fixed point"
-    encoder = build_encoder(ckpt, name)
+    ckpt = Checkpoint.read(CHECKPOINTS / name)
+    assert ckpt.kind is ModelKind(name.split("-")[0]) and ckpt.has_codec
+    assert ckpt.arithmetic is Arithmetic.FIXED, "shipped models are fine-tuned in fixed point"
+    encoder = ckpt.build_encoder()
     z = encode_events(encoder, piano, Arithmetic.FIXED)
     assert z.dtype == np.uint8 and z.shape == (80, -(-piano.size // 512))
     lo, hi = RATE_RANGE[name]
     assert lo <= z.mean() <= hi, f"{name}: event rate {z.mean():.3f} outside [{lo}, {hi}]"
-    data = pack_snc(z, n_audio_samples=piano.size, model_id=ckpt["model_id"])
+    data = pack_snc(z, n_audio_samples=piano.size, model_id=ckpt.model_id)
     header, z_back = unpack_snc(data)
-    assert np.array_equal(z_back, z) and header.model_id == ckpt["model_id"]
+    assert np.array_equal(z_back, z) and header.model_id == ckpt.model_id
     assert header.n_events == int(z.sum()) and header.n_audio_samples == piano.size
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in CHECKPOINTS.glob("*.pt")))
 def test_every_shipped_checkpoint_builds_its_codec_at_the_hop(name):
-    # rvq-small.pt was saved before DecoderConfig.hop_samples became frame_samples (the old key
-    # still loads); the others are saved in the current format.
-    ckpt = load_checkpoint(CHECKPOINTS / name)
-    decoder = ckpt["config"]["decoder"]
-    assert decoder.get("frame_samples", decoder.get("hop_samples")) == 512
-    codec = build_codec(ckpt, name)
+    # Every shipped file is in the current version (the reader refuses older ones), named by
+    # its kind, without optimiser state, and builds the codec class of that kind.
+    import torch
+
+    assert torch.load(CHECKPOINTS / name, weights_only=True)["version"] == CHECKPOINT_VERSION
+    ckpt = Checkpoint.read(CHECKPOINTS / name)
+    assert name == f"{ckpt.kind.value}-small.pt" and ckpt.model_id.startswith(ckpt.kind.value)
+    assert ckpt.optimizer is None and ckpt.decoder_config.frame_samples == 512
+    codec = ckpt.build_codec()
+    assert isinstance(codec, RVQCodec) == (ckpt.kind is ModelKind.RVQ)
     assert codec.hop == codec.cfg.frame_samples == codec.encoder.config.frame_samples == 512

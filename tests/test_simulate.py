@@ -13,7 +13,7 @@ from factories import tiny_encoder
 import hardware.simulate as simulate
 from conversion.nir_export import encoder_to_nir, lif_name
 from neuro_codec.model.arithmetic import Arithmetic
-from neuro_codec.model.checkpoint import encoder_only_checkpoint, save_checkpoint
+from neuro_codec.model.checkpoint import Checkpoint
 from neuro_codec.model.encoder import EncoderConfig
 from neuro_codec.model.fixed_point import simulate_fixed_point
 
@@ -31,7 +31,7 @@ CFG = EncoderConfig(frame_samples=16, hidden_sizes=(8, 6), recurrent=(False, Tru
 @pytest.fixture
 def files(tmp_path):
     enc = _tiny()
-    save_checkpoint(tmp_path / "enc.pt", encoder_only_checkpoint(enc))
+    Checkpoint.of_encoder(enc).save(tmp_path / "enc.pt")
     rng = np.random.default_rng(0)
     audio = np.clip(rng.normal(0, 0.3, 16 * 230 + 7), -1, 1).astype(np.float32)
     sf.write(tmp_path / "in.wav", audio, 22050, subtype="FLOAT")
@@ -122,10 +122,8 @@ def test_cli_from_nir_file_in_fixed_point(files):
 
 
 def _fixed_checkpoint(enc, path):
-    """The encoder as a checkpoint trained for Loihi fixed point (arithmetic_of: FIXED)."""
-    ckpt = encoder_only_checkpoint(enc)
-    ckpt["config"]["train"] = {"loihi_fixed": True}
-    save_checkpoint(path, ckpt)
+    """The encoder as a checkpoint trained for Loihi fixed point (arithmetic: FIXED)."""
+    Checkpoint.of_encoder(enc, train_config={"loihi_fixed": True}).save(path)
 
 
 def test_default_precision_is_the_checkpoints_arithmetic(files, capsys):

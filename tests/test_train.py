@@ -9,7 +9,7 @@ import torch
 
 from neuro_codec.coding.costs import paper_costs
 from neuro_codec.data.synthetic import SyntheticTones
-from neuro_codec.model.checkpoint import load_checkpoint
+from neuro_codec.model.checkpoint import Checkpoint
 from neuro_codec.model.codec import Codec
 from neuro_codec.model.presets import get_preset
 from neuro_codec.training.loop import TrainConfig, main, train
@@ -76,18 +76,19 @@ def test_resume_after_a_kill_continues_with_the_same_steps(tmp_path):
     full = train(_tiny_cfg(), tmp_path / "full", dataset=data)
     # A run killed after its step-3 checkpoint (FREE: nothing depends on the total steps).
     train(_tiny_cfg(steps=3), tmp_path / "cut", dataset=data)
-    assert load_checkpoint(tmp_path / "cut" / "last.pt")["step"] == 3
+    assert Checkpoint.read(tmp_path / "cut" / "last.pt").step == 3
     resumed = train(_tiny_cfg(), tmp_path / "cut", resume=True, dataset=data)
-    assert load_checkpoint(tmp_path / "cut" / "last.pt")["step"] == 6
+    assert Checkpoint.read(tmp_path / "cut" / "last.pt").step == 6
     with open(tmp_path / "cut" / "log.csv") as f:
         steps = [int(r["step"]) for r in csv.DictReader(f)]
     assert steps == [1, 2, 3, 4, 5, 6]
     # The same batches and the same updates: the resumed run ends where the full one did,
     # exactly (weights too).
     assert resumed["loss"] == full["loss"]
-    a, b = (load_checkpoint(tmp_path / d / "last.pt") for d in ("full", "cut"))
-    assert all(torch.equal(a["decoder"][k], b["decoder"][k]) for k in a["decoder"])
-    assert all(torch.equal(a["encoder"][k], b["encoder"][k]) for k in a["encoder"])
+    a, b = (Checkpoint.read(tmp_path / d / "last.pt") for d in ("full", "cut"))
+    assert all(torch.equal(a.codec_without_encoder[k], b.codec_without_encoder[k])
+               for k in a.codec_without_encoder)
+    assert all(torch.equal(a.encoder_state[k], b.encoder_state[k]) for k in a.encoder_state)
 
 
 def test_stop_at_step_keeps_the_schedule_of_the_whole_run(tmp_path):
@@ -98,11 +99,11 @@ def test_stop_at_step_keeps_the_schedule_of_the_whole_run(tmp_path):
     full = train(cfg, tmp_path / "full", dataset=data)
     cut = train(cfg, tmp_path / "cut", dataset=data, stop_at_step=3)
     assert cut["step"] == 3 and cut["beta"] == 0.5
-    assert load_checkpoint(tmp_path / "cut" / "last.pt")["step"] == 3
+    assert Checkpoint.read(tmp_path / "cut" / "last.pt").step == 3
     resumed = train(cfg, tmp_path / "cut", resume=True, dataset=data)
     assert resumed["step"] == 6 and resumed["beta"] == 2.0 and resumed["loss"] == full["loss"]
-    a, b = (load_checkpoint(tmp_path / d / "last.pt") for d in ("full", "cut"))
-    assert all(torch.equal(a["encoder"][k], b["encoder"][k]) for k in a["encoder"])
+    a, b = (Checkpoint.read(tmp_path / d / "last.pt") for d in ("full", "cut"))
+    assert all(torch.equal(a.encoder_state[k], b.encoder_state[k]) for k in a.encoder_state)
 
 
 def test_schedule_flags(capsys):
@@ -134,7 +135,7 @@ def test_torchrun_two_cpu_processes_with_gloo(tmp_path):
                         "--out", str(out)],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
-    assert load_checkpoint(out / "last.pt")["step"] == 3
+    assert Checkpoint.read(out / "last.pt").step == 3
 
 
 def test_loihi_fixed_fine_tuning_starts_from_a_checkpoint(tmp_path):
@@ -145,13 +146,12 @@ def test_loihi_fixed_fine_tuning_starts_from_a_checkpoint(tmp_path):
     row = train(_tiny_cfg(steps=2, loihi_fixed=True, init_from=str(tmp_path / "float/last.pt")),
                 tmp_path / "qat", dataset=data)
     assert row["step"] == 2
-    ckpt = load_checkpoint(tmp_path / "qat" / "last.pt")
-    assert ckpt["config"]["train"]["loihi_fixed"] is True
+    ckpt = Checkpoint.read(tmp_path / "qat" / "last.pt")
+    assert ckpt.train_config["loihi_fixed"] is True
     # The QAT forward's spikes are the fixed-point replica's (what Lava fixed_pt computes).
-    from neuro_codec.model.checkpoint import build_encoder
     from neuro_codec.model.fixed_point import fixed_point_forward
 
-    enc = build_encoder(ckpt)
+    enc = ckpt.build_encoder()
     x = data[0]["audio"]
     with torch.no_grad():
         z_qat = fixed_point_forward(enc, x)[0].numpy()
@@ -160,8 +160,9 @@ def test_loihi_fixed_fine_tuning_starts_from_a_checkpoint(tmp_path):
 
 
 def test_fixed_point_phase_covers_the_last_fraction_of_the_steps(tmp_path):
+    import dataclasses
+
     from neuro_codec.model.arithmetic import Arithmetic
-    from neuro_codec.model.checkpoint import arithmetic_of
 
     data = SyntheticTones(n_clips=2, clip_samples=2**13)
     cfg = _tiny_cfg(steps=8, ckpt_every=4, fixed_point_fraction=0.25)
@@ -169,10 +170,10 @@ def test_fixed_point_phase_covers_the_last_fraction_of_the_steps(tmp_path):
     train(cfg, tmp_path / "run", dataset=data)
     with open(tmp_path / "run" / "log.csv") as f:
         assert [int(r["fixed_point"]) for r in csv.DictReader(f)] == [0] * 6 + [1] * 2
-    ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
-    assert arithmetic_of(ckpt) is Arithmetic.FIXED
+    ckpt = Checkpoint.read(tmp_path / "run" / "last.pt")
+    assert ckpt.arithmetic is Arithmetic.FIXED
     # Saved before the fixed-point phase:
-    assert arithmetic_of({**ckpt, "step": 4}) is Arithmetic.FLOAT
+    assert dataclasses.replace(ckpt, step=4).arithmetic is Arithmetic.FLOAT
 
 
 def test_time_budget_stops_with_a_checkpoint(tmp_path):
@@ -181,21 +182,18 @@ def test_time_budget_stops_with_a_checkpoint(tmp_path):
     data = SyntheticTones(n_clips=2, clip_samples=2**13)
     row = train(_tiny_cfg(steps=10_000, ckpt_every=5_000, log_every=5_000), tmp_path / "run",
                 dataset=data, max_seconds=0.0)
-    ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
-    assert ckpt["step"] == 1 and row["step"] == 1
+    ckpt = Checkpoint.read(tmp_path / "run" / "last.pt")
+    assert ckpt.step == 1 and row["step"] == 1
     with open(tmp_path / "run" / "log.csv") as f:
         assert [int(r["step"]) for r in csv.DictReader(f)] == [1]
 
 
 def test_overrides_change_the_model_and_are_stored(tmp_path):
-    from neuro_codec.model.codec import build_codec
-
     data = SyntheticTones(n_clips=2, clip_samples=2**13)
     cfg = _tiny_cfg(steps=1, encoder_overrides=(("input_support", "dense"),),
                     decoder_overrides=(("refiner_blocks", 0),))
     train(cfg, tmp_path / "run", dataset=data)
-    ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
-    codec = build_codec(ckpt)
+    codec = Checkpoint.read(tmp_path / "run" / "last.pt").build_codec()
     assert codec.refiner is None and codec.encoder.config.input_support == "dense"
     assert int((codec.encoder.fc[0].weight == 0).sum()) == 0
     with pytest.raises(ValueError, match="no field 'bogus'"):
@@ -216,7 +214,7 @@ def test_validation_rows_at_every_checkpoint(tmp_path):
 def test_mu_sparse_trains_from_a_free_model_and_its_levels_set_the_rate(tmp_path):
     """μ-SPARSE starts from a FREE checkpoint (its level embeddings start at zero), draws a
     level per clip, and the hinge of each level is what the log's penalty shows."""
-    from neuro_codec.model.codec import build_codec
+    from neuro_codec.model.presets import ModelKind
     from neuro_codec.training.loop import draw_levels
 
     data = SyntheticTones(n_clips=2, clip_samples=2**13)
@@ -225,9 +223,9 @@ def test_mu_sparse_trains_from_a_free_model_and_its_levels_set_the_rate(tmp_path
                     init_from=str(tmp_path / "free" / "last.pt"))
     row = train(cfg, tmp_path / "mu", dataset=data)
     assert row["step"] == 4 and row["fixed_point"] == 1 and row["beta"] == 10.0
-    ckpt = load_checkpoint(tmp_path / "mu" / "last.pt")
-    assert ckpt["model"] == "mu-sparse" and ckpt["model_id"].startswith("mu-sparse-")
-    codec = build_codec(ckpt)
+    ckpt = Checkpoint.read(tmp_path / "mu" / "last.pt")
+    assert ckpt.kind is ModelKind.MU_SPARSE and ckpt.model_id.startswith("mu-sparse-")
+    codec = ckpt.build_codec()
     assert codec.encoder.config.mu_levels == codec.cfg.mu_levels == 6
     assert float(codec.encoder.mu_bias[0].weight.detach().abs().sum()) > 0   # levels trained
     # Levels are a pure function of (seed, step, rank), in range, and differ between steps.
@@ -240,25 +238,28 @@ def test_mu_sparse_trains_from_a_free_model_and_its_levels_set_the_rate(tmp_path
 
 
 def test_rvq_baseline_trains_and_bills_80_bits_per_frame(tmp_path):
-    from neuro_codec.model.codec import build_codec
+    from neuro_codec.model.codec import RVQCodec
 
     data = SyntheticTones(n_clips=2, clip_samples=2**13)
     row = train(_tiny_cfg(model="rvq", steps=2), tmp_path / "rvq", dataset=data)
     assert row["kbps"] == 80 * 22050 / 512 / 1e3 and row["commit"] >= 0.0
     assert math.isnan(row["event_rate"])
-    ckpt = load_checkpoint(tmp_path / "rvq" / "last.pt")
-    assert ckpt["config"]["rvq"]["codebooks"] == 8
-    codec = build_codec(ckpt)
-    assert codec.is_rvq
-    codes = codec.encode(data[0]["audio"])
-    assert codes.shape == (1, 8, 2**13 // 512)
+    ckpt = Checkpoint.read(tmp_path / "rvq" / "last.pt")
+    assert ckpt.rvq_config.codebooks == 8
+    codec = ckpt.build_codec()
+    assert isinstance(codec, RVQCodec)
+    codes = codec.encode_codes(data[0]["audio"])
+    assert codes.shape == (1, 8, 2**13 // 512) and codes.dtype == torch.int64
+    # `encode` gives what `decode` takes, as for the spiking models: the quantised latent.
+    latent = codec.encode(data[0]["audio"])
+    assert latent.shape == (1, 80, 2**13 // 512) and latent.is_floating_point()
+    assert torch.allclose(latent, codec.encoder.dequantize(codes), atol=1e-5)
     with pytest.raises(ValueError, match="no spiking encoder"):
         _tiny_cfg(model="rvq", fixed_point_fraction=0.1)
     from neuro_codec.errors import CheckpointError
-    from neuro_codec.model.checkpoint import build_encoder
 
     with pytest.raises(CheckpointError, match="RVQ baseline"):
-        build_encoder(ckpt)
+        ckpt.build_encoder()
 
 
 # ---------------------------------------------------------------------------- the command line

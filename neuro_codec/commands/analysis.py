@@ -24,20 +24,14 @@ def model_events(checkpoint: str, clips: list[dict], progress: bool = False):
     from tqdm.auto import tqdm
 
     from neuro_codec.model.arithmetic import encode_events
-    from neuro_codec.model.checkpoint import (
-        arithmetic_of,
-        at_level,
-        build_encoder,
-        load_checkpoint,
-    )
+    from neuro_codec.model.checkpoint import load_encoder
 
-    ckpt = load_checkpoint(checkpoint)
-    encoder, mu = at_level(build_encoder(ckpt, checkpoint), None, checkpoint)
-    fixed = arithmetic_of(ckpt)
-    z = np.stack([encode_events(encoder, c["audio"].numpy(), fixed)[:, : c["onsets"].shape[1]]
-                  for c in tqdm(clips, disable=not progress, desc=f"encode {ckpt['model']}")])
-    level = "" if mu is None else f", μ {mu}"
-    return f"{ckpt['model']} ({ckpt['model_id']}{level})", z
+    loaded = load_encoder(checkpoint)
+    z = np.stack([encode_events(loaded.encoder, c["audio"].numpy(), loaded.arithmetic)
+                  [:, : c["onsets"].shape[1]]
+                  for c in tqdm(clips, disable=not progress, desc=f"encode {loaded.label}")])
+    level = "" if loaded.mu is None else f", μ {loaded.mu}"
+    return f"{loaded.label} ({loaded.model_id}{level})", z
 
 
 def _analyze(args) -> int:

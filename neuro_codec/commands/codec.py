@@ -68,6 +68,7 @@ def _target(args) -> QualityTarget | None:
 def _encode(args) -> int:
     from neuro_codec import compression
     from neuro_codec.fileio import write_bytes_atomic
+    from neuro_codec.model.presets import ModelKind
 
     model = compression.load_model(_checkpoint(args))
     x = load_audio(args.input)
@@ -78,7 +79,7 @@ def _encode(args) -> int:
         write_bytes_atomic(args.output, coded.data)
     seconds = x.size / SAMPLE_RATE_HZ
     h = coded.header
-    if model.codec.is_rvq:
+    if model.kind is ModelKind.RVQ:
         what = f"{h.n_codebooks}x{h.n_frames} codes of {h.codebook_bits} bits (.rvq)"
     else:
         what = (f"{h.n_units}x{h.n_frames} events, S={h.n_events} "
@@ -116,7 +117,7 @@ def _eval(args) -> int:
     from neuro_codec.evaluation.quality_table import format_table, write_table
 
     model = compression.load_model(_checkpoint(args), _device(args.device))
-    ckpt = {"model": model.model, "model_id": model.model_id}
+    ckpt = {"model": model.kind.value, "model_id": model.model_id}
     clips = split_excerpts(args.root or None, args.clips, args.seconds, args.split, args.data)
     if not clips:
         raise CodecError(f"no clips of {args.seconds} s in split {args.split!r}")

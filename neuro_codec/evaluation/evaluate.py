@@ -21,6 +21,7 @@ from neuro_codec.compression import Encoded, LoadedModel, QualityTarget
 from neuro_codec.data.audio import SAMPLE_RATE_HZ, bits_per_second
 from neuro_codec.evaluation.metrics import quality
 from neuro_codec.model.codec import DEFAULT_STEPS
+from neuro_codec.model.presets import ModelKind
 
 
 def evaluate_clips(model: LoadedModel, clips: list[tuple[str, np.ndarray]],
@@ -38,7 +39,7 @@ def evaluate_clips(model: LoadedModel, clips: list[tuple[str, np.ndarray]],
     of every clip: what was scored, for the listening page (`decoded_clips.py`).
     """
     rows = []
-    for name, x in tqdm(clips, disable=not progress, desc=f"eval {model.model}"):
+    for name, x in tqdm(clips, disable=not progress, desc=f"eval {model.kind.value}"):
         t0 = time.perf_counter()
         coded = compression.encode(model, x, mu=mu, target=target)
         encode_s = time.perf_counter() - t0
@@ -51,7 +52,7 @@ def evaluate_clips(model: LoadedModel, clips: list[tuple[str, np.ndarray]],
         seconds = x.size / SAMPLE_RATE_HZ
         fmt = getattr(header, "format", None)
         rows.append({
-            "clip": name, "format": "rvq" if fmt is None else fmt.value,
+            "clip": name, "format": ModelKind.RVQ.value if fmt is None else fmt.value,
             "payload_kbps": bits_per_second(header.payload_bits, x.size) / 1e3,
             "file_kbps": bits_per_second(8 * len(coded.data), x.size) / 1e3,
             "event_rate": float("nan") if fmt is None else float(coded.z.mean()),
@@ -99,10 +100,12 @@ def summarize(rows: list[dict], keys: Sequence[str] | None = None,
     return out
 
 
-def table_row(model: str, rows: list[dict], steps: int | None = None) -> dict:
-    """The shared rate–quality table's row (`quality_table`) for per-clip `rows`."""
+def table_row(kind: ModelKind | str, rows: list[dict], steps: int | None = None) -> dict:
+    """The shared rate–quality table's row (`quality_table`) for per-clip `rows` of a model
+    of `kind`."""
     mean = summarize(rows)
-    label = (model if model == "rvq" else f"spiking-{model}") + (
+    kind = ModelKind(kind)
+    label = (kind.value if kind is ModelKind.RVQ else f"spiking-{kind.value}") + (
         "" if steps is None else " (first stage)" if steps == 0
         else f" (+ refiner, {steps} steps)")
     return {"codec": label, "kbps": round(mean["payload_kbps"], 3),
@@ -119,4 +122,4 @@ def model_row(checkpoint: str | Path, clips: list[tuple[str, np.ndarray]],
     steps = model.codec.effective_steps(steps)
     rows = evaluate_clips(model, clips, steps=steps, sampler=sampler, with_visqol=with_visqol,
                           progress=progress)
-    return table_row(model.model, rows, steps)
+    return table_row(model.kind, rows, steps)

@@ -2,7 +2,7 @@
 
 A checkpoint fine-tuned in Loihi fixed point has a decoder trained on fixed-point events, and
 Lava's fixed_pt run gives exactly those; so the arithmetic is a property of the loaded model
-(`checkpoint.arithmetic_of`), used by every path that makes events (encode, eval, the Lava
+(`Checkpoint.arithmetic`), used by every path that makes events (encode, eval, the Lava
 simulation, the energy report, the benchmarks, the main job). A `--precision` flag only
 overrides it.
 """

@@ -3,6 +3,8 @@
 `Codec.forward` is the training step's computation (so DDP can wrap it): it encodes the clip,
 runs the first stage, and returns its reconstruction loss terms, the refiner's v-diffusion
 loss and z. `encode` and `decode` are the inference paths of the CLI and the evaluation.
+`RVQCodec` is the RVQ baseline behind the same interface, plus its codes; `build_codec` picks
+the class of a model kind.
 """
 
 from __future__ import annotations
@@ -22,35 +24,39 @@ from neuro_codec.model.decoder import (
 from neuro_codec.model.diffusion import VDiffusion, sample
 from neuro_codec.model.encoder import EncoderConfig, SpikingEncoder
 from neuro_codec.model.losses import LossConfig, reconstruction_loss
+from neuro_codec.model.presets import ModelKind
 from neuro_codec.model.rvq import RVQConfig, RVQEncoder
 
 DEFAULT_STEPS = 4
 
 
+def _check_configs(encoder_config: EncoderConfig, decoder_config: DecoderConfig) -> None:
+    if encoder_config.frame_samples != decoder_config.frame_samples:
+        raise ValueError(f"encoder frame_samples={encoder_config.frame_samples} differs "
+                         f"from decoder frame_samples={decoder_config.frame_samples}")
+    if encoder_config.n_units != decoder_config.n_units:
+        raise ValueError(f"encoder n_units={encoder_config.n_units} differs from decoder "
+                         f"n_units={decoder_config.n_units}")
+    if encoder_config.mu_levels != decoder_config.mu_levels:
+        raise ValueError(f"encoder mu_levels={encoder_config.mu_levels} differs from "
+                         f"decoder mu_levels={decoder_config.mu_levels}")
+
+
 class Codec(nn.Module):
-    """Encoder (spiking, or the RVQ baseline's with `rvq_config`) and decoder.
+    """The spiking codec: spiking encoder and decoder (`RVQCodec`: the RVQ baseline's).
 
     A μ-SPARSE codec (`encoder_config.mu_levels` > 0) takes the level μ in `forward`,
     `encode` and `decode`; the decoder's config must have the same number of levels.
+    `encode` returns what `decode` takes, for every kind.
     """
 
+    rvq_config: RVQConfig | None = None     # the quantiser of `RVQCodec`; None here
+
     def __init__(self, encoder_config: EncoderConfig, decoder_config: DecoderConfig,
-                 loss_config: LossConfig | None = None, rvq_config: RVQConfig | None = None):
+                 loss_config: LossConfig | None = None, encoder: nn.Module | None = None):
         super().__init__()
-        if encoder_config.frame_samples != decoder_config.frame_samples:
-            raise ValueError(f"encoder frame_samples={encoder_config.frame_samples} differs "
-                             f"from decoder frame_samples={decoder_config.frame_samples}")
-        if encoder_config.n_units != decoder_config.n_units:
-            raise ValueError(f"encoder n_units={encoder_config.n_units} differs from decoder "
-                             f"n_units={decoder_config.n_units}")
-        if encoder_config.mu_levels != decoder_config.mu_levels:
-            raise ValueError(f"encoder mu_levels={encoder_config.mu_levels} differs from "
-                             f"decoder mu_levels={decoder_config.mu_levels}")
-        if rvq_config is not None and encoder_config.mu_levels:
-            raise ValueError("the RVQ baseline has no compression levels")
-        self.rvq_config = rvq_config
-        self.encoder = (RVQEncoder(encoder_config, rvq_config) if rvq_config is not None
-                        else SpikingEncoder(encoder_config))
+        _check_configs(encoder_config, decoder_config)
+        self.encoder = SpikingEncoder(encoder_config) if encoder is None else encoder
         self.first_stage = FirstStage(decoder_config)
         self.refiner = Refiner(decoder_config) if decoder_config.refiner_blocks else None
         self.diffusion = VDiffusion()
@@ -68,12 +74,12 @@ class Codec(nn.Module):
         return self.cfg.frame_samples
 
     @property
-    def is_rvq(self) -> bool:
-        return self.rvq_config is not None
-
-    @property
     def mu_levels(self) -> int:
         return self.cfg.mu_levels
+
+    def _latent(self, audio: torch.Tensor, mu=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(z [B, N, T], the quantiser's commitment loss: 0 for spiking models)."""
+        return self._events(audio, mu), audio.new_zeros(())
 
     def _events(self, audio: torch.Tensor, mu=None) -> torch.Tensor:
         if self.loihi_fixed:
@@ -95,11 +101,7 @@ class Codec(nn.Module):
             the RVQ's "commit" loss (0 for spiking models) and their sum "loss". For the RVQ
             baseline z is the quantised latent.
         """
-        commit = audio.new_zeros(())
-        if self.is_rvq:
-            z, _, commit = self.encoder(audio)
-        else:
-            z = self._events(audio, mu)
+        z, commit = self._latent(audio, mu)
         features, spec = self.first_stage(z, mu)
         x_hat = istft(spec, self.cfg, audio.shape[-1])
         terms = reconstruction_loss(x_hat, audio, self.loss_config)
@@ -125,16 +127,9 @@ class Codec(nn.Module):
 
     @torch.no_grad()
     def encode(self, audio: torch.Tensor, mu: int | None = None) -> torch.Tensor:
-        """[B, L] or [L] waveform → z [B, N, ⌈L/hop⌉] (0/1, float), in the input's dtype; for
-        the RVQ baseline, its codes [B, Q, ⌈L/hop⌉] (int64)."""
-        if self.is_rvq:
-            return self.encoder(audio if audio.dim() == 2 else audio[None])[1]
+        """[B, L] or [L] waveform → z [B, N, ⌈L/hop⌉] (0/1, float), in the input's dtype: what
+        `decode` takes."""
         return self.encoder(audio, mu=mu)
-
-    @torch.no_grad()
-    def decode_codes(self, codes: torch.Tensor, n_samples: int, **kwargs) -> torch.Tensor:
-        """The RVQ baseline's codes [B, Q, T] → waveforms [B, n_samples] (see `decode`)."""
-        return self.decode(self.encoder.dequantize(codes), n_samples, **kwargs)
 
     @torch.no_grad()
     def decode(self, z: torch.Tensor, n_samples: int, steps: int = DEFAULT_STEPS,
@@ -164,24 +159,55 @@ class Codec(nn.Module):
         return x[:, :n_samples].clamp(-1.0, 1.0)
 
 
-def build_codec(ckpt: dict, source: str = "checkpoint") -> Codec:
-    """The full codec of a loaded checkpoint, in eval mode.
+class RVQCodec(Codec):
+    """The RVQ baseline: the spiking codec's layers without spikes and a residual vector
+    quantiser (`RVQEncoder`). `encode` gives the quantised latent [B, D, T] that `decode`
+    takes, as the spiking codec's z; `encode_codes` and `decode_codes` are its file's side."""
+
+    def __init__(self, encoder_config: EncoderConfig, decoder_config: DecoderConfig,
+                 rvq_config: RVQConfig, loss_config: LossConfig | None = None):
+        _check_configs(encoder_config, decoder_config)
+        if encoder_config.mu_levels:
+            raise ValueError("the RVQ baseline has no compression levels")
+        super().__init__(encoder_config, decoder_config, loss_config,
+                         encoder=RVQEncoder(encoder_config, rvq_config))
+        self.rvq_config = rvq_config
+
+    def _latent(self, audio: torch.Tensor, mu=None) -> tuple[torch.Tensor, torch.Tensor]:
+        z, _, commit = self.encoder(audio)
+        return z, commit
+
+    @torch.no_grad()
+    def encode(self, audio: torch.Tensor, mu: int | None = None) -> torch.Tensor:
+        """[B, L] or [L] waveform → the quantised latent [B, D, ⌈L/hop⌉] `decode` takes."""
+        if mu is not None:
+            raise ValueError("the RVQ baseline has no compression level μ")
+        return self.encoder(audio if audio.dim() == 2 else audio[None])[0]
+
+    @torch.no_grad()
+    def encode_codes(self, audio: torch.Tensor) -> torch.Tensor:
+        """[B, L] or [L] waveform → codes [B, Q, ⌈L/hop⌉] (int64), what `.rvq` stores."""
+        return self.encoder(audio if audio.dim() == 2 else audio[None])[1]
+
+    @torch.no_grad()
+    def decode_codes(self, codes: torch.Tensor, n_samples: int, **kwargs) -> torch.Tensor:
+        """Codes [B, Q, T] → waveforms [B, n_samples] (see `decode`)."""
+        return self.decode(self.encoder.dequantize(codes), n_samples, **kwargs)
+
+
+def build_codec(kind: ModelKind | str, encoder_config: EncoderConfig,
+                decoder_config: DecoderConfig, rvq_config: RVQConfig | None = None,
+                loss_config: LossConfig | None = None) -> Codec:
+    """The codec of a model kind: `RVQCodec` for RVQ (with `rvq_config`), else `Codec`. The
+    one place a kind chooses the class.
 
     Raises:
-        CheckpointError: no decoder in it, or configs that do not match the weights.
+        ValueError: an RVQ kind without `rvq_config`, or another kind with one.
     """
-    from neuro_codec.errors import CheckpointError
-
-    if not ckpt.get("decoder"):
-        raise CheckpointError(f"{source} holds no decoder (an encoder-only checkpoint)")
-    try:
-        rvq = ckpt["config"].get("rvq")
-        codec = Codec(EncoderConfig.from_dict(ckpt["config"]["encoder"]),
-                      DecoderConfig.from_dict(ckpt["config"]["decoder"]),
-                      rvq_config=None if rvq is None else RVQConfig.from_dict(rvq))
-        codec.load_state_dict({**ckpt["decoder"], **{f"encoder.{k}": v
-                                                    for k, v in ckpt["encoder"].items()}})
-    except (KeyError, TypeError, ValueError, RuntimeError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"{source}: config does not match the weights ({first})") from None
-    return codec.eval()
+    if ModelKind(kind) is ModelKind.RVQ:
+        if rvq_config is None:
+            raise ValueError("the RVQ baseline needs an RVQConfig")
+        return RVQCodec(encoder_config, decoder_config, rvq_config, loss_config)
+    if rvq_config is not None:
+        raise ValueError(f"a {ModelKind(kind).value} codec has no RVQConfig")
+    return Codec(encoder_config, decoder_config, loss_config)

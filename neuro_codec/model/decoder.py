@@ -90,14 +90,6 @@ class DecoderConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> DecoderConfig:
-        """The config of `to_dict`; a checkpoint written before the field was renamed stores
-        the hop as "hop_samples", read as `frame_samples`."""
-        d = dict(d)
-        if "hop_samples" in d:
-            if "frame_samples" in d:
-                raise ValueError("decoder config has both 'hop_samples' (the old name) and "
-                                 "'frame_samples'; keep one")
-            d["frame_samples"] = d.pop("hop_samples")
         return cls(**d)
 
 

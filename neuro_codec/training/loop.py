@@ -33,17 +33,12 @@ from tqdm.auto import tqdm
 from neuro_codec.coding.costs import min_exact_bits
 from neuro_codec.data.audio import bits_per_second
 from neuro_codec.errors import CheckpointError, ConfigError, run_command
-from neuro_codec.model.checkpoint import (
-    checkpoint_dict,
-    fixed_point_start,
-    load_checkpoint,
-    save_checkpoint,
-)
-from neuro_codec.model.codec import Codec
+from neuro_codec.model.checkpoint import Checkpoint, fixed_point_start
+from neuro_codec.model.codec import Codec, RVQCodec, build_codec
 from neuro_codec.model.decoder import DecoderConfig
 from neuro_codec.model.encoder import EncoderConfig
 from neuro_codec.model.losses import LossConfig
-from neuro_codec.model.presets import MODEL_KINDS, PRESETS, get_preset
+from neuro_codec.model.presets import MODEL_KINDS, PRESETS, ModelKind, get_preset
 from neuro_codec.model.rvq import RVQConfig
 from neuro_codec.training.penalties import rate_penalty, sparsity_weight, storage_penalty
 
@@ -134,10 +129,10 @@ class TrainConfig:
         if not 0.0 <= self.fixed_point_fraction <= 1.0:
             raise ValueError(f"fixed_point_fraction must be in [0, 1], got "
                              f"{self.fixed_point_fraction}")
-        if self.model == "rvq" and (self.loihi_fixed or self.fixed_point_fraction):
+        if self.kind is ModelKind.RVQ and (self.loihi_fixed or self.fixed_point_fraction):
             raise ValueError("the RVQ baseline has no spiking encoder: loihi_fixed and "
                              "fixed_point_fraction do not apply")
-        if self.model == "mu-sparse" and not 0 <= self.validation_mu < self.mu_levels:
+        if self.kind is ModelKind.MU_SPARSE and not 0 <= self.validation_mu < self.mu_levels:
             raise ValueError(f"val_mu must be in [0, {self.mu_levels - 1}], got {self.val_mu}")
         # an unknown field or value fails here
         self.encoder_config(), self.decoder_config(), self.loss_config()
@@ -145,6 +140,10 @@ class TrainConfig:
         if self.clip_samples and self.clip_samples % hop:
             raise ValueError(f"clip_samples must be a multiple of the hop ({hop}), "
                              f"got {self.clip_samples}")
+
+    @property
+    def kind(self) -> ModelKind:
+        return ModelKind(self.model)
 
     @property
     def effective_batch_size(self) -> int:
@@ -159,7 +158,7 @@ class TrainConfig:
         return self.val_mu if self.val_mu >= 0 else self.mu_levels // 2
 
     def _levels(self) -> dict:
-        return {"mu_levels": self.mu_levels} if self.model == "mu-sparse" else {}
+        return {"mu_levels": self.mu_levels} if self.kind is ModelKind.MU_SPARSE else {}
 
     def encoder_config(self) -> EncoderConfig:
         return replace(_with_overrides(get_preset(self.preset).encoder, self.encoder_overrides),
@@ -173,7 +172,7 @@ class TrainConfig:
         return _with_overrides(LossConfig(), self.loss_overrides)
 
     def rvq_config(self) -> RVQConfig | None:
-        return RVQConfig() if self.model == "rvq" else None
+        return RVQConfig() if self.kind is ModelKind.RVQ else None
 
     def fixed_point_at(self, step: int) -> bool:
         """Whether step `step` (0-based) encodes in Loihi fixed point."""
@@ -253,13 +252,13 @@ def validate(model: Codec, clips: torch.Tensor, fixed_point: bool,
     mel, snr, vq = (sum(col) / len(col) for col in zip(*scores))
     return {"val_loss": float(terms["loss"]), "val_recon": float(terms["recon"]),
             "val_diffusion": float(terms["diffusion"]),
-            "val_event_rate": float("nan") if model.is_rvq else float(z.mean()),
+            "val_event_rate": float("nan") if isinstance(model, RVQCodec) else float(z.mean()),
             "val_mel_distance": mel, "val_si_snr_db": snr, "val_visqol": vq}
 
 
 def draw_levels(cfg: TrainConfig, batch_size: int, step: int, rank: int) -> torch.Tensor | None:
     """μ-SPARSE: [B] levels drawn uniformly, a pure function of (seed, step, rank); else None."""
-    if cfg.model != "mu-sparse":
+    if cfg.kind is not ModelKind.MU_SPARSE:
         return None
     derived = ((cfg.seed * 1_000_003 + step) * 64 + rank + 2) % 2**63
     return torch.randint(cfg.mu_levels, (batch_size,), generator=torch.Generator().manual_seed(
@@ -347,11 +346,12 @@ def _plot_log(csv_path: Path, png_path: Path, val_path: Path | None = None) -> N
     save_figure(fig, png_path)
 
 
-def _load_weights(model: Codec, ckpt: dict, new_levels: bool = False) -> None:
+def _load_weights(model: Codec, ckpt: Checkpoint, new_levels: bool = False) -> None:
     """Load a checkpoint's weights; with `new_levels`, the μ embeddings may be missing from it
     (a μ-SPARSE run that starts from a FREE or SPARSE model: its levels start at zero)."""
     missing, unexpected = model.load_state_dict(
-        {**ckpt["decoder"], **{f"encoder.{k}": v for k, v in ckpt["encoder"].items()}},
+        {**(ckpt.codec_without_encoder or {}),
+         **{f"encoder.{k}": v for k, v in ckpt.encoder_state.items()}},
         strict=not new_levels)
     allowed = ("encoder.mu_bias.", "first_stage.mu_embed.")
     bad = unexpected + [k for k in missing if not k.startswith(allowed)]
@@ -359,12 +359,9 @@ def _load_weights(model: Codec, ckpt: dict, new_levels: bool = False) -> None:
         raise CheckpointError(f"weights do not match the model: {', '.join(bad[:4])}")
 
 
-def _checkpoint_dict(cfg: TrainConfig, model: Codec, opt, step: int, extra: dict) -> dict:
-    config = {"encoder": model.encoder.config.to_dict(), "decoder": model.cfg.to_dict(),
-              "train": cfg.to_dict(),
-              **({"rvq": model.rvq_config.to_dict()} if model.is_rvq else {})}
-    return checkpoint_dict(cfg.model, cfg.preset, model.encoder, config, decoder=model,
-                           optimizer=opt.state_dict(), step=step, extra=extra)
+def _checkpoint(cfg: TrainConfig, model: Codec, opt, step: int, extra: dict) -> Checkpoint:
+    return Checkpoint.of_codec(cfg.kind, cfg.preset, model, cfg.to_dict(),
+                               optimizer=opt.state_dict(), step=step, extra=extra)
 
 
 def train(cfg: TrainConfig, out_dir: str | os.PathLike, resume: bool = False, dataset=None,
@@ -386,30 +383,30 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, resume: bool = False, da
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
-    model = Codec(cfg.encoder_config(), cfg.decoder_config(), loss_config=cfg.loss_config(),
-                  rvq_config=cfg.rvq_config()).to(device)
+    model = build_codec(cfg.kind, cfg.encoder_config(), cfg.decoder_config(),
+                        rvq_config=cfg.rvq_config(), loss_config=cfg.loss_config()).to(device)
     if cfg.init_from:
-        init = load_checkpoint(cfg.init_from)
-        if init.get("preset") != cfg.preset:
-            raise CheckpointError(f"{cfg.init_from} is preset {init.get('preset')!r}, "
+        init = Checkpoint.read(cfg.init_from)
+        if init.preset != cfg.preset:
+            raise CheckpointError(f"{cfg.init_from} is preset {init.preset!r}, "
                                   f"not {cfg.preset!r}")
-        if (init.get("model") == "rvq") != (cfg.model == "rvq"):
-            raise CheckpointError(f"{cfg.init_from} is a {init.get('model')} model; "
+        if (init.kind is ModelKind.RVQ) != (cfg.kind is ModelKind.RVQ):
+            raise CheckpointError(f"{cfg.init_from} is a {init.label} model; "
                                   f"{cfg.model} cannot start from it")
-        _load_weights(model, init, new_levels=cfg.model == "mu-sparse")
+        _load_weights(model, init, new_levels=cfg.kind is ModelKind.MU_SPARSE)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=cfg.betas, eps=cfg.eps,
                             weight_decay=cfg.weight_decay)
     start = 0
     last = out / "last.pt"
     if resume and last.exists():
-        ckpt = load_checkpoint(last)
-        saved = dict(ckpt["config"]["train"], steps=cfg.steps)
+        ckpt = Checkpoint.read(last)
+        saved = dict(ckpt.train_config, steps=cfg.steps)
         if TrainConfig.from_dict(saved) != replace(cfg):
             raise CheckpointError(f"{last} was trained with another configuration; "
                                   f"use another --out or drop --resume")
         _load_weights(model, ckpt)
-        opt.load_state_dict(ckpt["optimizer"])
-        start = int(ckpt["step"])
+        opt.load_state_dict(ckpt.optimizer)
+        start = ckpt.step
     dataset_given = dataset
     dataset = dataset if dataset is not None else make_dataset(cfg, progress=rank == 0)
     net = DistributedDataParallel(model) if world > 1 else model
@@ -440,10 +437,10 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, resume: bool = False, da
         mu = draw_levels(cfg, len(audio), step, rank)
         terms, z = net(audio, mu=mu)
         beta, penalty = 0.0, torch.zeros((), device=device)
-        if cfg.model == "sparse":
+        if cfg.kind is ModelKind.SPARSE:
             beta = sparsity_weight(step, cfg.steps, cfg.sparsity_schedule)
             penalty = storage_penalty(z, cfg.sparsity_theta)
-        elif cfg.model == "mu-sparse":
+        elif cfg.kind is ModelKind.MU_SPARSE:
             beta = sparsity_weight(step, cfg.steps, cfg.mu_schedule)
             penalty = rate_penalty(z, mu)
         loss = terms["loss"] + beta * penalty
@@ -461,7 +458,7 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, resume: bool = False, da
             out_of_time = bool(flag.item())
         if rank == 0 and (done % cfg.log_every == 0 or done == cfg.steps or out_of_time):
             samples = z.shape[-1] * model.hop
-            if model.is_rvq:  # fixed: Q codes of log2(size) bits per frame
+            if cfg.kind is ModelKind.RVQ:  # fixed: Q codes of log2(size) bits per frame
                 bits = model.rvq_config.bits_per_frame * z.shape[-1]
                 rate = float("nan")
             else:
@@ -482,12 +479,12 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, resume: bool = False, da
             extra = {"last_log": row}
             if val_clips is not None:
                 val = validate(model, val_clips.to(device), cfg.fixed_point_at(step),
-                               cfg.validation_mu if cfg.model == "mu-sparse" else None)
+                               cfg.validation_mu if cfg.kind is ModelKind.MU_SPARSE else None)
                 val_row = {"step": done, **val, "seconds": round(time.time() - t0, 2)}
                 with open(val_path, "a", newline="") as f:
                     csv.writer(f).writerow([val_row[k] for k in val_fields])
                 extra["last_val"] = val_row
-            save_checkpoint(last, _checkpoint_dict(cfg, model, opt, done, extra))
+            _checkpoint(cfg, model, opt, done, extra).save(last)
             _plot_log(log_path, out / "curves.png", val_path)
         if out_of_time:
             break
