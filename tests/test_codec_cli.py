@@ -8,7 +8,7 @@ from neuro_codec.cli import main
 from neuro_codec.coding.bitstream import read_snc
 from neuro_codec.data.synthetic import SyntheticTones
 from neuro_codec.model.checkpoint import load_encoder
-from neuro_codec.training.loop import TrainConfig, train
+from neuro_codec.training import TrainConfig, train
 
 
 @pytest.fixture(scope="module")

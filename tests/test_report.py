@@ -39,7 +39,7 @@ from neuro_codec.evaluation.decoded_clips import ReferenceClip as Ref
 from neuro_codec.evaluation.report import choose_excerpts
 from neuro_codec.evaluation.report_page import markdown_html
 from neuro_codec.fileio import atomic_folder
-from neuro_codec.training.loop import TrainConfig, train
+from neuro_codec.training import TrainConfig, train
 
 HELD_OUT_NAME = PIANOS[HELD_OUT_PIANO].label
 

@@ -19,7 +19,7 @@ from neuro_codec.coding.bitstream import read_snc  # noqa: E402
 from neuro_codec.data.synthetic import SyntheticTones  # noqa: E402
 from neuro_codec.model.arithmetic import Arithmetic, encode_events  # noqa: E402
 from neuro_codec.model.checkpoint import Checkpoint  # noqa: E402
-from neuro_codec.training.loop import TrainConfig, train  # noqa: E402
+from neuro_codec.training import TrainConfig, train  # noqa: E402
 
 pytestmark = pytest.mark.lava
 

@@ -8,11 +8,12 @@ import pytest
 import torch
 
 from neuro_codec.coding.costs import paper_costs
+from neuro_codec.commands.train import main
 from neuro_codec.data.synthetic import SyntheticTones
 from neuro_codec.model.checkpoint import Checkpoint
 from neuro_codec.model.codec import Codec
 from neuro_codec.model.presets import get_preset
-from neuro_codec.training.loop import TrainConfig, main, train
+from neuro_codec.training import TrainConfig, train
 from neuro_codec.training.penalties import sparsity_weight, storage_penalty
 
 
@@ -107,7 +108,7 @@ def test_stop_at_step_keeps_the_schedule_of_the_whole_run(tmp_path):
 
 
 def test_schedule_flags(capsys):
-    from neuro_codec.training.loop import build_parser, config_from_args
+    from neuro_codec.commands.train import build_parser, config_from_args
 
     args = build_parser().parse_args(["--model", "sparse", "--sparsity-schedule", "0:1,0.5:3"])
     assert config_from_args(args).sparsity_schedule == ((0.0, 1.0), (0.5, 3.0))
@@ -215,7 +216,7 @@ def test_mu_sparse_trains_from_a_free_model_and_its_levels_set_the_rate(tmp_path
     """μ-SPARSE starts from a FREE checkpoint (its level embeddings start at zero), draws a
     level per clip, and the hinge of each level is what the log's penalty shows."""
     from neuro_codec.model.presets import ModelKind
-    from neuro_codec.training.loop import draw_levels
+    from neuro_codec.training.batches import draw_levels
 
     data = SyntheticTones(n_clips=2, clip_samples=2**13)
     train(_tiny_cfg(steps=2), tmp_path / "free", dataset=data)
@@ -267,10 +268,10 @@ def test_rvq_baseline_trains_and_bills_80_bits_per_frame(tmp_path):
 
 def test_flags_are_derived_from_train_config():
     """Every documented flag exists, and each TrainConfig field's flag has the field's default
-    and the docstring's text as help: one source of truth."""
+    and the field's help metadata as help: one source of truth."""
     from dataclasses import fields
 
-    from neuro_codec.training.loop import NOT_FLAGS, build_parser, field_help
+    from neuro_codec.commands.train import NOT_FLAGS, build_parser, field_help
 
     parser = build_parser()
     by_flag = {s: a for a in parser._actions for s in a.option_strings}
@@ -281,7 +282,8 @@ def test_flags_are_derived_from_train_config():
     assert [f for f in documented if f not in by_flag] == []
     helps = field_help()
     assert helps["steps"] == "total optimiser steps."
-    assert helps["eps"].startswith("lr, betas, eps, weight_decay: AdamW")
+    assert helps["eps"] == "AdamW's epsilon."
+    assert sorted(helps) == sorted(f.name for f in fields(TrainConfig))   # every field has help
     dests = {a.dest: a for a in parser._actions}
     for f in fields(TrainConfig):
         if f.name in NOT_FLAGS:
@@ -299,7 +301,7 @@ def test_flags_are_derived_from_train_config():
 
 
 def test_flags_make_the_config():
-    from neuro_codec.training.loop import build_parser, config_from_args
+    from neuro_codec.commands.train import build_parser, config_from_args
 
     args = build_parser().parse_args([
         "--model", "sparse", "--preset", "tiny", "--data", "synthetic", "--theta", "0.3",
