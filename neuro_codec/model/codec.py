@@ -23,8 +23,7 @@ from neuro_codec.model.diffusion import VDiffusion, sample
 from neuro_codec.model.encoder import EncoderConfig, SpikingEncoder
 from neuro_codec.model.losses import LossConfig, reconstruction_loss
 from neuro_codec.model.rvq import RVQConfig, RVQEncoder
-
-DEFAULT_STEPS = 4
+from neuro_codec.model.sampling import DEFAULT_STEPS
 
 
 class Codec(nn.Module):
