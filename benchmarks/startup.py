@@ -2,13 +2,14 @@
 
     python -m benchmarks.startup [--repeat 5] [--out out/benchmarks]
 
-`neuro-codec --help`, `info`, `pack` and `unpack` need numpy and the `.snc` code, not torch:
-each should answer in under 0.5 s (`GOAL_S`). Every command runs in a fresh interpreter
-(`python -m neuro_codec …`) `--repeat` times on a small event matrix (80 × 256, 5 % events)
-and its `.snc`; the table gives the median and the fastest wall time, beside a bare
-interpreter (`python -c pass`) and `import neuro_codec`. One more run of each, through a probe
-that lists `sys.modules` at exit, names the heavy libraries it imported. Saves startup.csv and
-startup.png under --out. The times include the machine's load: compare runs on one machine.
+`neuro-codec --help` (and `encode --help`), `info`, `pack` and `unpack` need numpy and the
+`.snc` code, not torch: each should answer in under 0.5 s (`GOAL_S`). Every command runs in a
+fresh interpreter (`python -m neuro_codec …`) `--repeat` times on a small event matrix
+(80 × 256, 5 % events) and its `.snc`; the table gives the median and the fastest wall time,
+beside a bare interpreter (`python -c pass`) and `import neuro_codec`. One more run of each,
+through a probe that lists `sys.modules` at exit, names the heavy libraries it imported. Saves
+startup.csv and startup.png under --out. The times include the machine's load: compare runs on
+one machine.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ def commands(folder: Path) -> list[tuple[str, list[str]]]:
         ("neuro-codec info", [*cli, "info", str(snc)]),
         ("neuro-codec unpack", [*cli, "unpack", str(snc), str(folder / "back.npy")]),
         ("neuro-codec --help", [*cli, "--help"]),
+        ("neuro-codec encode --help", [*cli, "encode", "--help"]),
     ]
 
 

@@ -4,11 +4,11 @@ Each command module registers its own subparsers; this module only dispatches. A
 is argparse's (exit code 2); the project's errors become one line on stderr with exit code 1
 (never a traceback; `neuro_codec.errors`).
 
-Commands import what they use when they run, not when they are registered: `--help`, `info`,
-`pack` and `unpack` need numpy and the `.snc` code, and never import torch or diffusers
-(`python -m benchmarks.startup` times them). A command whose flags take their defaults from a module
-that does (`encode`, `decode`, `eval`, `data`) adds those flags when it is parsed
-(`CommandParser`).
+Commands import what they use when they run, not when they are registered: `--help` (of
+`neuro-codec` and of every command), `info`, `pack` and `unpack` need numpy and the `.snc`
+code, and never import torch or diffusers (`python -m benchmarks.startup` times them). A
+command may also add its flags when it is parsed (`CommandParser`): each action of `data`
+does, as their defaults live beside a torch dataset (`data render --help` imports torch).
 """
 
 from __future__ import annotations

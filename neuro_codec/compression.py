@@ -23,13 +23,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from neuro_codec.data.audio import SAMPLE_RATE_HZ
+from neuro_codec.data.audio import CLIP_SAMPLES, SAMPLE_RATE_HZ
 from neuro_codec.errors import CheckpointError, CodecError
 from neuro_codec.model.arithmetic import Arithmetic, encode_events
 from neuro_codec.model.codec import DEFAULT_STEPS, Codec
 from neuro_codec.model.presets import ModelKind
 
-DEFAULT_SEGMENT_SAMPLES = 2**17   # quality control's segment: 5.94 s, the evaluation's clip
+DEFAULT_SEGMENT_SAMPLES = CLIP_SAMPLES   # quality control's segment: 5.94 s, the evaluation's clip
 
 
 @dataclass

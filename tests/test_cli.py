@@ -58,6 +58,16 @@ def test_help_info_pack_unpack_import_neither_torch_nor_diffusers(tmp_path):
     assert "encode" in out and "analyze" in out
 
 
+@pytest.mark.parametrize("command", ["data", "pack", "unpack", "info", "encode", "decode", "eval",
+                                     "analyze", "report"])
+def test_every_commands_help_imports_neither_torch_nor_diffusers(command):
+    # The flags' defaults and choices (model kinds, samplers, steps, clip length) come from
+    # torch-free modules; only `data`'s actions (`data render --help`) read a torch module's.
+    result, out = run_cli(command, "--help")
+    assert result == {"code": 0, "heavy": []}
+    assert f"usage: neuro-codec {command} " in " ".join(out.split())
+
+
 def test_a_command_with_deferred_flags_shows_them_in_its_help():
     # `encode` adds its flags when parsed: their choices and defaults come from the model.
     result, out = run_cli("encode", "--help")

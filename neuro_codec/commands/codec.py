@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from neuro_codec.commands.arguments import non_negative_int, positive_float, positive_int
-from neuro_codec.data.audio import SAMPLE_RATE_HZ, load_audio, save_audio
+from neuro_codec.data.audio import CLIP_SAMPLES, SAMPLE_RATE_HZ, load_audio, save_audio
 from neuro_codec.errors import CodecError, writing
 from neuro_codec.fileio import atomic_path, read_coded_file
 
@@ -22,8 +22,9 @@ if TYPE_CHECKING:
 
     from neuro_codec.compression import QualityTarget
 
-# The model, the compression API and torch are imported by the handlers and by the functions that add the
-# flags (`_encode_arguments` …), which run only for the command given (`cli.CommandParser`).
+# The model, the compression API and torch are imported by the handlers, which run only for
+# the command given; the flags take their defaults and choices from torch-free modules
+# (`model.kind`, `model.sampling`, `model.shipped`), so that `encode --help` starts without torch.
 
 
 def _device(name: str) -> torch.device:
@@ -168,8 +169,6 @@ def _plot_eval(rows: list[dict], title: str, path: Path) -> None:
 
 
 def _add_level_options(p) -> None:
-    from neuro_codec.compression import DEFAULT_SEGMENT_SAMPLES
-
     g = p.add_argument_group("mu-sparse models")
     g.add_argument("--mu", type=int, default=None, help="compression level μ (higher: fewer "
                    "events; default the middle level)")
@@ -180,13 +179,13 @@ def _add_level_options(p) -> None:
                    help="quality-controlled μ with a mel-distance ceiling (with --target-sisnr, "
                         "both must hold)")
     g.add_argument("--segment-seconds", type=positive_float,
-                   default=DEFAULT_SEGMENT_SAMPLES / SAMPLE_RATE_HZ,
+                   default=CLIP_SAMPLES / SAMPLE_RATE_HZ,
                    help="quality control's segment length (default 5.94 s; each segment is "
                         "encoded from a reset state)")
 
 
 def _add_model_options(p) -> None:
-    from neuro_codec.model.presets import MODEL_KINDS
+    from neuro_codec.model.kind import MODEL_KINDS
     from neuro_codec.model.shipped import DEFAULT_KIND
 
     g = p.add_mutually_exclusive_group()
@@ -209,8 +208,7 @@ def _encode_arguments(p) -> None:
 
 
 def _decode_arguments(p) -> None:
-    from neuro_codec.model.codec import DEFAULT_STEPS
-    from neuro_codec.model.diffusion import SAMPLERS
+    from neuro_codec.model.sampling import DEFAULT_STEPS, SAMPLERS
 
     p.add_argument("input", help=".snc file, or a .rvq file of RVQ codes")
     p.add_argument("output", help="output WAV file")
@@ -228,8 +226,7 @@ def _decode_arguments(p) -> None:
 
 
 def _eval_arguments(p) -> None:
-    from neuro_codec.model.codec import DEFAULT_STEPS
-    from neuro_codec.model.diffusion import SAMPLERS
+    from neuro_codec.model.sampling import DEFAULT_STEPS, SAMPLERS
 
     _add_model_options(p)
     p.add_argument("--split", default="test", choices=("train", "validation", "test"),
@@ -238,7 +235,7 @@ def _eval_arguments(p) -> None:
                    help="dataset (default builtin)")
     p.add_argument("--root", default="", help="dataset folder (default data/builtin)")
     p.add_argument("--clips", type=positive_int, default=16, help="number of clips (default 16)")
-    p.add_argument("--seconds", type=positive_float, default=2**17 / SAMPLE_RATE_HZ,
+    p.add_argument("--seconds", type=positive_float, default=CLIP_SAMPLES / SAMPLE_RATE_HZ,
                    help="clip length (default 5.944 s = 2^17 samples)")
     p.add_argument("--steps", type=non_negative_int, default=DEFAULT_STEPS, help="refiner sampling "
                    f"steps, 0 for the first stage alone (default {DEFAULT_STEPS})")

@@ -9,19 +9,25 @@ from collections import Counter
 from neuro_codec.commands.arguments import non_negative_int, positive_float, positive_int
 from neuro_codec.data.pieces import SPLITS, Piece
 
-# neuro_codec.data.dataset imports torch (its clip dataset): the flags that take their
-# defaults from it are added when `data` is parsed (`cli.CommandParser`), not at registration.
+# neuro_codec.data.dataset imports torch (its clip dataset): each action's flags, whose
+# defaults come from it, are added when that action is parsed or its help printed
+# (`cli.CommandParser`), so that `neuro-codec data --help` lists the actions without torch.
 
 
 def _data_arguments(p) -> None:
-    from neuro_codec.data.dataset import DATA_ENV, DEFAULT_MINUTES, DEFAULT_SEED, DEFAULT_WORKERS
-
     actions = p.add_subparsers(dest="data_command", metavar="ACTION", required=True)
-
-    r = actions.add_parser(
+    actions.add_parser(
         "render", help="render the built-in piano dataset (generated + music21 pieces)",
         description="Render the built-in dataset with fluidsynth: cached and idempotent, "
-                    "re-running with the same arguments renders nothing.")
+                    "re-running with the same arguments renders nothing.",
+        arguments=_render_arguments)
+    actions.add_parser("info", help="pieces, minutes and sources per split of a dataset",
+                       arguments=_info_arguments)
+
+
+def _render_arguments(r) -> None:
+    from neuro_codec.data.dataset import DATA_ENV, DEFAULT_MINUTES, DEFAULT_SEED, DEFAULT_WORKERS
+
     r.add_argument("--root", default=None,
                    help=f"dataset folder (default ${DATA_ENV}, else data/builtin)")
     r.add_argument("--minutes", type=positive_float, default=DEFAULT_MINUTES,
@@ -33,7 +39,10 @@ def _data_arguments(p) -> None:
                    help=f"rendering processes (default {DEFAULT_WORKERS})")
     r.set_defaults(func=run_render)
 
-    i = actions.add_parser("info", help="pieces, minutes and sources per split of a dataset")
+
+def _info_arguments(i) -> None:
+    from neuro_codec.data.dataset import DATA_ENV
+
     i.add_argument("--root", default=None,
                    help=f"dataset folder (default ${DATA_ENV}, else data/builtin; "
                         f"for MAESTRO the folder holding maestro-v3.0.0.csv)")

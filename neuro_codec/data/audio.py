@@ -24,6 +24,7 @@ from neuro_codec.fileio import atomic_path
 
 SAMPLE_RATE_HZ = 22_050  # every waveform the codec reads, codes and writes
 HOP_SAMPLES = 512  # samples per event frame: one encoder step, 43.07 frames/s at 22,050 Hz
+CLIP_SAMPLES = 2**17  # the paper's clip, 5.94 s: evaluation's clips, quality control's segments
 
 _warned_rates: set[int] = set()
 _warned_channels: set[int] = set()

@@ -26,8 +26,7 @@ from neuro_codec.model.encoder import EncoderConfig, SpikingEncoder
 from neuro_codec.model.losses import LossConfig, reconstruction_loss
 from neuro_codec.model.presets import ModelKind
 from neuro_codec.model.rvq import RVQConfig, RVQEncoder
-
-DEFAULT_STEPS = 4
+from neuro_codec.model.sampling import DEFAULT_STEPS
 
 
 def _check_configs(encoder_config: EncoderConfig, decoder_config: DecoderConfig) -> None:

@@ -18,10 +18,11 @@ import torch
 from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
 from tqdm.auto import tqdm
 
+from neuro_codec.model.sampling import SAMPLERS
+
 TRAIN_TIMESTEPS = 1000
 _SCHEDULE = dict(num_train_timesteps=TRAIN_TIMESTEPS, beta_schedule="squaredcos_cap_v2",
                  prediction_type="v_prediction")
-SAMPLERS = ("ddim", "dpmpp")
 
 Denoiser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 

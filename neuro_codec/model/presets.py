@@ -1,5 +1,5 @@
-"""Model kinds (`ModelKind`) and sizes: `tiny` (tests, seconds on a CPU), `small` (CPU or one
-GPU), `large` (GPU).
+"""Model sizes: `tiny` (tests, seconds on a CPU), `small` (CPU or one GPU), `large` (GPU); and
+the model kinds (`ModelKind`, defined in `neuro_codec.model.kind`, re-exported here).
 
 Each preset holds only what differs from the dataclass defaults (DAC's base + ablation style).
 """
@@ -7,28 +7,10 @@ Each preset holds only what differs from the dataclass defaults (DAC's base + ab
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
 
 from neuro_codec.model.decoder import DecoderConfig
 from neuro_codec.model.encoder import EncoderConfig
-
-
-class ModelKind(str, Enum):
-    """What a checkpoint is, as its `"model"` key and `--model` flags spell it.
-
-    FREE: spiking encoder, no sparsity pressure. SPARSE: with the storage-cost penalty.
-    MU_SPARSE: a compression level μ per clip and the event-rate hinge of that level. RVQ: the
-    baseline, the same layers without spikes and a residual vector quantiser.
-    Checkpoints and configs store the plain `.value` (a str), never the member.
-    """
-
-    FREE = "free"
-    SPARSE = "sparse"
-    MU_SPARSE = "mu-sparse"
-    RVQ = "rvq"
-
-
-MODEL_KINDS: tuple[str, ...] = tuple(k.value for k in ModelKind)   # for argparse `choices`
+from neuro_codec.model.kind import MODEL_KINDS, ModelKind  # noqa: F401  (re-exported)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from neuro_codec.errors import CheckpointError
-from neuro_codec.model.presets import ModelKind
+from neuro_codec.model.kind import ModelKind
 
 CHECKPOINT_DIR = Path(__file__).resolve().parents[1] / "checkpoints"
 DEFAULT_KIND = ModelKind.SPARSE
