@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from neuro_codec.coding.formats import min_exact_bits
+from neuro_codec.coding.costs import min_exact_bits
 from neuro_codec.data.audio import bits_per_second
 from neuro_codec.model.codec import Codec, RVQCodec
 
