@@ -1,5 +1,6 @@
-"""The benchmarks' checkpoint flags: `--free`, `--sparse`, `--mu-sparse`, `--rvq`, one per model
-kind, each the shipped checkpoint of its kind by default or `none` to leave its rows out.
+"""The benchmarks' shared flags: the checkpoint flags `--free`, `--sparse`, `--mu-sparse`,
+`--rvq`, one per model kind, each the shipped checkpoint of its kind by default or `none` to
+leave its rows out; and `--opus`, the Opus bitrates of the reference rows (`none` for none).
 
 `benchmarks.rate_quality` and `benchmarks.generalization` take them; `scripts/main_job.py`
 passes `shipped_flags()`.
@@ -48,3 +49,23 @@ def shipped_flags() -> list[str]:
     return [arg for kind in ModelKind
             for arg in (f"--{kind.value}",
                         str(_shipped(kind)) if _shipped(kind).is_file() else NONE)]
+
+
+def opus_bitrate(text: str) -> float | None:
+    """An Opus bitrate in kbps, or None for 'none' (no Opus rows, as 'none' for a model)."""
+    if text == "none":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a bitrate in kbps or 'none'") from None
+
+
+def add_opus_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--opus", type=opus_bitrate, nargs="+", default=[6.0, 12.0],
+                   help="Opus bitrates in kbps (default 6 12; 'none' for no Opus row)")
+
+
+def chosen_bitrates(args: argparse.Namespace) -> list[float]:
+    """The Opus bitrates asked for, without the 'none' entries."""
+    return [kbps for kbps in args.opus if kbps is not None]

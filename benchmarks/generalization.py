@@ -39,7 +39,13 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.checkpoints import LABELS, add_checkpoint_flags, chosen_checkpoints
+from benchmarks.checkpoints import (
+    LABELS,
+    add_checkpoint_flags,
+    add_opus_flag,
+    chosen_bitrates,
+    chosen_checkpoints,
+)
 from benchmarks.rate_quality import opus_rows, summary
 from neuro_codec.compression import load_model
 from neuro_codec.data.audio import SAMPLE_RATE_HZ
@@ -117,16 +123,6 @@ def _labelled(items: list[str]) -> list[tuple[str, str]]:
     return out
 
 
-def _bitrate(text: str) -> float | None:
-    """An Opus bitrate in kbps, or None for 'none' (no Opus rows, as 'none' for a model)."""
-    if text == "none":
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a bitrate in kbps or 'none'") from None
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--root", default=None, help="built-in dataset folder (default data/builtin)")
@@ -139,8 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--mu", type=int, default=12, help="μ-SPARSE's level (default 12)")
     p.add_argument("--model", action="append", default=[], metavar="LABEL=CKPT",
                    help="another checkpoint, one row per piano set (repeatable)")
-    p.add_argument("--opus", type=_bitrate, nargs="+", default=[6.0, 12.0],
-                   help="Opus bitrates in kbps (default 6 12; 'none' for no Opus row)")
+    add_opus_flag(p)
     p.add_argument("--no-visqol", action="store_true", help="skip ViSQOL (the slow metric)")
     p.add_argument("--no-clips", action="store_true", help="do not keep the decoded clips "
                    "(default: keep them under --out/<variant>/ for `neuro-codec report "
@@ -159,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     models = [(LABELS[kind] + (f" μ={args.mu}" if kind is ModelKind.MU_SPARSE else ""), path)
               for kind, path in chosen_checkpoints(args).items()] + extra
-    args.opus = [kbps for kbps in args.opus if kbps is not None]
+    args.opus = chosen_bitrates(args)
     labels = [f"Opus {kbps:g} kbps" for kbps in args.opus] + [label for label, _ in models]
     if not args.no_clips and (len(set(map(slug, labels))) < len(labels)
                               or "reference" in map(slug, labels)):

@@ -34,7 +34,13 @@ import numpy as np
 from tqdm import tqdm
 
 from benchmarks.baselines import opus_roundtrip
-from benchmarks.checkpoints import LABELS, add_checkpoint_flags, chosen_checkpoints
+from benchmarks.checkpoints import (
+    LABELS,
+    add_checkpoint_flags,
+    add_opus_flag,
+    chosen_bitrates,
+    chosen_checkpoints,
+)
 from neuro_codec.compression import QualityTarget, events, load_model
 from neuro_codec.data.audio import SAMPLE_RATE_HZ, bits_per_second
 from neuro_codec.data.excerpts import split_excerpts
@@ -153,8 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="μ-SPARSE levels, one row each (default 6 9 12 15 18 21)")
     p.add_argument("--target-sisnr", type=float, default=-2.0, metavar="DB",
                    help="quality-controlled μ-SPARSE's SI-SNR floor (default -2 dB)")
-    p.add_argument("--opus", type=float, nargs="+", default=[6.0, 12.0],
-                   help="Opus bitrates in kbps (default 6 12)")
+    add_opus_flag(p)
     p.add_argument("--no-visqol", action="store_true", help="skip ViSQOL (the slow metric)")
     p.add_argument("--no-clips", action="store_true", help="do not keep the decoded clips "
                    "(default: keep them under --out/clips for `neuro-codec report --from`)")
@@ -180,7 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             store.reference(name, x)
         keep = store.sink if store else (lambda codec: None)
         per_codec: dict[str, list[dict]] = {}
-        for kbps in args.opus:
+        for kbps in chosen_bitrates(args):
             label = f"Opus {kbps:g} kbps"
             per_codec[label] = opus_rows(clips, kbps, vq, True, keep(label))
         for kind, path in checkpoints.items():

@@ -38,8 +38,8 @@ def test_shipped_flags_parse_back_to_the_shipped_files():
 
 
 def test_opus_rows_can_be_left_out_as_models_are():
-    from benchmarks.generalization import _bitrate
+    from benchmarks.checkpoints import opus_bitrate
 
-    assert [_bitrate(t) for t in ("6", "12.5", "none")] == [6.0, 12.5, None]
+    assert [opus_bitrate(t) for t in ("6", "12.5", "none")] == [6.0, 12.5, None]
     with pytest.raises(argparse.ArgumentTypeError, match="'six' is not a bitrate"):
-        _bitrate("six")
+        opus_bitrate("six")
