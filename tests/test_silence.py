@@ -73,3 +73,35 @@ def test_quality_has_every_column():
     assert tuple(q) == QUALITY_COLUMNS
     assert q["mel_distance"] == 0.0 and q["quiet_lsd_db"] == 0.0
     assert np.isnan(q["visqol"]) and q["silence_dbfs"] == -120.0
+
+
+def test_silence_loss_prices_the_output_level_in_the_reference_pauses():
+    import torch
+
+    from neuro_codec.model.losses import silence_loss
+
+    ref = torch.tensor(_tone_pause_tone(), dtype=torch.float32)[None]
+    # Silent output in the pause: no cost (the tones' windows are not silent, whatever the
+    # output does there).
+    assert float(silence_loss(ref * 2, ref)) == 0.0
+    # A constant −70 dBFS floor in the pause (power 1e-7) against the −90 dBFS floor: every
+    # wholly silent window costs ln(1 + 1e-7/1e-9) = ln 101.
+    est = ref.clone()
+    est[0, SR:2 * SR] = 10 ** (-70 / 20)
+    windows = ref[0].unfold(0, 1024, 512).pow(2).mean(-1) < 1e-6
+    inside = est[0].unfold(0, 1024, 512).pow(2).mean(-1)[windows]
+    expected = torch.log1p(inside / 1e-9).mean()
+    assert float(silence_loss(est, ref)) == pytest.approx(float(expected), rel=1e-5)
+    assert inside.max() == pytest.approx(1e-7, rel=1e-4)  # the pause's inner windows
+    # Each 10 dB more costs ≈ ln 10 more per window, well above the floor.
+    louder = ref.clone()
+    louder[0, SR:2 * SR] = 10 ** (-60 / 20)
+    assert float(silence_loss(louder, ref) - silence_loss(est, ref)) == pytest.approx(
+        np.log(10), rel=0.05)
+    # A reference that is never silent gives 0, and the gradient reaches the estimate.
+    tone = torch.tensor(_tone(1.0), dtype=torch.float32)[None]
+    assert float(silence_loss(tone * 0.5, tone)) == 0.0
+    est.requires_grad_(True)
+    silence_loss(est, ref).backward()
+    assert est.grad[0, SR + 2048:2 * SR - 2048].abs().min() > 0
+    assert float(est.grad[0, :SR - 1024].abs().max()) == 0.0

@@ -349,3 +349,42 @@ def test_an_output_folder_that_cannot_be_made_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith(f"error: cannot write {tmp_path / 'file' / 'run'}") and err.count(
         "\n") == 1
+
+
+def test_frozen_encoder_keeps_its_weights_and_the_silence_term_is_logged(tmp_path):
+    data = SyntheticTones(n_clips=2, clip_samples=2**13)
+    train(_tiny_cfg(steps=2), tmp_path / "first", dataset=data)
+    init = str(tmp_path / "first" / "last.pt")
+    with pytest.raises(ValueError, match="needs init_from"):
+        _tiny_cfg(freeze_encoder=True)
+    cfg = _tiny_cfg(steps=3, freeze_encoder=True, init_from=init,
+                    loss_overrides=(("silence_weight", 0.5),))
+    train(cfg, tmp_path / "decoder", dataset=data)
+    before, after = Checkpoint.read(init), Checkpoint.read(tmp_path / "decoder" / "last.pt")
+    for k, v in before.encoder_state.items():
+        assert torch.equal(v, after.encoder_state[k]), k
+    changed = [k for k, v in before.codec_without_encoder.items()
+               if not torch.equal(v, after.codec_without_encoder[k])]
+    assert any(k.startswith("first_stage.") for k in changed)
+    with open(tmp_path / "decoder" / "log.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert "silence" in rows[0] and all(float(r["silence"]) >= 0 for r in rows)
+
+
+def test_resume_upgrades_a_log_of_an_older_release(tmp_path):
+    data = SyntheticTones(n_clips=2, clip_samples=2**13)
+    cfg = _tiny_cfg(steps=4, ckpt_every=2, log_every=1)
+    train(cfg, tmp_path / "run", dataset=data, stop_at_step=2)
+    log = tmp_path / "run" / "log.csv"
+    with open(log) as f:   # the log as a release without the silence column wrote it
+        rows = list(csv.DictReader(f))
+    old = [c for c in rows[0] if c != "silence"]
+    with open(log, "w", newline="") as f:
+        w = csv.DictWriter(f, old, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+    train(cfg, tmp_path / "run", dataset=data, resume=True)
+    with open(log) as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["step"]) for r in rows] == [1, 2, 3, 4]
+    assert [r["silence"] for r in rows[:2]] == ["", ""] and rows[2]["silence"] != ""

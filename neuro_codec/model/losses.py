@@ -1,4 +1,5 @@
-"""The first stage's reconstruction loss: multi-scale log-mel L1, complex STFT L1, waveform L1.
+"""The first stage's reconstruction loss: multi-scale log-mel L1, complex STFT L1, waveform L1,
+and (optionally) a silence term.
 
 The mel scales are the evaluation's (`spectral.MEL_WINDOWS`, `MEL_BANDS`), so the loss optimises
 what the mel distance measures. Spectral terms alone leave phase free (SI-SNR ≪ 0 dB); the
@@ -28,12 +29,16 @@ class LossConfig:
             by the reference's mean magnitude.
         wave_weight: L1 on the waveform.
         mel_floor: clamp of the mel magnitude before the log.
+        silence_weight: weight of `silence_loss` (0: off, the recipe's first training).
+        silence_floor_dbfs: the level below which a silent window's output costs nothing.
     """
 
     mel_weight: float = 1.0
     stft_weight: float = 0.2
     wave_weight: float = 10.0
     mel_floor: float = 1e-5
+    silence_weight: float = 0.0
+    silence_floor_dbfs: float = -90.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -63,6 +68,30 @@ def complex_stft_loss(estimate: torch.Tensor, reference: torch.Tensor) -> torch.
     return total / len(STFT_SIZES)
 
 
+SILENT_WINDOW, SILENT_HOP = 1024, 512   # the windows of neuro_codec.evaluation.silence
+SILENT_BELOW_DBFS = -60.0               # a reference window below this level is silent
+
+
+def silence_loss(estimate: torch.Tensor, reference: torch.Tensor,
+                 floor_dbfs: float = -90.0) -> torch.Tensor:
+    """Mean over the reference's silent windows of ln(1 + P(ŝ)/P_floor); 0 without one.
+
+    Windows of 1,024 samples, hop 512 (the evaluation's); a window is silent where the
+    reference's mean square is below −60 dBFS (a full-scale square wave is 0 dBFS). The term
+    is ≈ 0 while the output stays below `floor_dbfs` and grows as ln 10/10 per dB above it:
+    a gradient in decibels, so a −70 dBFS hum is pushed as hard as a −50 dBFS click. [B, L]
+    inputs.
+    """
+    def power(x):
+        return x.unfold(-1, SILENT_WINDOW, SILENT_HOP).pow(2).mean(-1)
+
+    silent = power(reference) < 10.0 ** (SILENT_BELOW_DBFS / 10.0)
+    if not bool(silent.any()):
+        return estimate.new_zeros(())
+    floor = 10.0 ** (floor_dbfs / 10.0)
+    return torch.log1p(power(estimate)[silent] / floor).mean()
+
+
 def reconstruction_loss(estimate: torch.Tensor, reference: torch.Tensor,
                         cfg: LossConfig) -> dict[str, torch.Tensor]:
     """The weighted terms and their sum under "loss"; [B, L] waveforms."""
@@ -70,7 +99,9 @@ def reconstruction_loss(estimate: torch.Tensor, reference: torch.Tensor,
         "mel": mel_loss(estimate, reference, cfg.mel_floor),
         "stft": complex_stft_loss(estimate, reference),
         "wave": (estimate - reference).abs().mean(),
+        "silence": (silence_loss(estimate, reference, cfg.silence_floor_dbfs)
+                    if cfg.silence_weight else estimate.new_zeros(())),
     }
     terms["loss"] = (cfg.mel_weight * terms["mel"] + cfg.stft_weight * terms["stft"]
-                     + cfg.wave_weight * terms["wave"])
+                     + cfg.wave_weight * terms["wave"] + cfg.silence_weight * terms["silence"])
     return terms

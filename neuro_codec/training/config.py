@@ -71,6 +71,10 @@ class TrainConfig:
              "phase; float before it, which is 2–3× faster).")
     val_clips: int = _field(8, "validation clips scored at every checkpoint (0: none).")
     val_clip_samples: int = _field(2**16, "samples per validation clip.")
+    freeze_encoder: bool = _field(
+        False, "train the decoder alone: the encoder keeps `init_from`'s weights, so its "
+               "events, its `.snc` files and Lava's run of it do not change (a decoder "
+               "fine-tuning, e.g. with the silence term of --set-loss).")
     init_from: str = _field(
         "", "start from this checkpoint's weights (e.g. fine-tune a float model with "
             "`loihi_fixed`); its presets must match.")
@@ -107,6 +111,8 @@ class TrainConfig:
         if self.kind is ModelKind.RVQ and (self.loihi_fixed or self.fixed_point_fraction):
             raise ValueError("the RVQ baseline has no spiking encoder: loihi_fixed and "
                              "fixed_point_fraction do not apply")
+        if self.freeze_encoder and not self.init_from:
+            raise ValueError("freeze_encoder keeps a trained encoder: it needs init_from")
         if self.kind is ModelKind.MU_SPARSE and not 0 <= self.validation_mu < self.mu_levels:
             raise ValueError(f"val_mu must be in [0, {self.mu_levels - 1}], got {self.val_mu}")
         # an unknown field or value fails here

@@ -18,11 +18,11 @@ from neuro_codec.model.codec import Codec, RVQCodec
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-LOG_FIELDS = ("step", "loss", "recon", "mel", "stft", "wave", "diffusion", "commit", "penalty",
-              "beta", "event_rate", "kbps", "fixed_point", "seconds")
+LOG_FIELDS = ("step", "loss", "recon", "mel", "stft", "wave", "silence", "diffusion", "commit",
+              "penalty", "beta", "event_rate", "kbps", "fixed_point", "seconds")
 VAL_FIELDS = ("step", "val_loss", "val_recon", "val_diffusion", "val_event_rate",
               "val_mel_distance", "val_si_snr_db", "val_visqol", "seconds")
-LOSS_TERMS = ("recon", "mel", "stft", "wave", "diffusion", "commit")   # the model's terms
+LOSS_TERMS = ("recon", "mel", "stft", "wave", "silence", "diffusion", "commit")   # the model's terms
 
 
 def start_log(path: str | os.PathLike, columns: tuple[str, ...]) -> None:
@@ -34,6 +34,25 @@ def start_log(path: str | os.PathLike, columns: tuple[str, ...]) -> None:
 def append_row(path: str | os.PathLike, columns: tuple[str, ...], row: dict) -> None:
     with open(path, "a", newline="") as f:
         csv.writer(f).writerow([row[k] for k in columns])
+
+
+def upgrade_log(path: str | os.PathLike, columns: tuple[str, ...]) -> None:
+    """Rewrite a log written with fewer columns (an older release's) with `columns`, the
+    missing values empty, so that a resumed run appends rows its header describes."""
+    with open(path, newline="") as f:
+        header = next(csv.reader(f), None)
+    if header is None or tuple(header) == columns:
+        return
+    unknown = set(header) - set(columns)
+    if unknown:
+        raise ValueError(f"{path} has columns this release does not write: {sorted(unknown)}")
+    rows = read_log(path)
+    tmp = Path(f"{path}.tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(columns)
+        w.writerows([[r.get(k, "") for k in columns] for r in rows])
+    os.replace(tmp, path)
 
 
 def read_log(path: str | os.PathLike) -> list[dict]:
@@ -87,7 +106,10 @@ def plot_log(rows: Sequence[dict], val: Sequence[dict] = ()) -> Figure | None:
     fig, axes = plt.subplots(1, 5 if val else 3, figsize=(21 if val else 13, 3.6))
     for key, ax_i, label in (("loss", 0, "total"), ("recon", 0, "reconstruction"),
                              ("diffusion", 0, "refiner (v-MSE)"),
+                             ("silence", 0, "silence term"),
                              ("event_rate", 1, "event rate"), ("kbps", 2, "payload kbps")):
+        if rows[0].get(key, "") == "":   # a column older logs lack
+            continue
         axes[ax_i].plot(step, [float(r[key]) for r in rows], label=label, lw=0.8)
     axes[0].set_yscale("log")
     axes[0].set_title("training loss")

@@ -36,6 +36,7 @@ from neuro_codec.training.logs import (
     logged_seconds,
     save_curves,
     start_log,
+    upgrade_log,
     train_row,
 )
 from neuro_codec.training.penalties import rate_penalty, sparsity_weight, storage_penalty
@@ -71,6 +72,8 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, resume: bool = False, da
     if rank == 0 and (start == 0 or not log_path.exists()):
         start_log(log_path, LOG_FIELDS)
         start_log(val_path, VAL_FIELDS)
+    elif rank == 0:
+        upgrade_log(log_path, LOG_FIELDS)
     val_clips = make_validation(cfg) if rank == 0 and not given else None
     val_mu = cfg.validation_mu if cfg.kind is ModelKind.MU_SPARSE else None
     row: dict = {}
@@ -91,7 +94,8 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, resume: bool = False, da
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            torch.nn.utils.clip_grad_norm_(
+                [p for p in model.parameters() if p.requires_grad], cfg.grad_clip)
         opt.step()
 
         done = step + 1
@@ -146,7 +150,10 @@ def _model_and_optimizer(cfg: TrainConfig, device: torch.device):
             raise CheckpointError(f"{cfg.init_from} is a {init.label} model; "
                                   f"{cfg.model} cannot start from it")
         _load_weights(model, init, new_levels=cfg.kind is ModelKind.MU_SPARSE)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=cfg.betas, eps=cfg.eps,
+    if cfg.freeze_encoder:
+        model.encoder.requires_grad_(False)
+    trained = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(trained, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps,
                             weight_decay=cfg.weight_decay)
     return model, opt
 
