@@ -144,7 +144,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("evaluation",),
     ("training",),
     ("commands",),
-    ("cli", "train", "__main__", ""),         # entry points; "" is the package's __init__
+    ("cli", "train", "train_refiner", "__main__", ""),   # entry points; "" is the __init__
 )
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 

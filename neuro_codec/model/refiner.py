@@ -1,0 +1,286 @@
+"""The generative refiner: a conditional flow-matching postfilter on the first stage's STFT.
+
+Why a postfilter and why flow matching. The first stage is deterministic and trained with L1
+losses, so it predicts the conditional mean of the spectrum: partials are right, but what
+lies between them (the noise floor, decays, pauses) is an average that sits well above the
+reference. A generative stage can put back what an average removes. Trained on a *frozen*
+first stage, all of its compute goes to that, and it does not depend on the code: one refiner
+is trained on the first-stage outputs of every shipped spiking model (FREE, SPARSE, μ-SPARSE at
+all its levels), as FlowDec (Welker et al., 2025) puts a flow-matching postfilter on a
+non-adversarial codec.
+
+The domain is the magnitude-compressed complex STFT c(S) = |S|^κ e^{i∠S} (n_fft 1024, hop 256:
+the first stage's own STFT), scaled by `scale`, as real and imaginary channels. With ĉ the
+first stage's c(Ŝ) and c the reference's, the flow runs from x₀ = ĉ + σ ε (ε ~ N(0, I)) at t = 0
+to x₁ = c at t = 1 along straight lines x_t = (1 − t) x₀ + t x₁; the network v(x_t, t, ĉ) is
+trained by MSE to the velocity x₁ − x₀ (conditional flow matching, Lipman et al. 2023, with
+FlowDec's prior centred on the first stage). Sampling integrates dx/dt = v from t = 0 to 1
+with K Euler steps (K network evaluations): K = 1 is close to a predictive (conditional-mean)
+correction; more steps let the sample leave the mean. `sample(…, steps=0)` is the first stage.
+
+The network sees frequency as structure (a band-split design, as BSRNN / BS-RoFormer): the 513
+bins are cut into bands that widen with frequency (4 bins up to 1.4 kHz, 8 to 4.1 kHz, 16 to
+8.3 kHz, 32 above), each band's bins (x_t and ĉ, real and imaginary) are projected by a linear
+map of its own to C features, a stack of 2-D ConvNeXt blocks works on the (band × frame) grid
+with the flow time as FiLM, and a linear map per band returns the velocity of its bins. Bands
+keep the grid small (48 × 86 positions per second of audio), which is what lets it decode many
+times faster than real time on two CPU cores.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from neuro_codec.errors import CheckpointError
+from neuro_codec.fileio import atomic_path
+
+REFINER_FORMAT = "neuro-codec-refiner"
+REFINER_VERSION = 1
+
+# (first bin, band width) of each band group; the last band takes the bins that are left.
+BAND_LAYOUT = ((0, 4), (64, 8), (192, 16), (384, 32))
+
+
+@dataclass(frozen=True)
+class RefinerConfig:
+    """The refiner's domain, network and sampling default.
+
+    Fields:
+        n_fft, stft_hop: the STFT it refines (the first stage's).
+        compress: κ of c(S) = |S|^κ e^{i∠S}.
+        scale: c(S) is multiplied by this (unit-order data).
+        sigma: σ, the prior's spread around the first stage (in scaled units).
+        channels: C, features per (band, frame) position.
+        blocks: 2-D ConvNeXt blocks.
+        kernel_bands, kernel_frames: the depthwise kernel over bands and frames.
+        dilations: the blocks' dilation cycle (the same in bands and frames).
+        time_dim: width of the flow-time embedding.
+        default_steps: K of `neuro-codec decode` when none is asked for (chosen from
+            benchmarks/refiner.py and stored in the file).
+    """
+
+    n_fft: int = 1024
+    stft_hop: int = 256
+    compress: float = 0.3
+    scale: float = 2.0
+    sigma: float = 0.2
+    channels: int = 64
+    blocks: int = 6
+    kernel_bands: int = 3
+    kernel_frames: int = 5
+    dilations: tuple[int, ...] = (1, 2, 4)
+    time_dim: int = 64
+    default_steps: int = 2
+
+    def __post_init__(self):
+        object.__setattr__(self, "dilations", tuple(int(d) for d in self.dilations))
+        if not 0 < self.compress <= 1:
+            raise ValueError(f"compress must be in (0, 1], got {self.compress}")
+        for name in ("scale", "sigma"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        for name in ("channels", "blocks", "kernel_bands", "kernel_frames", "time_dim"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be ≥ 1, got {getattr(self, name)}")
+        if not self.dilations or min(self.dilations) < 1:
+            raise ValueError(f"dilations must be ≥ 1, got {self.dilations}")
+        if self.default_steps < 0:
+            raise ValueError(f"default_steps must be ≥ 0, got {self.default_steps}")
+        if self.n_bins <= BAND_LAYOUT[-1][0]:
+            raise ValueError(f"n_fft={self.n_fft} is too small for the band layout")
+
+    @property
+    def n_bins(self) -> int:
+        return self.n_fft // 2 + 1
+
+    def bands(self) -> list[tuple[int, int]]:
+        """(first bin, width) of every band, covering bins 0…n_bins − 1 once."""
+        out = []
+        edges = [start for start, _ in BAND_LAYOUT[1:]] + [self.n_bins]
+        for (start, width), stop in zip(BAND_LAYOUT, edges):
+            out += [(b, min(width, stop - b)) for b in range(start, stop, width)]
+        if len(out) > 1 and out[-1][1] < out[-2][1] // 2:   # a sliver joins its neighbour
+            (b, w), (_, w_last) = out[-2], out.pop()
+            out[-1] = (b, w + w_last)
+        return out
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> RefinerConfig:
+        return cls(**d)
+
+
+def to_domain(spec: torch.Tensor, cfg: RefinerConfig) -> torch.Tensor:
+    """Complex STFT [B, F, M] → scaled c(S) as real [B, 2, F, M] (real, imaginary)."""
+    c = spec * (spec.abs() + 1e-8) ** (cfg.compress - 1.0) * cfg.scale
+    return torch.stack([c.real, c.imag], dim=1)
+
+
+def from_domain(x: torch.Tensor, cfg: RefinerConfig) -> torch.Tensor:
+    """The inverse of `to_domain`: real [B, 2, F, M] → complex STFT [B, F, M]."""
+    c = torch.complex(x[:, 0], x[:, 1]) / cfg.scale
+    return c * (c.abs() + 1e-8) ** (1.0 / cfg.compress - 1.0)
+
+
+def _time_features(t: torch.Tensor, dim: int) -> torch.Tensor:
+    """Sinusoidal features of flow times t ∈ [0, 1] ([B] → [B, dim])."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(10_000.0) * torch.arange(half, device=t.device) / half)
+    args = 1000.0 * t.float()[:, None] * freqs
+    return torch.cat([torch.sin(args), torch.cos(args)], dim=-1)
+
+
+class _Block2d(nn.Module):
+    """2-D ConvNeXt block on [B, C, bands, frames]: depthwise conv → LayerNorm over C →
+    FiLM(t) → MLP → residual with a layer scale."""
+
+    def __init__(self, cfg: RefinerConfig, dilation: int):
+        super().__init__()
+        c, kb, kf = cfg.channels, cfg.kernel_bands, cfg.kernel_frames
+        self.dwconv = nn.Conv2d(c, c, (kb, kf), padding=(dilation * (kb // 2),
+                                                         dilation * (kf // 2)),
+                                dilation=dilation, groups=c)
+        self.norm = nn.LayerNorm(c)
+        self.film = nn.Linear(cfg.time_dim, 2 * c)
+        self.pw1 = nn.Linear(c, 2 * c)
+        self.pw2 = nn.Linear(2 * c, c)
+        self.gamma = nn.Parameter(torch.full((c,), 0.1))
+
+    def forward(self, x: torch.Tensor, temb: torch.Tensor) -> torch.Tensor:
+        h = self.norm(self.dwconv(x).permute(0, 2, 3, 1))               # [B, K, M, C]
+        scale, shift = self.film(temb)[:, None, None, :].chunk(2, dim=-1)
+        h = self.pw2(nn.functional.gelu(self.pw1(h * (1 + scale) + shift)))
+        return x + (self.gamma * h).permute(0, 3, 1, 2)
+
+
+class BandSplitRefiner(nn.Module):
+    """The velocity network: (x_t [B, 2, F, M], t [B], ĉ [B, 2, F, M]) → v̂ [B, 2, F, M]."""
+
+    def __init__(self, cfg: RefinerConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.band_edges = cfg.bands()
+        c = cfg.channels
+        self.band_in = nn.ModuleList(nn.Linear(4 * w, c) for _, w in self.band_edges)
+        self.band_out = nn.ModuleList(nn.Linear(c, 2 * w) for _, w in self.band_edges)
+        for lin in self.band_out:   # starts as v = 0: the sample stays at the prior's mean
+            nn.init.zeros_(lin.weight)
+            nn.init.zeros_(lin.bias)
+        self.band_pos = nn.Parameter(torch.zeros(1, c, len(self.band_edges), 1))
+        td = cfg.time_dim
+        self.time_mlp = nn.Sequential(nn.Linear(td, 4 * td), nn.SiLU(), nn.Linear(4 * td, td))
+        self.blocks = nn.ModuleList(_Block2d(cfg, cfg.dilations[i % len(cfg.dilations)])
+                                    for i in range(cfg.blocks))
+        self.norm = nn.LayerNorm(c)
+
+    def forward(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        inp = torch.cat([x_t, cond], dim=1)                              # [B, 4, F, M]
+        b, _, _, m = inp.shape
+        h = torch.stack([lin(inp[:, :, s:s + w].permute(0, 3, 1, 2).reshape(b, m, 4 * w))
+                         for lin, (s, w) in zip(self.band_in, self.band_edges)], dim=1)
+        h = h.permute(0, 3, 1, 2) + self.band_pos                         # [B, C, K, M]
+        temb = self.time_mlp(_time_features(t, self.cfg.time_dim))
+        for block in self.blocks:
+            h = block(h, temb)
+        h = self.norm(h.permute(0, 2, 3, 1))                              # [B, K, M, C]
+        out = [lin(h[:, k]).reshape(b, m, 2, w)
+               for k, (lin, (_, w)) in enumerate(zip(self.band_out, self.band_edges))]
+        return torch.cat(out, dim=-1).permute(0, 2, 3, 1)                 # [B, 2, F, M]
+
+
+def flow_matching_loss(net: BandSplitRefiner, first: torch.Tensor, target: torch.Tensor,
+                       generator: torch.Generator | None = None) -> torch.Tensor:
+    """Conditional flow matching: MSE of v(x_t, t, ĉ) to x₁ − x₀ at t ~ U[0, 1].
+
+    Args:
+        first: ĉ, the first stage's spectrum in the refiner's domain [B, 2, F, M].
+        target: c, the reference's [B, 2, F, M].
+    """
+    b = first.shape[0]
+    sigma = getattr(net, "module", net).cfg.sigma   # net may be DDP-wrapped
+    t = torch.rand(b, device=first.device, generator=generator)
+    x0 = first + sigma * torch.randn(first.shape, device=first.device,
+                                             generator=generator)
+    tt = t[:, None, None, None]
+    x_t = (1 - tt) * x0 + tt * target
+    return torch.mean((net(x_t, t, first) - (target - x0)) ** 2)
+
+
+@torch.no_grad()
+def sample(net: BandSplitRefiner, first: torch.Tensor, steps: int,
+           generator: torch.Generator | None = None) -> torch.Tensor:
+    """Integrate dx/dt = v(x, t, ĉ) from x₀ = ĉ + σ ε at t = 0 to t = 1 in `steps` Euler steps
+    (one network evaluation each); `steps` = 0 returns ĉ unchanged. [B, 2, F, M]."""
+    if steps < 0:
+        raise ValueError(f"steps must be ≥ 0, got {steps}")
+    if steps == 0:
+        return first
+    x = first + net.cfg.sigma * torch.randn(first.shape, device=first.device,
+                                            generator=generator)
+    for k in range(steps):
+        t = torch.full((first.shape[0],), k / steps, device=first.device)
+        x = x + net(x, t, first) / steps
+    return x
+
+
+@torch.no_grad()
+def refine_spectrum(net: BandSplitRefiner, spec: torch.Tensor, steps: int,
+                    generator: torch.Generator | None = None) -> torch.Tensor:
+    """The first stage's complex STFT [B, F, M] → the refined one (steps = 0: unchanged)."""
+    if steps == 0:
+        return spec
+    return from_domain(sample(net, to_domain(spec, net.cfg), steps, generator), net.cfg)
+
+
+@dataclass
+class RefinerFile:
+    """A refiner on disk: config, weights, training step and config, free-form `extra`
+    (what it was trained on). Saved with `torch.save`, read with `weights_only=True`."""
+
+    config: RefinerConfig
+    state: dict
+    step: int = 0
+    train_config: dict | None = None
+    optimizer: dict | None = None
+    extra: dict | None = None
+
+    def build(self) -> BandSplitRefiner:
+        net = BandSplitRefiner(self.config)
+        net.load_state_dict(self.state)
+        return net.eval()
+
+    def save(self, path: str | os.PathLike) -> None:
+        data = {"format": REFINER_FORMAT, "version": REFINER_VERSION,
+                "config": self.config.to_dict(),
+                "state": {k: v.detach().cpu() for k, v in self.state.items()},
+                "step": self.step, "train_config": self.train_config,
+                "optimizer": self.optimizer, "extra": self.extra or {}}
+        with atomic_path(path) as tmp:
+            torch.save(data, tmp)
+
+    @classmethod
+    def read(cls, path: str | os.PathLike) -> RefinerFile:
+        """Raises: CheckpointError: not a readable refiner file, or one of another version."""
+        try:
+            data = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:   # torch raises many types for foreign or corrupt files
+            raise CheckpointError(f"{path} is not a readable refiner file "
+                                  f"({str(e).splitlines()[0] if str(e) else type(e).__name__})")
+        if not isinstance(data, dict) or data.get("format") != REFINER_FORMAT:
+            raise CheckpointError(f"{path} is not a neuro-codec refiner file")
+        if data.get("version") != REFINER_VERSION:
+            raise CheckpointError(f"{path} is refiner version {data.get('version')}; this "
+                                  f"release reads version {REFINER_VERSION}")
+        try:
+            config = RefinerConfig.from_dict(data["config"])
+        except (TypeError, ValueError) as e:
+            raise CheckpointError(f"{path} has an invalid refiner config: {e}") from None
+        return cls(config, data["state"], int(data.get("step", 0)), data.get("train_config"),
+                   data.get("optimizer"), data.get("extra"))
