@@ -28,18 +28,35 @@ from neuro_codec.errors import CheckpointError, CodecError
 from neuro_codec.model.arithmetic import Arithmetic, encode_events
 from neuro_codec.model.codec import DEFAULT_STEPS, Codec
 from neuro_codec.model.presets import ModelKind
+from neuro_codec.model.refiner import BandSplitRefiner
 
 DEFAULT_SEGMENT_SAMPLES = CLIP_SAMPLES   # quality control's segment: 5.94 s, the evaluation's clip
 
 
 @dataclass
 class LoadedModel:
-    """A checkpoint ready to code: the codec, its id and kind, and its event arithmetic."""
+    """A checkpoint ready to code: the codec, its id and kind, its event arithmetic, and the
+    flow-matching refiner it decodes with (if any)."""
 
     codec: Codec            # an `RVQCodec` for RVQ
     model_id: str
     kind: ModelKind
     arithmetic: Arithmetic  # how its events are computed (the checkpoint's, or an override)
+    refiner: BandSplitRefiner | None = None
+
+    @property
+    def default_steps(self) -> int:
+        """Refiner steps when none are asked for: the refiner file's K; the codec's own
+        diffusion refiner's default; 0 (the first stage) without either."""
+        if self.refiner is not None:
+            return self.refiner.cfg.default_steps
+        return self.codec.effective_steps(DEFAULT_STEPS)
+
+    def effective_steps(self, steps: int | None) -> int:
+        """The refiner steps a decode with `steps` (None: the default) runs."""
+        if steps is None:
+            return self.default_steps
+        return steps if self.refiner is not None else self.codec.effective_steps(steps)
 
     @property
     def mu_levels(self) -> int:
@@ -50,19 +67,49 @@ class LoadedModel:
         return self.codec.hop
 
 
+SHIPPED_REFINER = "shipped"
+
+
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu",
-               arithmetic: Arithmetic | str | None = None) -> LoadedModel:
+               arithmetic: Arithmetic | str | None = None,
+               refiner: str | os.PathLike | None = SHIPPED_REFINER) -> LoadedModel:
     """Load a checkpoint's codec (eval mode) with what coding needs to know about it.
 
     Args:
         arithmetic: override the checkpoint's event arithmetic (None: the checkpoint's).
+        refiner: a refiner file to decode with; "shipped" (the default): the shipped refiner
+            if it was trained on this model's first stage, else none; None: none.
+    Raises:
+        CheckpointError: an unreadable refiner file, or one whose STFT is not the codec's.
     """
     from neuro_codec.model.checkpoint import Checkpoint
 
     ckpt = Checkpoint.read(path)
     codec = ckpt.build_codec().to(device)
     return LoadedModel(codec, ckpt.model_id, ckpt.kind,
-                       ckpt.arithmetic if arithmetic is None else Arithmetic(arithmetic))
+                       ckpt.arithmetic if arithmetic is None else Arithmetic(arithmetic),
+                       _refiner_for(codec, ckpt.model_id, refiner, device))
+
+
+def _refiner_for(codec: Codec, model_id: str, refiner, device) -> BandSplitRefiner | None:
+    from neuro_codec.model.refiner import RefinerFile
+    from neuro_codec.model.shipped import shipped_refiner_path
+
+    if refiner is None:
+        return None
+    shipped = str(refiner) == SHIPPED_REFINER
+    path = shipped_refiner_path() if shipped else refiner
+    if path is None:
+        return None
+    saved = RefinerFile.read(path)
+    if shipped and model_id not in (saved.extra or {}).get("trained_on", ()):
+        return None   # the shipped refiner decodes the models it was trained on
+    cfg = codec.cfg
+    if (saved.config.n_fft, saved.config.stft_hop) != (cfg.n_fft, cfg.stft_hop):
+        raise CheckpointError(f"refiner {path} works on an STFT of n_fft {saved.config.n_fft}, "
+                              f"hop {saved.config.stft_hop}; {model_id}'s first stage makes "
+                              f"n_fft {cfg.n_fft}, hop {cfg.stft_hop}")
+    return saved.build().to(device)
 
 
 @dataclass(frozen=True)
@@ -94,9 +141,10 @@ def events(model: LoadedModel, x: np.ndarray, mu: int | None = None) -> np.ndarr
 
 
 def decode_events(model: LoadedModel, z: np.ndarray, n_samples: int,
-                  mu: np.ndarray | int | None = None, steps: int = DEFAULT_STEPS,
+                  mu: np.ndarray | int | None = None, steps: int | None = None,
                   sampler: str = "dpmpp", seed: int = 0) -> np.ndarray:
-    """z [N, T] (and μ: one level or [T] per frame) → waveform float32 [n_samples]."""
+    """z [N, T] (and μ: one level or [T] per frame) → waveform float32 [n_samples]; `steps`
+    refiner steps (None: the model's default, `LoadedModel.default_steps`)."""
     codec = model.codec
     device = next(codec.first_stage.parameters()).device
     zt = torch.from_numpy(np.asarray(z)).float().unsqueeze(0).to(device)
@@ -105,8 +153,8 @@ def decode_events(model: LoadedModel, z: np.ndarray, n_samples: int,
         levels = torch.as_tensor(np.asarray(mu), dtype=torch.long, device=device)
         levels = levels.reshape(1, -1) if levels.dim() == 1 else levels.reshape(1)
     gen = torch.Generator(device=device).manual_seed(seed)
-    return codec.decode(zt, n_samples, steps=steps, sampler=sampler, generator=gen,
-                        mu=levels)[0].cpu().numpy()
+    return codec.decode(zt, n_samples, steps=model.effective_steps(steps), sampler=sampler,
+                        generator=gen, mu=levels, refiner=model.refiner)[0].cpu().numpy()
 
 
 def quality_controlled(model: LoadedModel, x: np.ndarray, target: QualityTarget,
@@ -211,7 +259,7 @@ def encode(model: LoadedModel, x: np.ndarray, mu: int | None = None,
     return Encoded(data, header, z, (mu,))
 
 
-def decode(model: LoadedModel, data: bytes, steps: int = DEFAULT_STEPS, sampler: str = "dpmpp",
+def decode(model: LoadedModel, data: bytes, steps: int | None = None, sampler: str = "dpmpp",
            seed: int = 0, source: str = "input") -> tuple[np.ndarray, object]:
     """File bytes (`.snc` or `.rvq`) → (waveform float32, header).
 
@@ -229,8 +277,9 @@ def decode(model: LoadedModel, data: bytes, steps: int = DEFAULT_STEPS, sampler:
         device = next(model.codec.parameters()).device
         gen = torch.Generator(device=device).manual_seed(seed)
         x = model.codec.decode_codes(torch.from_numpy(codes)[None].to(device),
-                                     header.n_audio_samples, steps=steps, sampler=sampler,
-                                     generator=gen)[0].cpu().numpy()
+                                     header.n_audio_samples, steps=model.effective_steps(steps),
+                                     sampler=sampler, generator=gen,
+                                     refiner=model.refiner)[0].cpu().numpy()
         return x, header
     from neuro_codec.coding.bitstream import unpack_snc
 

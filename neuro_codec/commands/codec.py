@@ -100,13 +100,16 @@ def _decode(args) -> int:
 
     data = read_coded_file(args.input)
     checkpoint = args.checkpoint or find_shipped(_file_model_id(data, str(args.input)))
-    model = compression.load_model(checkpoint, _device(args.device))
+    model = compression.load_model(checkpoint, _device(args.device), refiner=_refiner(args))
     x, header = compression.decode(model, data, steps=args.steps, sampler=args.sampler,
-                                seed=args.seed, source=str(args.input))
+                                   seed=args.seed, source=str(args.input))
     with writing(args.output):
         save_audio(args.output, x, header.sample_rate_hz)
-    how = ("the first stage alone" if model.codec.effective_steps(args.steps) == 0
-           else f"the first stage + {args.steps} refiner steps ({args.sampler})")
+    steps = model.effective_steps(args.steps)
+    how = ("the first stage alone" if steps == 0 else
+           f"the first stage + {steps} flow-matching refiner steps (Euler)"
+           if model.refiner is not None else
+           f"the first stage + {steps} refiner steps ({args.sampler})")
     print(f"{args.output}: {x.size / header.sample_rate_hz:.2f} s decoded with {how}")
     return 0
 
@@ -117,7 +120,8 @@ def _eval(args) -> int:
     from neuro_codec.evaluation.evaluate import evaluate_clips, summarize, table_row
     from neuro_codec.evaluation.quality_table import format_table, write_table
 
-    model = compression.load_model(_checkpoint(args), _device(args.device))
+    model = compression.load_model(_checkpoint(args), _device(args.device),
+                                   refiner=_refiner(args))
     ckpt = {"model": model.kind.value, "model_id": model.model_id}
     clips = split_excerpts(args.root or None, args.clips, args.seconds, args.split, args.data)
     if not clips:
@@ -128,7 +132,7 @@ def _eval(args) -> int:
     mean = summarize(rows)
     name = f"{ckpt['model']} ({ckpt['model_id']})"
     print(f"\n{name}: {len(rows)} clips of {args.seconds:g} s from {args.split}, "
-          f"{args.sampler} {args.steps} steps")
+          f"{model.effective_steps(args.steps)} refiner steps")
     cols = ("payload_kbps", "file_kbps", "event_rate", "si_snr_db", "mel_distance", "visqol")
     print("| " + " | ".join(("codec",) + cols) + " |")
     print("|" + "---|" * (len(cols) + 1))
@@ -207,26 +211,38 @@ def _encode_arguments(p) -> None:
     p.set_defaults(func=_encode)
 
 
+def _add_refiner_options(p) -> None:
+    p.add_argument("--steps", type=non_negative_int, default=None, help="refiner steps, 0 for "
+                   "the first stage alone (default: the refiner file's K; 0 without a refiner)")
+    p.add_argument("--refiner", default="shipped", metavar="FILE",
+                   help="flow-matching refiner file to decode with, or 'none' (default: the "
+                        "shipped refiner.pt, for the models it was trained on)")
+
+
+def _refiner(args):
+    return None if args.refiner == "none" else args.refiner
+
+
 def _decode_arguments(p) -> None:
-    from neuro_codec.model.sampling import DEFAULT_STEPS, SAMPLERS
+    from neuro_codec.model.sampling import SAMPLERS
 
     p.add_argument("input", help=".snc file, or a .rvq file of RVQ codes")
     p.add_argument("output", help="output WAV file")
     p.add_argument("--checkpoint", default=None, metavar="CKPT",
                    help="checkpoint whose model id made the file (default: the shipped "
                         "checkpoint with the model id the file names)")
-    p.add_argument("--steps", type=non_negative_int, default=DEFAULT_STEPS, help="refiner sampling "
-                   f"steps, 0 for the first stage alone (default {DEFAULT_STEPS})")
+    _add_refiner_options(p)
     p.add_argument("--sampler", choices=SAMPLERS, default="dpmpp",
-                   help="dpmpp (DPM-Solver++, fast) or ddim (the paper's 100-step setting) "
-                        "(default dpmpp)")
+                   help="sampler of a checkpoint's own diffusion refiner: dpmpp (DPM-Solver++, "
+                        "fast) or ddim (the paper's 100-step setting) (default dpmpp); the "
+                        "flow-matching refiner integrates with Euler steps")
     p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.set_defaults(func=_decode)
 
 
 def _eval_arguments(p) -> None:
-    from neuro_codec.model.sampling import DEFAULT_STEPS, SAMPLERS
+    from neuro_codec.model.sampling import SAMPLERS
 
     _add_model_options(p)
     p.add_argument("--split", default="test", choices=("train", "validation", "test"),
@@ -237,10 +253,9 @@ def _eval_arguments(p) -> None:
     p.add_argument("--clips", type=positive_int, default=16, help="number of clips (default 16)")
     p.add_argument("--seconds", type=positive_float, default=CLIP_SAMPLES / SAMPLE_RATE_HZ,
                    help="clip length (default 5.944 s = 2^17 samples)")
-    p.add_argument("--steps", type=non_negative_int, default=DEFAULT_STEPS, help="refiner sampling "
-                   f"steps, 0 for the first stage alone (default {DEFAULT_STEPS})")
-    p.add_argument("--sampler", choices=SAMPLERS, default="dpmpp", help="sampler "
-                   "(default dpmpp)")
+    _add_refiner_options(p)
+    p.add_argument("--sampler", choices=SAMPLERS, default="dpmpp", help="sampler of a "
+                   "checkpoint's own diffusion refiner (default dpmpp)")
     p.add_argument("--no-visqol", action="store_true", help="skip ViSQOL (faster)")
     _add_level_options(p)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")

@@ -20,12 +20,11 @@ from neuro_codec import compression
 from neuro_codec.compression import Encoded, LoadedModel, QualityTarget
 from neuro_codec.data.audio import SAMPLE_RATE_HZ, bits_per_second
 from neuro_codec.evaluation.metrics import quality
-from neuro_codec.model.codec import DEFAULT_STEPS
 from neuro_codec.model.presets import ModelKind
 
 
 def evaluate_clips(model: LoadedModel, clips: list[tuple[str, np.ndarray]],
-                   steps: int = DEFAULT_STEPS, sampler: str = "dpmpp", with_visqol: bool = True,
+                   steps: int | None = None, sampler: str = "dpmpp", with_visqol: bool = True,
                    seed: int = 0, progress: bool = False, mu: int | None = None,
                    target: QualityTarget | None = None,
                    keep: Callable[[str, np.ndarray, Encoded], None] | None = None) -> list[dict]:
@@ -115,11 +114,12 @@ def table_row(kind: ModelKind | str, rows: list[dict], steps: int | None = None)
 
 
 def model_row(checkpoint: str | Path, clips: list[tuple[str, np.ndarray]],
-              steps: int = DEFAULT_STEPS,
+              steps: int | None = None,
               sampler: str = "dpmpp", with_visqol: bool = True, progress: bool = False) -> dict:
-    """Evaluate a checkpoint on `clips` (GPU if present) and return its table row."""
+    """Evaluate a checkpoint on `clips` (GPU if present) and return its table row; `steps`
+    refiner steps (None: the model's default)."""
     model = compression.load_model(checkpoint, "cuda" if torch.cuda.is_available() else "cpu")
-    steps = model.codec.effective_steps(steps)
+    steps = model.effective_steps(steps)
     rows = evaluate_clips(model, clips, steps=steps, sampler=sampler, with_visqol=with_visqol,
                           progress=progress)
     return table_row(model.kind, rows, steps)

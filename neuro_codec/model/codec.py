@@ -25,6 +25,7 @@ from neuro_codec.model.diffusion import VDiffusion, sample
 from neuro_codec.model.encoder import EncoderConfig, SpikingEncoder
 from neuro_codec.model.losses import LossConfig, reconstruction_loss
 from neuro_codec.model.presets import ModelKind
+from neuro_codec.model.refiner import BandSplitRefiner, refine_spectrum
 from neuro_codec.model.rvq import RVQConfig, RVQEncoder
 from neuro_codec.model.sampling import DEFAULT_STEPS
 
@@ -133,12 +134,16 @@ class Codec(nn.Module):
     @torch.no_grad()
     def decode(self, z: torch.Tensor, n_samples: int, steps: int = DEFAULT_STEPS,
                sampler: str = "dpmpp", generator: torch.Generator | None = None,
-               progress: bool = False, mu: torch.Tensor | int | None = None) -> torch.Tensor:
+               progress: bool = False, mu: torch.Tensor | int | None = None,
+               refiner: BandSplitRefiner | None = None) -> torch.Tensor:
         """z [B, N, T] → waveforms [B, n_samples] (float32, on z's device).
 
         Args:
             steps: refiner sampling steps; 0 returns the first stage alone.
             mu: μ-SPARSE levels: an int, [B], or [B, T] (one per frame).
+            refiner: a flow-matching postfilter (`model.refiner`) that refines the first
+                stage's STFT in `steps` Euler steps (`sampler` is then unused); without it,
+                the codec's own diffusion refiner, if it has one.
         """
         if mu is not None and not torch.is_tensor(mu):
             mu = torch.full((z.shape[0],), int(mu), dtype=torch.long)
@@ -147,7 +152,9 @@ class Codec(nn.Module):
         z = z.float()
         n_frames = z.shape[-1]
         features, spec = self.first_stage(z, mu)
-        if self.effective_steps(steps):
+        if refiner is not None:
+            spec = refine_spectrum(refiner, spec, steps, generator)
+        elif self.effective_steps(steps):
             cfg = self.cfg
             first = compress(spec, cfg.compress)
             r = sample(lambda r_t, t: self.refiner(r_t, t, features, first), tuple(first.shape),

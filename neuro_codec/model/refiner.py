@@ -42,8 +42,10 @@ from neuro_codec.fileio import atomic_path
 REFINER_FORMAT = "neuro-codec-refiner"
 REFINER_VERSION = 1
 
-# (first bin, band width) of each band group; the last band takes the bins that are left.
+# (first bin, band width) of each band group at n_fft 1024, scaled for other sizes; the last
+# band takes the bins that are left.
 BAND_LAYOUT = ((0, 4), (64, 8), (192, 16), (384, 32))
+LAYOUT_N_FFT = 1024
 
 
 @dataclass(frozen=True)
@@ -91,8 +93,8 @@ class RefinerConfig:
             raise ValueError(f"dilations must be ≥ 1, got {self.dilations}")
         if self.default_steps < 0:
             raise ValueError(f"default_steps must be ≥ 0, got {self.default_steps}")
-        if self.n_bins <= BAND_LAYOUT[-1][0]:
-            raise ValueError(f"n_fft={self.n_fft} is too small for the band layout")
+        if self.n_fft < 64 or self.n_fft % 64:
+            raise ValueError(f"n_fft must be a multiple of 64, got {self.n_fft}")
 
     @property
     def n_bins(self) -> int:
@@ -100,9 +102,12 @@ class RefinerConfig:
 
     def bands(self) -> list[tuple[int, int]]:
         """(first bin, width) of every band, covering bins 0…n_bins − 1 once."""
+        factor = self.n_fft / LAYOUT_N_FFT
+        layout = [(round(start * factor), max(1, round(width * factor)))
+                  for start, width in BAND_LAYOUT]
         out = []
-        edges = [start for start, _ in BAND_LAYOUT[1:]] + [self.n_bins]
-        for (start, width), stop in zip(BAND_LAYOUT, edges):
+        edges = [start for start, _ in layout[1:]] + [self.n_bins]
+        for (start, width), stop in zip(layout, edges):
             out += [(b, min(width, stop - b)) for b in range(start, stop, width)]
         if len(out) > 1 and out[-1][1] < out[-2][1] // 2:   # a sliver joins its neighbour
             (b, w), (_, w_last) = out[-2], out.pop()

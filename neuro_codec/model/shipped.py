@@ -17,6 +17,7 @@ from neuro_codec.model.kind import ModelKind
 CHECKPOINT_DIR = Path(__file__).resolve().parents[1] / "checkpoints"
 DEFAULT_KIND = ModelKind.SPARSE
 SHIPPED_PRESET = "small"
+REFINER_FILE = "refiner.pt"   # the shipped flow-matching refiner of the small models
 
 
 def shipped_path(kind: ModelKind | str = DEFAULT_KIND,
@@ -75,3 +76,10 @@ def find_shipped(model_id: str, folder: str | os.PathLike | None = None) -> Path
         return ids[model_id]
     raise CheckpointError(f"no shipped checkpoint has model id {model_id!r} (shipped: "
                           f"{', '.join(ids) or 'none'}); give --checkpoint PATH")
+
+
+def shipped_refiner_path(folder: str | os.PathLike | None = None) -> Path | None:
+    """`folder/refiner.pt` (default folder: CHECKPOINT_DIR), the shipped refiner; None if it
+    does not ship."""
+    path = Path(CHECKPOINT_DIR if folder is None else folder) / REFINER_FILE
+    return path if path.is_file() else None

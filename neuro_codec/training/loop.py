@@ -115,7 +115,7 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, resume: bool = False, da
             save_curves(out)
         if stop:
             break
-    if world > 1:
+    if dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
     return row
@@ -131,8 +131,11 @@ def _setup_distributed() -> tuple[int, int, torch.device]:
         torch.cuda.set_device(device)
     else:
         device = torch.device("cpu")
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    if (world > 1 or "TORCHELASTIC_RUN_ID" in os.environ) and not dist.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        dist.init_process_group(backend)   # under torchrun, even with one process
+        if rank == 0:
+            print(f"process group: {backend}, {world} process(es)", flush=True)
     return rank, world, device
 
 

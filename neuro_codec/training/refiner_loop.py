@@ -223,9 +223,9 @@ def train_refiner(cfg: RefinerTrainConfig, out_dir: str | os.PathLike, resume: b
             save_refiner_curves(out)
         if stop:
             break
-    if world > 1:
-        import torch.distributed as dist
+    import torch.distributed as dist
 
+    if dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
     return row

@@ -1,0 +1,233 @@
+"""The flow-matching refiner: its domain, network, sampler, file, training loop, and decoding
+with it through the codec's API and the CLI. `gpu`-marked tests run where CUDA is present."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from neuro_codec import compression
+from neuro_codec.cli import main
+from neuro_codec.data.synthetic import SyntheticTones
+from neuro_codec.errors import CheckpointError
+from neuro_codec.model.refiner import (
+    BandSplitRefiner,
+    RefinerConfig,
+    RefinerFile,
+    flow_matching_loss,
+    from_domain,
+    sample,
+    to_domain,
+)
+from neuro_codec.training import TrainConfig, train
+from neuro_codec.training.refiner_loop import RefinerTrainConfig, train_refiner
+
+TINY = (("n_fft", 256), ("stft_hop", 128), ("channels", 8), ("blocks", 2), ("time_dim", 8),
+        ("default_steps", 2))
+
+
+def _tiny_refiner_config(**kw) -> RefinerConfig:
+    return RefinerConfig(**{**dict(TINY), **kw})
+
+
+@pytest.fixture(scope="module")
+def tiny_codec(tmp_path_factory):
+    """A tiny FREE codec (n_fft 256, hop 128) trained for 2 steps on synthetic tones."""
+    path = tmp_path_factory.mktemp("codec")
+    train(TrainConfig(model="free", preset="tiny", data="synthetic", steps=2, ckpt_every=2,
+                      val_clips=0), path, dataset=SyntheticTones(n_clips=2, clip_samples=2**13))
+    return path / "last.pt"
+
+
+def _refiner_run(codec_path, out, steps=4, **kw):
+    cfg = RefinerTrainConfig(first_stages=(str(codec_path),), refiner_overrides=TINY,
+                             steps=steps, batch_size=2, clip_samples=2**13, warmup_steps=2,
+                             log_every=1, ckpt_every=2, val_clips=0, **kw)
+    return cfg, train_refiner(cfg, out, dataset=SyntheticTones(n_clips=4, clip_samples=2**13))
+
+
+@pytest.mark.parametrize("n_fft", [256, 1024, 2048])
+def test_bands_cover_every_bin_once_and_widen_with_frequency(n_fft):
+    bands = RefinerConfig(n_fft=n_fft).bands()
+    covered = [b for start, width in bands for b in range(start, start + width)]
+    assert covered == list(range(n_fft // 2 + 1))
+    widths = [w for _, w in bands]
+    assert widths == sorted(widths) and len(bands) == 48
+
+
+def test_domain_round_trip_and_compression():
+    cfg = RefinerConfig()
+    spec = torch.complex(torch.randn(2, 513, 7), torch.randn(2, 513, 7)) * 10
+    x = to_domain(spec, cfg)
+    assert x.shape == (2, 2, 513, 7)
+    torch.testing.assert_close(from_domain(x, cfg), spec, rtol=1e-4, atol=1e-4)
+    # |c| = scale · |S|^κ: a bin 1,000× louder is 1000^0.3 ≈ 7.9× larger in the domain.
+    mag = torch.hypot(x[:, 0], x[:, 1])
+    torch.testing.assert_close(mag, cfg.scale * spec.abs() ** cfg.compress, rtol=1e-4,
+                               atol=1e-5)
+
+
+def test_an_untrained_refiner_samples_the_prior_and_zero_steps_is_the_first_stage():
+    cfg = _tiny_refiner_config()
+    net = BandSplitRefiner(cfg).eval()
+    first = torch.randn(1, 2, 129, 10)
+    assert sample(net, first, 0) is first
+    # The output layer starts at zero: v = 0, so K Euler steps leave x₀ = ĉ + σ ε.
+    noise = torch.randn(first.shape, generator=torch.Generator().manual_seed(3))
+    got = sample(net, first, 3, torch.Generator().manual_seed(3))
+    torch.testing.assert_close(got, first + cfg.sigma * noise)
+
+
+def test_flow_matching_learns_a_fixed_correction():
+    """A refiner trained on one (ĉ, c) pair moves the sample from ĉ to c: the K-step Euler
+    solution of a learnt straight flow."""
+    torch.manual_seed(0)
+    cfg = _tiny_refiner_config(sigma=0.01)
+    net = BandSplitRefiner(cfg)
+    first = torch.randn(1, 2, 129, 8)
+    target = first + 0.5 * torch.randn(1, 2, 129, 8)
+    opt = torch.optim.Adam(net.parameters(), 1e-2)
+    for _ in range(100):
+        loss = flow_matching_loss(net, first, target)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    net.eval()
+    before = float((first - target).pow(2).mean())
+    after = float((sample(net, first, 4, torch.Generator().manual_seed(0)) - target)
+                  .pow(2).mean())
+    assert after < 0.1 * before
+
+
+def test_refiner_file_round_trip_and_bad_files(tmp_path):
+    cfg = _tiny_refiner_config()
+    net = BandSplitRefiner(cfg)
+    RefinerFile(cfg, net.state_dict(), step=7, extra={"trained_on": ["free-x"]}).save(
+        tmp_path / "r.pt")
+    back = RefinerFile.read(tmp_path / "r.pt")
+    assert back.config == cfg and back.step == 7 and back.extra == {"trained_on": ["free-x"]}
+    x = torch.randn(1, 2, 129, 5)
+    t = torch.zeros(1)
+    torch.testing.assert_close(back.build()(x, t, x), net.eval()(x, t, x))
+    (tmp_path / "junk.pt").write_bytes(b"not a refiner")
+    with pytest.raises(CheckpointError, match="not a readable refiner file"):
+        RefinerFile.read(tmp_path / "junk.pt")
+    torch.save({"format": "something-else"}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="not a neuro-codec refiner file"):
+        RefinerFile.read(tmp_path / "other.pt")
+
+
+def test_refiner_training_resumes_exactly(tiny_codec, tmp_path):
+    cfg, _ = _refiner_run(tiny_codec, tmp_path / "full", steps=4)
+    # Stopped after 2 steps by its time budget, then resumed: the same weights as one run.
+    cut = tmp_path / "cut"
+    train_refiner(cfg, cut, dataset=SyntheticTones(n_clips=4, clip_samples=2**13),
+                  max_seconds=0.0)
+    assert RefinerFile.read(cut / "last.pt").step == 1
+    train_refiner(cfg, cut, resume=True, dataset=SyntheticTones(n_clips=4, clip_samples=2**13))
+    full, resumed = RefinerFile.read(tmp_path / "full" / "last.pt"), RefinerFile.read(
+        cut / "last.pt")
+    assert resumed.step == 4
+    for k, v in full.state.items():
+        torch.testing.assert_close(resumed.state[k], v, rtol=0, atol=0)
+    with open(cut / "log.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["step"]) for r in rows] == [1, 2, 3, 4]
+    # Warm-up then cosine decay to 10 %, a pure function of the step.
+    assert [round(cfg.lr_at(s), 9) for s in (0, 1, 3, 4)] == [2.5e-4, 5e-4, 2.75e-4, 5e-5]
+    with pytest.raises(CheckpointError, match="another configuration"):
+        train_refiner(RefinerTrainConfig(**{**cfg.to_dict(), "lr": 1e-3}), cut, resume=True,
+                      dataset=SyntheticTones(n_clips=4, clip_samples=2**13))
+
+
+def test_decoding_with_a_refiner(tiny_codec, tmp_path):
+    _refiner_run(tiny_codec, tmp_path / "ref", steps=2)
+    ref_path = tmp_path / "ref" / "last.pt"
+    x = SyntheticTones(n_clips=1, clip_samples=2**13)[0]["audio"].numpy()
+    plain = compression.load_model(tiny_codec)          # no refiner ships for a tiny model
+    refined = compression.load_model(tiny_codec, refiner=ref_path)
+    assert plain.refiner is None and refined.refiner is not None
+    assert refined.default_steps == 2 and refined.effective_steps(None) == 2
+    data = compression.encode(refined, x).data
+    y0, _ = compression.decode(refined, data, steps=0)
+    y_plain, _ = compression.decode(plain, data, steps=0)   # (tiny has its own refiner)
+    np.testing.assert_array_equal(y0, y_plain)           # 0 steps: the first stage
+    y2, _ = compression.decode(refined, data)            # the file's K = 2
+    y2b, _ = compression.decode(refined, data, steps=2)
+    np.testing.assert_array_equal(y2, y2b)
+    assert y2.shape == y0.shape and not np.array_equal(y2, y0)
+    # Another seed draws another x₀.
+    assert not np.array_equal(compression.decode(refined, data, seed=1)[0], y2)
+
+
+def test_cli_decode_with_a_refiner_file_and_a_bad_one(tiny_codec, tmp_path, capsys):
+    import soundfile as sf
+
+    _refiner_run(tiny_codec, tmp_path / "ref", steps=2)
+    x = SyntheticTones(n_clips=1, clip_samples=2**13)[0]["audio"].numpy()
+    sf.write(tmp_path / "in.wav", x, 22_050)
+    assert main(["encode", str(tmp_path / "in.wav"), str(tmp_path / "a.snc"),
+                 "--checkpoint", str(tiny_codec)]) == 0
+    assert main(["decode", str(tmp_path / "a.snc"), str(tmp_path / "out.wav"), "--checkpoint",
+                 str(tiny_codec), "--refiner", str(tmp_path / "ref" / "last.pt")]) == 0
+    assert "2 flow-matching refiner steps" in capsys.readouterr().out
+    (tmp_path / "bad.pt").write_bytes(b"junk")
+    assert main(["decode", str(tmp_path / "a.snc"), str(tmp_path / "out2.wav"), "--checkpoint",
+                 str(tiny_codec), "--refiner", str(tmp_path / "bad.pt")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not a readable refiner file" in err[0]
+    assert not (tmp_path / "out2.wav").exists()
+
+
+def test_a_refiner_for_another_stft_is_refused(tiny_codec, tmp_path):
+    cfg = RefinerConfig()                         # n_fft 1024; the tiny codec makes 256
+    RefinerFile(cfg, BandSplitRefiner(cfg).state_dict()).save(tmp_path / "big.pt")
+    with pytest.raises(CheckpointError, match="n_fft 1024"):
+        compression.load_model(tiny_codec, refiner=tmp_path / "big.pt")
+
+
+gpu = pytest.mark.gpu
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@gpu
+@needs_cuda
+def test_gpu_refiner_training_step(tiny_codec, tmp_path):
+    _, row = _refiner_run(tiny_codec, tmp_path / "ref", steps=2)
+    assert row["step"] == 2 and np.isfinite(row["loss"])
+
+
+@gpu
+@needs_cuda
+def test_gpu_decode_equals_cpu_within_float_tolerance(tiny_codec, tmp_path):
+    _refiner_run(tiny_codec, tmp_path / "ref", steps=2)
+    x = SyntheticTones(n_clips=1, clip_samples=2**13)[0]["audio"].numpy()
+    cpu = compression.load_model(tiny_codec, "cpu", refiner=tmp_path / "ref" / "last.pt")
+    cuda = compression.load_model(tiny_codec, "cuda", refiner=tmp_path / "ref" / "last.pt")
+    data = compression.encode(cpu, x).data
+    # The prior's noise is drawn on each device: compare the first stage, and the refined
+    # output with σ's noise made equal (the same x₀) by a 0-noise refiner.
+    for model in (cpu, cuda):
+        model.refiner.cfg = RefinerConfig(**{**model.refiner.cfg.to_dict(), "sigma": 1e-12})
+    for steps in (0, 2):
+        a, _ = compression.decode(cpu, data, steps=steps)
+        b, _ = compression.decode(cuda, data, steps=steps)
+        np.testing.assert_allclose(a, b, atol=1e-4)
+
+
+@gpu
+@needs_cuda
+def test_gpu_torchrun_one_process_with_nccl(tmp_path):
+    # Under torchrun the loop joins a process group (NCCL on a GPU) even with one process.
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                        "--nproc_per_node=1", "-m", "neuro_codec.train", "--config", "tiny",
+                        "--data", "synthetic", "--steps", "3", "--val-clips", "0",
+                        "--out", str(tmp_path / "ddp")], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "process group: nccl" in r.stdout + r.stderr
