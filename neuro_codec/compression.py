@@ -80,7 +80,7 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu",
         refiner: a refiner file to decode with; "shipped" (the default): the shipped refiner
             if it was trained on this model's first stage, else none; None: none.
     Raises:
-        CheckpointError: an unreadable refiner file, or one whose STFT is not the codec's.
+        CheckpointError: an unreadable refiner file.
     """
     from neuro_codec.model.checkpoint import Checkpoint
 
@@ -104,11 +104,6 @@ def _refiner_for(codec: Codec, model_id: str, refiner, device) -> BandSplitRefin
     saved = RefinerFile.read(path)
     if shipped and model_id not in (saved.extra or {}).get("trained_on", ()):
         return None   # the shipped refiner decodes the models it was trained on
-    cfg = codec.cfg
-    if (saved.config.n_fft, saved.config.stft_hop) != (cfg.n_fft, cfg.stft_hop):
-        raise CheckpointError(f"refiner {path} works on an STFT of n_fft {saved.config.n_fft}, "
-                              f"hop {saved.config.stft_hop}; {model_id}'s first stage makes "
-                              f"n_fft {cfg.n_fft}, hop {cfg.stft_hop}")
     return saved.build().to(device)
 
 

@@ -25,7 +25,7 @@ from neuro_codec.model.diffusion import VDiffusion, sample
 from neuro_codec.model.encoder import EncoderConfig, SpikingEncoder
 from neuro_codec.model.losses import LossConfig, reconstruction_loss
 from neuro_codec.model.presets import ModelKind
-from neuro_codec.model.refiner import BandSplitRefiner, refine_spectrum
+from neuro_codec.model.refiner import BandSplitRefiner, refine_audio
 from neuro_codec.model.rvq import RVQConfig, RVQEncoder
 from neuro_codec.model.sampling import DEFAULT_STEPS
 
@@ -142,8 +142,8 @@ class Codec(nn.Module):
             steps: refiner sampling steps; 0 returns the first stage alone.
             mu: μ-SPARSE levels: an int, [B], or [B, T] (one per frame).
             refiner: a flow-matching postfilter (`model.refiner`) that refines the first
-                stage's STFT in `steps` Euler steps (`sampler` is then unused); without it,
-                the codec's own diffusion refiner, if it has one.
+                stage's waveform in `steps` Euler steps (`sampler` is then unused); without
+                it, the codec's own diffusion refiner, if it has one.
         """
         if mu is not None and not torch.is_tensor(mu):
             mu = torch.full((z.shape[0],), int(mu), dtype=torch.long)
@@ -153,8 +153,10 @@ class Codec(nn.Module):
         n_frames = z.shape[-1]
         features, spec = self.first_stage(z, mu)
         if refiner is not None:
-            spec = refine_spectrum(refiner, spec, steps, generator)
-        elif self.effective_steps(steps):
+            x = refine_audio(refiner, istft(spec, self.cfg, n_frames * self.hop), steps,
+                             generator)
+            return x[:, :n_samples].clamp(-1.0, 1.0)
+        if self.effective_steps(steps):
             cfg = self.cfg
             first = compress(spec, cfg.compress)
             r = sample(lambda r_t, t: self.refiner(r_t, t, features, first), tuple(first.shape),

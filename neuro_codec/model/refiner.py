@@ -9,9 +9,10 @@ is trained on the first-stage outputs of every shipped spiking model (FREE, SPAR
 all its levels), as FlowDec (Welker et al., 2025) puts a flow-matching postfilter on a
 non-adversarial codec.
 
-The domain is the magnitude-compressed complex STFT c(S) = |S|^κ e^{i∠S} (n_fft 1024, hop 256:
-the first stage's own STFT), scaled by `scale`, as real and imaginary channels. With ĉ the
-first stage's c(Ŝ) and c the reference's, the flow runs from x₀ = ĉ + σ ε (ε ~ N(0, I)) at t = 0
+The domain is the magnitude-compressed complex STFT c(S) = |S|^κ e^{i∠S} (n_fft 1024, hop 256)
+of the decoded waveform, scaled by `scale`, as real and imaginary channels (`analysis`; why the
+decoded waveform's and not the first stage's own frames: `refine_audio`). With ĉ the first
+stage's output's c(Ŝ) and c the reference's, the flow runs from x₀ = ĉ + σ ε (ε ~ N(0, I)) at t = 0
 to x₁ = c at t = 1 along straight lines x_t = (1 − t) x₀ + t x₁; the network v(x_t, t, ĉ) is
 trained by MSE to the velocity x₁ − x₀ (conditional flow matching, Lipman et al. 2023, with
 FlowDec's prior centred on the first stage). Sampling integrates dx/dt = v from t = 0 to 1
@@ -53,7 +54,7 @@ class RefinerConfig:
     """The refiner's domain, network and sampling default.
 
     Fields:
-        n_fft, stft_hop: the STFT it refines (the first stage's).
+        n_fft, stft_hop: the STFT it works on (Hann window of n_fft samples).
         compress: κ of c(S) = |S|^κ e^{i∠S}.
         scale: c(S) is multiplied by this (unit-order data).
         sigma: σ, the prior's spread around the first stage (in scaled units).
@@ -70,7 +71,7 @@ class RefinerConfig:
     stft_hop: int = 256
     compress: float = 0.3
     scale: float = 2.0
-    sigma: float = 0.2
+    sigma: float = 0.1
     channels: int = 64
     blocks: int = 6
     kernel_bands: int = 3
@@ -235,13 +236,35 @@ def sample(net: BandSplitRefiner, first: torch.Tensor, steps: int,
     return x
 
 
+def analysis(x: torch.Tensor, cfg: RefinerConfig) -> torch.Tensor:
+    """Waveforms [B, L] → their STFT in the refiner's domain, [B, 2, F, L/hop + 1] (centred
+    Hann frames)."""
+    window = torch.hann_window(cfg.n_fft, device=x.device)
+    spec = torch.stft(x, cfg.n_fft, cfg.stft_hop, window=window, center=True,
+                      return_complex=True)
+    return to_domain(spec, cfg)
+
+
+def synthesis(y: torch.Tensor, cfg: RefinerConfig, n_samples: int) -> torch.Tensor:
+    """The inverse of `analysis`: [B, 2, F, frames] → waveforms [B, n_samples]."""
+    window = torch.hann_window(cfg.n_fft, device=y.device)
+    return torch.istft(from_domain(y, cfg), cfg.n_fft, cfg.stft_hop, window=window,
+                       center=True, length=n_samples)
+
+
 @torch.no_grad()
-def refine_spectrum(net: BandSplitRefiner, spec: torch.Tensor, steps: int,
-                    generator: torch.Generator | None = None) -> torch.Tensor:
-    """The first stage's complex STFT [B, F, M] → the refined one (steps = 0: unchanged)."""
+def refine_audio(net: BandSplitRefiner, x: torch.Tensor, steps: int,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+    """The first stage's waveforms [B, L] → refined waveforms [B, L] (steps = 0: unchanged).
+
+    The refiner reads the STFT *of the decoded waveform*, not the first stage's own STFT
+    frames: the head's frames are not a consistent STFT (overlap-add cancels much of them; the
+    STFT of their inverse is far from them), so only the decoded audio's spectrum says what
+    the listener hears. It also makes the refiner a postfilter of any decoded audio.
+    """
     if steps == 0:
-        return spec
-    return from_domain(sample(net, to_domain(spec, net.cfg), steps, generator), net.cfg)
+        return x
+    return synthesis(sample(net, analysis(x, net.cfg), steps, generator), net.cfg, x.shape[-1])
 
 
 @dataclass

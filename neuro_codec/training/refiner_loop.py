@@ -4,8 +4,8 @@
 A step: draw a batch of clips (a pure function of seed, step and rank, as the codec's loop),
 pick the step's first stage (the given checkpoints in turn; μ-SPARSE at a level drawn per clip),
 encode in that model's own arithmetic (Loihi fixed point for the shipped models: the events a
-`.snc` holds) and run its first stage without gradients, then one flow-matching loss on
-(first stage, reference) in the refiner's domain; AdamW, warm-up then cosine decay of the
+`.snc` holds) and decode with its first stage without gradients, then one flow-matching loss on
+the STFTs of (decoded, reference) in the refiner's domain; AdamW, warm-up then cosine decay of the
 learning rate (a pure function of the step, so that `--resume` continues exactly). Every
 checkpoint (`DIR/last.pt`, atomic) scores the validation clips for every first stage, before
 and after refinement (`val.csv`, `curves.png`). `torchrun` runs several processes (DDP).
@@ -28,15 +28,15 @@ from neuro_codec.errors import CheckpointError
 from neuro_codec.model.arithmetic import Arithmetic
 from neuro_codec.model.checkpoint import Checkpoint
 from neuro_codec.model.codec import Codec
-from neuro_codec.model.decoder import istft, stft
+from neuro_codec.model.decoder import istft
 from neuro_codec.model.kind import ModelKind
 from neuro_codec.model.refiner import (
     BandSplitRefiner,
     RefinerConfig,
     RefinerFile,
+    analysis,
     flow_matching_loss,
-    refine_spectrum,
-    to_domain,
+    refine_audio,
 )
 from neuro_codec.training.batches import Stream, derive_seed, draw_batch
 from neuro_codec.training.logs import append_row, logged_seconds, read_log, start_log
@@ -140,10 +140,10 @@ class FirstStage:
         return torch.randint(self.codec.mu_levels, (batch,), generator=generator)
 
     @torch.no_grad()
-    def spectrum(self, audio: torch.Tensor, mu: torch.Tensor | None = None) -> torch.Tensor:
-        """The first stage's complex STFT of `audio` [B, L] (the codec's own events)."""
+    def decoded(self, audio: torch.Tensor, mu: torch.Tensor | None = None) -> torch.Tensor:
+        """The first stage's waveform [B, L] for `audio` [B, L] (the codec's own events)."""
         z, _ = self.codec._latent(audio, mu)
-        return self.codec.first_stage(z.float(), mu)[1]
+        return istft(self.codec.first_stage(z.float(), mu)[1], self.codec.cfg, audio.shape[-1])
 
 
 def train_refiner(cfg: RefinerTrainConfig, out_dir: str | os.PathLike, resume: bool = False,
@@ -193,12 +193,12 @@ def train_refiner(cfg: RefinerTrainConfig, out_dir: str | os.PathLike, resume: b
         audio = draw_batch(dataset, cfg.batch_size, cfg.seed, step, rank).to(device)
         gen = torch.Generator().manual_seed(derive_seed(cfg.seed, Stream.LEVELS, step, rank))
         first = firsts[step % len(firsts)]
-        spec = first.spectrum(audio, first.levels(len(audio), gen))
-        target = to_domain(stft(audio, first.codec.cfg), rcfg)
+        decoded = first.decoded(audio, first.levels(len(audio), gen))
+        target = analysis(audio, rcfg)
         torch.manual_seed(derive_seed(cfg.seed, Stream.STEP, step, rank))
         for group in opt.param_groups:
             group["lr"] = cfg.lr_at(step)
-        loss = flow_matching_loss(model, to_domain(spec, rcfg), target)
+        loss = flow_matching_loss(model, analysis(decoded, rcfg), target)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip:
@@ -265,11 +265,9 @@ def validate_refiner(net: BandSplitRefiner, firsts: list[FirstStage],
     for first in firsts:
         mu = (torch.full((len(clips),), first.codec.mu_levels // 2, dtype=torch.long)
               if first.codec.mu_levels else None)
-        spec = first.spectrum(clips, mu)
-        refined = refine_spectrum(net, spec, steps, torch.Generator().manual_seed(0))
-        n = clips.shape[-1]
-        outs = {"first": istft(spec, first.codec.cfg, n), "refined": istft(refined,
-                                                                           first.codec.cfg, n)}
+        x_first = first.decoded(clips, mu)
+        outs = {"first": x_first,
+                "refined": refine_audio(net, x_first, steps, torch.Generator().manual_seed(0))}
         row = {"model": first.model_id}
         for name, x_hat in outs.items():
             pairs = [(a.numpy(), b.numpy()) for a, b in zip(x_hat.clamp(-1, 1), clips)]
