@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -224,3 +225,18 @@ def test_gpu_torchrun_one_process_with_nccl(tmp_path):
                        timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "process group: nccl" in r.stdout + r.stderr
+
+
+def test_release_drops_the_optimiser_and_sets_the_default_steps(tiny_codec, tmp_path):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    from release_refiner import release
+
+    _refiner_run(tiny_codec, tmp_path / "ref", steps=2)
+    src = tmp_path / "ref" / "last.pt"
+    assert RefinerFile.read(src).optimizer is not None
+    out = release(str(src), str(tmp_path / "refiner.pt"), default_steps=4)
+    back = RefinerFile.read(tmp_path / "refiner.pt")
+    assert back.optimizer is None and back.config.default_steps == 4 and out.step == 2
+    assert (tmp_path / "refiner.pt").stat().st_size < 0.6 * src.stat().st_size
+    for k, v in RefinerFile.read(src).state.items():
+        assert torch.equal(back.state[k], v)
