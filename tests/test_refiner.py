@@ -22,6 +22,7 @@ from neuro_codec.model.refiner import (
     RefinerFile,
     flow_matching_loss,
     from_domain,
+    prior_spread,
     sample,
     to_domain,
 )
@@ -81,14 +82,28 @@ def test_an_untrained_refiner_samples_the_prior_and_zero_steps_is_the_first_stag
     # The output layer starts at zero: v = 0, so K Euler steps leave x₀ = ĉ + σ ε.
     noise = torch.randn(first.shape, generator=torch.Generator().manual_seed(3))
     got = sample(net, first, 3, torch.Generator().manual_seed(3))
-    torch.testing.assert_close(got, first + cfg.sigma * noise)
+    torch.testing.assert_close(got, first + prior_spread(first, cfg) * noise)
+
+
+def test_the_prior_is_wide_where_the_first_stage_is_loud_and_narrow_in_silence():
+    cfg = RefinerConfig(sigma=0.5, sigma_floor=0.02)
+    first = torch.zeros(1, 2, 513, 9)
+    first[0, 0, 100, 4] = 3.0     # one loud bin (real part), silence elsewhere
+    spread = prior_spread(first, cfg)[0, 0]
+    # The 3 × 3 mean around it is 3/9; at the centre σ = 0.5 · 1/3 + 0.02.
+    assert float(spread[100, 4]) == pytest.approx(0.5 / 3 + 0.02)
+    assert float(spread[102, 4]) == pytest.approx(0.02, rel=1e-6)
+    assert float(spread[0, 0]) == pytest.approx(0.02, rel=1e-6)
+    # At the spectrum's edge the mean counts only the bins that exist (4 at a corner).
+    first[0, 1, 0, 0] = 6.0
+    assert float(prior_spread(first, cfg)[0, 0, 0, 0]) == pytest.approx(0.5 * 6 / 4 + 0.02)
 
 
 def test_flow_matching_learns_a_fixed_correction():
     """A refiner trained on one (ĉ, c) pair moves the sample from ĉ to c: the K-step Euler
     solution of a learnt straight flow."""
     torch.manual_seed(0)
-    cfg = _tiny_refiner_config(sigma=0.01)
+    cfg = _tiny_refiner_config(sigma=0.01, sigma_floor=0.01)
     net = BandSplitRefiner(cfg)
     first = torch.randn(1, 2, 129, 8)
     target = first + 0.5 * torch.randn(1, 2, 129, 8)
@@ -207,7 +222,8 @@ def test_gpu_decode_equals_cpu_within_float_tolerance(tiny_codec, tmp_path):
     # The prior's noise is drawn on each device: compare the first stage, and the refined
     # output with σ's noise made equal (the same x₀) by a 0-noise refiner.
     for model in (cpu, cuda):
-        model.refiner.cfg = RefinerConfig(**{**model.refiner.cfg.to_dict(), "sigma": 1e-12})
+        model.refiner.cfg = RefinerConfig(**{**model.refiner.cfg.to_dict(), "sigma": 1e-12,
+                                             "sigma_floor": 1e-12})
     for steps in (0, 2):
         a, _ = compression.decode(cpu, data, steps=steps)
         b, _ = compression.decode(cuda, data, steps=steps)

@@ -13,7 +13,8 @@ The domain is the magnitude-compressed complex STFT c(S) = |S|^κ e^{i∠S} (n_f
 of the decoded waveform, scaled by `scale`, as real and imaginary channels (`analysis`; why the
 decoded waveform's and not the first stage's own frames: `refine_audio`). With ĉ the first
 stage's output's c(Ŝ) and c the reference's, the flow runs from x₀ = ĉ + σ ε (ε ~ N(0, I)) at t = 0
-to x₁ = c at t = 1 along straight lines x_t = (1 − t) x₀ + t x₁; the network v(x_t, t, ĉ) is
+to x₁ = c at t = 1 along straight lines x_t = (1 − t) x₀ + t x₁, where σ follows the first
+stage's local level (`prior_spread`); the network v(x_t, t, ĉ) is
 trained by MSE to the velocity x₁ − x₀ (conditional flow matching, Lipman et al. 2023, with
 FlowDec's prior centred on the first stage). Sampling integrates dx/dt = v from t = 0 to 1
 with K Euler steps (K network evaluations): K = 1 is close to a predictive (conditional-mean)
@@ -57,7 +58,9 @@ class RefinerConfig:
         n_fft, stft_hop: the STFT it works on (Hann window of n_fft samples).
         compress: κ of c(S) = |S|^κ e^{i∠S}.
         scale: c(S) is multiplied by this (unit-order data).
-        sigma: σ, the prior's spread around the first stage (in scaled units).
+        sigma: σ_rel, the prior's spread around the first stage relative to the first
+            stage's local magnitude (`prior_spread`).
+        sigma_floor: σ_0, the spread where the first stage is silent (scaled units).
         channels: C, features per (band, frame) position.
         blocks: 2-D ConvNeXt blocks.
         kernel_bands, kernel_frames: the depthwise kernel over bands and frames.
@@ -71,7 +74,8 @@ class RefinerConfig:
     stft_hop: int = 256
     compress: float = 0.3
     scale: float = 2.0
-    sigma: float = 0.1
+    sigma: float = 0.5
+    sigma_floor: float = 0.02
     channels: int = 64
     blocks: int = 6
     kernel_bands: int = 3
@@ -84,7 +88,7 @@ class RefinerConfig:
         object.__setattr__(self, "dilations", tuple(int(d) for d in self.dilations))
         if not 0 < self.compress <= 1:
             raise ValueError(f"compress must be in (0, 1], got {self.compress}")
-        for name in ("scale", "sigma"):
+        for name in ("scale", "sigma", "sigma_floor"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
         for name in ("channels", "blocks", "kernel_bands", "kernel_frames", "time_dim"):
@@ -201,19 +205,38 @@ class BandSplitRefiner(nn.Module):
         return torch.cat(out, dim=-1).permute(0, 2, 3, 1)                 # [B, 2, F, M]
 
 
+def prior_spread(first: torch.Tensor, cfg: RefinerConfig) -> torch.Tensor:
+    """σ(f, t) = σ_rel · m(f, t) + σ_0, [B, 1, F, M]: m is ĉ's magnitude averaged over 3 bins ×
+    3 frames.
+
+    Why not one σ everywhere (PriorGrad, Lee et al. 2022, for the same reason): the residual
+    scales with the signal. A σ wide enough to let loud bins leave the conditional mean (their
+    phase is the least predictable part) puts audible noise into pauses and into the floor
+    between partials, which the network must then learn to remove exactly; one narrow enough
+    for the pauses makes the flow deterministic, and a deterministic flow trained by MSE
+    returns the conditional mean, whose magnitudes shrink where the phase is uncertain. A
+    spread that follows the first stage's own level is wide where there is sound and narrow
+    where there is none.
+    """
+    m = torch.hypot(first[:, 0:1], first[:, 1:2])
+    m = nn.functional.avg_pool2d(m, 3, stride=1, padding=1, count_include_pad=False)
+    return cfg.sigma * m + cfg.sigma_floor
+
+
 def flow_matching_loss(net: BandSplitRefiner, first: torch.Tensor, target: torch.Tensor,
                        generator: torch.Generator | None = None) -> torch.Tensor:
-    """Conditional flow matching: MSE of v(x_t, t, ĉ) to x₁ − x₀ at t ~ U[0, 1].
+    """Conditional flow matching: MSE of v(x_t, t, ĉ) to x₁ − x₀ at t ~ U[0, 1], with
+    x₀ = ĉ + σ(ĉ) ε (`prior_spread`).
 
     Args:
         first: ĉ, the first stage's spectrum in the refiner's domain [B, 2, F, M].
         target: c, the reference's [B, 2, F, M].
     """
+    cfg = getattr(net, "module", net).cfg   # net may be DDP-wrapped
     b = first.shape[0]
-    sigma = getattr(net, "module", net).cfg.sigma   # net may be DDP-wrapped
     t = torch.rand(b, device=first.device, generator=generator)
-    x0 = first + sigma * torch.randn(first.shape, device=first.device,
-                                             generator=generator)
+    x0 = first + prior_spread(first, cfg) * torch.randn(first.shape, device=first.device,
+                                                        generator=generator)
     tt = t[:, None, None, None]
     x_t = (1 - tt) * x0 + tt * target
     return torch.mean((net(x_t, t, first) - (target - x0)) ** 2)
@@ -222,14 +245,14 @@ def flow_matching_loss(net: BandSplitRefiner, first: torch.Tensor, target: torch
 @torch.no_grad()
 def sample(net: BandSplitRefiner, first: torch.Tensor, steps: int,
            generator: torch.Generator | None = None) -> torch.Tensor:
-    """Integrate dx/dt = v(x, t, ĉ) from x₀ = ĉ + σ ε at t = 0 to t = 1 in `steps` Euler steps
-    (one network evaluation each); `steps` = 0 returns ĉ unchanged. [B, 2, F, M]."""
+    """Integrate dx/dt = v(x, t, ĉ) from x₀ = ĉ + σ(ĉ) ε at t = 0 to t = 1 in `steps` Euler
+    steps (one network evaluation each); `steps` = 0 returns ĉ unchanged. [B, 2, F, M]."""
     if steps < 0:
         raise ValueError(f"steps must be ≥ 0, got {steps}")
     if steps == 0:
         return first
-    x = first + net.cfg.sigma * torch.randn(first.shape, device=first.device,
-                                            generator=generator)
+    x = first + prior_spread(first, net.cfg) * torch.randn(first.shape, device=first.device,
+                                                           generator=generator)
     for k in range(steps):
         t = torch.full((first.shape[0],), k / steps, device=first.device)
         x = x + net(x, t, first) / steps
