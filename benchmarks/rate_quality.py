@@ -2,12 +2,14 @@
 
     python -m benchmarks.rate_quality [--clips 16] [--seconds 5.94] [--levels 6 9 12 15 18 21]
                                       [--target-sisnr DB] [--free CKPT] [--sparse CKPT]
-                                      [--mu-sparse CKPT] [--rvq CKPT] [--opus 6 12]
-                                      [--no-visqol] [--no-clips] [--out out/rate_quality]
+                                      [--mu-sparse CKPT] [--rvq CKPT] [--codebooks 1 2 3 4 6 8]
+                                      [--opus 6 12] [--no-visqol] [--no-clips]
+                                      [--out out/rate_quality]
 
 Rows: FREE, SPARSE, μ-SPARSE at each `--levels` μ and in its quality-controlled mode (per
 clip the largest μ whose first-stage reconstruction keeps SI-SNR ≥ `--target-sisnr`), the RVQ
-baseline, and Opus at `--opus` kbps, all on the same clips (16 clips of 2^17 samples, one per
+baseline with its first K codebooks at each `--codebooks` K ("RVQ K=4": K × 10 bits per frame),
+and Opus at `--opus` kbps, all on the same clips (16 clips of 2^17 samples, one per
 test piece in turn from each source). Every model codes through the real file
 (`neuro_codec.compression`: `.snc`, or `.rvq` for RVQ) in its checkpoint's arithmetic, and is
 decoded by its first stage (the shipped `small` models have no refiner). Per row: payload and
@@ -15,7 +17,8 @@ whole-file kbps (mean ± sd over clips), SI-SNR, mel distance, ViSQOL (means ± 
 μ, and the encoder's speed (quality control pays one encode + decode per level it tries).
 
 Writes `--out`/rate_quality.csv (per clip), rate_quality.md (the table), fig4ab.png (bitrate
-against SI-SNR and ViSQOL per clip, the paper's Figure 4A/B) and fig4c.png (events of one clip
+against SI-SNR and ViSQOL per clip, the paper's Figure 4A/B, with a line through the means of
+μ-SPARSE's levels and one through RVQ's K) and fig4c.png (events of one clip
 at several μ, Figure 4C), and keeps what was scored for `neuro-codec report --from`: each
 clip's reference and every codec's decoded audio (16-bit FLAC) and every spiking model's `.snc`
 under clips/, indexed by clips.json (`neuro_codec.evaluation.decoded_clips`; `--no-clips`: not).
@@ -41,6 +44,7 @@ from benchmarks.checkpoints import (
     chosen_bitrates,
     chosen_checkpoints,
 )
+from neuro_codec.commands.arguments import positive_int
 from neuro_codec.compression import QualityTarget, events, load_model
 from neuro_codec.data.audio import SAMPLE_RATE_HZ, bits_per_second
 from neuro_codec.data.excerpts import split_excerpts
@@ -53,6 +57,13 @@ from neuro_codec.fileio import atomic_path
 from neuro_codec.model.presets import ModelKind
 
 METRICS = ("payload_kbps", "file_kbps", *QUALITY_COLUMNS)
+DEFAULT_CODEBOOKS = (1, 2, 3, 4, 6, 8)   # RVQ's K: 0.43 … 3.45 kbps, μ-SPARSE's range and more
+# The codecs drawn as a curve through their rows' means: (row label prefix, legend, the colour
+# map of its points and the part of it they span, the line's colour).
+CURVES = ((f"{LABELS[ModelKind.MU_SPARSE]} μ=", "μ-SPARSE levels (means)", "viridis", (0.0, 1.0),
+           "0.3"),
+          (f"{LABELS[ModelKind.RVQ]} K=", "RVQ codebooks K (means)", "Reds", (0.4, 1.0),
+           "darkred"))
 
 
 def opus_rows(clips, kbps: float, with_visqol: bool, progress: bool, keep=None) -> list[dict]:
@@ -104,22 +115,29 @@ def markdown(table: list[dict]) -> str:
 def plot_rate_quality(per_codec: dict[str, list[dict]], path: Path) -> None:
     plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.6))
-    levels = [(name, rows) for name, rows in per_codec.items() if name.startswith("μ-SPARSE μ=")]
+    keys = ("si_snr_db", "visqol", "mel_distance")
+    curves = {prefix: [name for name in per_codec if name.startswith(prefix)]
+              for prefix, *_ in CURVES}
     for i, (name, rows) in enumerate(per_codec.items()):
-        if name.startswith("μ-SPARSE μ="):
-            style = dict(marker=".", s=14, color=plt.cm.viridis(
-                [n for n, _ in levels].index(name) / max(1, len(levels) - 1)), alpha=0.6)
-        else:
-            style = dict(marker="os^vDP*X"[i % 8], s=30, alpha=0.8)
+        style = dict(marker="os^vDP*X"[i % 8], s=30, alpha=0.8)
+        for prefix, _, cmap, (lo, hi), _ in CURVES:   # a curve's points: small, coloured along it
+            if name in curves[prefix]:
+                names = curves[prefix]
+                style = dict(marker=".", s=14, alpha=0.6, color=plt.colormaps[cmap](
+                    lo + (hi - lo) * names.index(name) / max(1, len(names) - 1)))
         kbps = [r["payload_kbps"] for r in rows]
-        for ax, key in zip(axes, ("si_snr_db", "visqol", "mel_distance")):
+        for ax, key in zip(axes, keys):
             ax.scatter(kbps, [r[key] for r in rows], label=name, **style)
-    if levels:   # the μ-SPARSE curve through its levels' means
-        mean = {k: [nan_mean(r[k] for r in rows) for _, rows in levels]
-                for k in ("payload_kbps", "si_snr_db", "visqol", "mel_distance")}
-        for ax, key in zip(axes, ("si_snr_db", "visqol", "mel_distance")):
-            ax.plot(mean["payload_kbps"], mean[key], "-", color="0.3", lw=1,
-                    label="μ-SPARSE levels (means)")
+    for prefix, legend, _, _, color in CURVES:
+        if not curves[prefix]:
+            continue
+        # the curve through its rows' means, in the order of their rates
+        mean = {k: [nan_mean(r[k] for r in per_codec[n]) for n in curves[prefix]]
+                for k in ("payload_kbps", *keys)}
+        order = np.argsort(mean["payload_kbps"], kind="stable")
+        for ax, key in zip(axes, keys):
+            ax.plot(np.asarray(mean["payload_kbps"])[order], np.asarray(mean[key])[order], "-",
+                    color=color, lw=1, label=legend)
     for ax, label in zip(axes, ("SI-SNR (dB)", "ViSQOL (48 kHz)", "mel distance")):
         ax.set_xlabel("payload kbps")
         ax.set_ylabel(label)
@@ -146,6 +164,21 @@ def plot_rasters(model, x: np.ndarray, levels: Sequence[int], name: str, path: P
     save_figure(fig, path, dpi=110)
 
 
+def rvq_codebooks(asked: Sequence[int] | None, available: int, model_id: str) -> list[int]:
+    """The K of RVQ's rows: those asked for, or `DEFAULT_CODEBOOKS` up to the model's `available`
+    (and that Q itself, if it is not among them).
+
+    Raises:
+        CodecError: a K asked for above what the model has.
+    """
+    if asked is None:
+        return sorted({k for k in DEFAULT_CODEBOOKS if k <= available} | {available})
+    too_many = [k for k in asked if k > available]
+    if too_many:
+        raise CodecError(f"--codebooks {too_many[0]}: {model_id} has {available} codebooks")
+    return list(asked)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--root", default=None, help="dataset folder (default data/builtin)")
@@ -157,6 +190,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_checkpoint_flags(p)
     p.add_argument("--levels", type=int, nargs="+", default=[6, 9, 12, 15, 18, 21],
                    help="μ-SPARSE levels, one row each (default 6 9 12 15 18 21)")
+    p.add_argument("--codebooks", type=positive_int, nargs="+", default=None, metavar="K",
+                   help="RVQ: code with the model's first K codebooks, one row each, K ≤ its "
+                        "codebooks (default "
+                        f"{' '.join(map(str, DEFAULT_CODEBOOKS))}, those the model has)")
     p.add_argument("--target-sisnr", type=float, default=-2.0, metavar="DB",
                    help="quality-controlled μ-SPARSE's SI-SNR floor (default -2 dB)")
     add_opus_flag(p)
@@ -173,6 +210,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     try:
+        rvq = None
+        if ModelKind.RVQ in checkpoints:   # its K are checked before any clip is read
+            rvq = load_model(checkpoints[ModelKind.RVQ])
+            codebooks = rvq_codebooks(args.codebooks, rvq.codec.codebooks, rvq.model_id)
         clips = split_excerpts(args.root, args.clips, args.seconds, args.split)
         if not clips:
             raise DataError(f"no {args.split} piece is {args.seconds:g} s long")
@@ -189,11 +230,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             label = f"Opus {kbps:g} kbps"
             per_codec[label] = opus_rows(clips, kbps, vq, True, keep(label))
         for kind, path in checkpoints.items():
-            if kind is not ModelKind.MU_SPARSE:
+            if kind not in (ModelKind.MU_SPARSE, ModelKind.RVQ):
                 label = LABELS[kind]
                 per_codec[label] = evaluate_clips(load_model(path), clips, steps=0,
                                                   with_visqol=vq, progress=True,
                                                   keep=keep(label))
+        for k in codebooks if rvq else ():
+            label = f"{LABELS[ModelKind.RVQ]} K={k}"
+            per_codec[label] = evaluate_clips(rvq, clips, steps=0, with_visqol=vq,
+                                              progress=True, keep=keep(label), codebooks=k)
         if ModelKind.MU_SPARSE in checkpoints:
             model = load_model(checkpoints[ModelKind.MU_SPARSE])
             for mu in args.levels:

@@ -11,7 +11,8 @@ which call it; μ-SPARSE's quality control measures with `model.spectral`, not `
   segment. Each segment is encoded from a reset state, so that a segment's events depend only
   on its own audio and level (what Lava runs for it, too); the decoder reads the whole z with
   the level of every frame.
-- RVQ: the baseline's 8 × 10-bit codes → `.rvq` (`rvq_file.py`).
+- RVQ: the baseline's codes of its first K codebooks (`codebooks`; default all 8) → `.rvq`
+  (`rvq_file.py`), K × 10 bits per frame; a file of any K ≤ the model's decodes.
 """
 
 from __future__ import annotations
@@ -208,26 +209,36 @@ class Encoded:
 
 def encode(model: LoadedModel, x: np.ndarray, mu: int | None = None,
            target: QualityTarget | None = None, fmt: str = "auto",
-           segment_samples: int = DEFAULT_SEGMENT_SAMPLES, progress: bool = False) -> Encoded:
+           segment_samples: int = DEFAULT_SEGMENT_SAMPLES, progress: bool = False,
+           codebooks: int | None = None) -> Encoded:
     """Code a waveform [samples] (22,050 Hz) into file bytes (`.snc`, or `.rvq` for RVQ).
 
     Args:
         mu: μ-SPARSE level (default: the middle level when no `target` is given).
         target: μ-SPARSE quality-controlled mode (excludes `mu`).
         fmt: `.snc` payload format ("auto": the smallest).
+        codebooks: RVQ: code with the first K codebooks, 1 ≤ K ≤ the model's (None: all).
     Raises:
-        CodecError: a level or target for a model without levels, or both given.
+        CodecError: a level or target for a model without levels, or both given; codebooks
+            for a spiking model, or K outside 1..the model's codebooks.
     """
     from neuro_codec.coding.bitstream import encode_snc
 
     x = np.asarray(x, dtype=np.float32).reshape(-1)
+    if codebooks is not None and model.kind is not ModelKind.RVQ:
+        raise CodecError(f"{model.model_id} is a {model.kind.value} model: it has no codebooks "
+                         f"(--codebooks needs an RVQ checkpoint)")
     if model.kind is ModelKind.RVQ:
         if mu is not None or target is not None:
             raise CodecError("the RVQ baseline has no compression level μ")
+        q = model.codec.codebooks
+        if codebooks is not None and not 1 <= codebooks <= q:
+            raise CodecError(f"codebooks must be in [1, {q}] for {model.model_id}, "
+                             f"got {codebooks}")
         from neuro_codec.coding.rvq_file import encode_rvq
 
         codes = model.codec.encode_codes(torch.from_numpy(x)[None].to(
-            next(model.codec.parameters()).device))[0].cpu().numpy()
+            next(model.codec.parameters()).device), codebooks)[0].cpu().numpy()
         header, data = encode_rvq(codes, model.codec.rvq_config.code_bits,
                                   sample_rate_hz=SAMPLE_RATE_HZ, hop_samples=model.hop,
                                   n_audio_samples=x.size, model_id=model.model_id)
@@ -260,7 +271,7 @@ def decode(model: LoadedModel, data: bytes, steps: int | None = None, sampler: s
 
     Raises:
         BitstreamError: a damaged file. CheckpointError: a file another model made, or one
-        whose levels do not fit the model.
+        whose levels or codebooks do not fit the model.
     """
     from neuro_codec.coding.rvq_file import is_rvq, unpack_rvq
 
@@ -269,6 +280,13 @@ def decode(model: LoadedModel, data: bytes, steps: int | None = None, sampler: s
         _check_model(model, header.model_id, source)
         if model.kind is not ModelKind.RVQ:
             raise CheckpointError(f"{source} holds RVQ codes; {model.model_id} is not an RVQ model")
+        rvq = model.codec.rvq_config
+        if header.n_codebooks > rvq.codebooks:
+            raise CheckpointError(f"{source} holds {header.n_codebooks} codebooks; "
+                                  f"{model.model_id} has {rvq.codebooks}")
+        if header.codebook_bits != rvq.code_bits:
+            raise CheckpointError(f"{source} has codes of {header.codebook_bits} bits; "
+                                  f"{model.model_id}'s codebooks take {rvq.code_bits}")
         device = next(model.codec.parameters()).device
         gen = torch.Generator(device=device).manual_seed(seed)
         x = model.codec.decode_codes(torch.from_numpy(codes)[None].to(device),

@@ -248,6 +248,79 @@ def test_rvq_codes_go_in_their_own_container(level_checkpoints, wav, tmp_path, c
     assert "no compression level" in capsys.readouterr().err
 
 
+def test_rvq_codes_with_the_first_k_codebooks_at_k_tenths_of_the_rate(level_checkpoints, wav,
+                                                                      tmp_path, capsys):
+    """--codebooks K writes exactly K·10·T payload bits and a header with K; decode reads a file
+    of any K and decodes the sum of the model's first K codebooks."""
+    import torch
+
+    from neuro_codec import compression
+    from neuro_codec.coding.rvq_file import read_rvq
+
+    ckpt = level_checkpoints["rvq"]
+    path, x = wav
+    model = compression.load_model(ckpt, refiner=None)
+    t = -(-x.size // 512)
+    every = model.codec.encode_codes(torch.from_numpy(x)[None])[0].numpy()
+    for k in (1, 3, 8):
+        rvq, out = tmp_path / f"k{k}.rvq", tmp_path / f"k{k}.wav"
+        assert main(["encode", str(path), str(rvq), "--checkpoint", str(ckpt),
+                     "--codebooks", str(k)]) == 0
+        assert f"{k} of 8 codebooks" in capsys.readouterr().out
+        header, codes = read_rvq(rvq)
+        assert header.n_codebooks == k and header.payload_bits == k * 10 * t
+        assert rvq.stat().st_size == 26 + len(header.model_id) + -(-k * 10 * t // 8)
+        assert np.array_equal(codes, every[:k])
+        first_k = torch.from_numpy(every[:k])[None]
+        want = model.codec.decode(model.codec.encoder.dequantize(first_k), x.size, steps=0)
+        y, _ = compression.decode(model, rvq.read_bytes(), steps=0)
+        assert np.array_equal(y, want[0].numpy())
+        assert main(["decode", str(rvq), str(out), "--checkpoint", str(ckpt), "--steps",
+                     "0"]) == 0
+        assert np.allclose(sf.read(out, dtype="float32")[0], y, atol=1 / 2**15)   # 16-bit PCM
+    assert main(["encode", str(path), str(tmp_path / "all.rvq"), "--checkpoint", str(ckpt)]) == 0
+    assert (tmp_path / "all.rvq").read_bytes() == (tmp_path / "k8.rvq").read_bytes()
+    capsys.readouterr()
+    # One dequantisation per K: fewer codebooks decode to a different waveform.
+    one = compression.decode(model, (tmp_path / "k1.rvq").read_bytes(), steps=0)[0]
+    assert not np.allclose(one, compression.decode(model, (tmp_path / "k8.rvq").read_bytes(),
+                                                   steps=0)[0], atol=1e-4)
+
+
+def test_codebooks_errors_are_one_line_and_write_nothing(level_checkpoints, tiny_checkpoints,
+                                                         wav, tmp_path, capsys):
+    from neuro_codec.coding.rvq_file import pack_rvq
+    from neuro_codec.compression import load_model
+
+    path, _ = wav
+    rvq = level_checkpoints["rvq"]
+    too_many = tmp_path / "nine.rvq"
+    too_many.write_bytes(pack_rvq(np.zeros((9, 20), dtype=np.int64), 10, n_audio_samples=10_000,
+                                  model_id=load_model(rvq).model_id))
+    wrong_bits = tmp_path / "bits.rvq"
+    wrong_bits.write_bytes(pack_rvq(np.zeros((2, 20), dtype=np.int64), 9,
+                                    n_audio_samples=10_000, model_id=load_model(rvq).model_id))
+    cases = [
+        (["encode", str(path), str(tmp_path / "x.snc"), "--checkpoint",
+          str(tiny_checkpoints[0]), "--codebooks", "2"], "is a free model: it has no codebooks "
+         "(--codebooks needs an RVQ checkpoint)"),
+        (["encode", str(path), str(tmp_path / "x.rvq"), "--checkpoint", str(rvq),
+          "--codebooks", "9"], "codebooks must be in [1, 8]"),
+        (["decode", str(too_many), str(tmp_path / "x.wav"), "--checkpoint", str(rvq)],
+         "nine.rvq holds 9 codebooks; rvq-"),
+        (["decode", str(wrong_bits), str(tmp_path / "x.wav"), "--checkpoint", str(rvq)],
+         "bits.rvq has codes of 9 bits"),
+    ]
+    for argv, message in cases:
+        assert main(argv) == 1, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bits.rvq", "in.wav", "nine.rvq"]
+    with pytest.raises(SystemExit) as exit_:
+        main(["encode", str(path), str(tmp_path / "x.rvq"), "--codebooks", "0"])
+    assert exit_.value.code == 2
+
+
 # ------------------------------------------------- eval, shipped checkpoints, the two policies
 
 

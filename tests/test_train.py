@@ -13,6 +13,7 @@ from neuro_codec.data.synthetic import SyntheticTones
 from neuro_codec.model.checkpoint import Checkpoint
 from neuro_codec.model.codec import Codec
 from neuro_codec.model.presets import get_preset
+from neuro_codec.model.rvq import RVQConfig
 from neuro_codec.training import TrainConfig, train
 from neuro_codec.training.penalties import sparsity_weight, storage_penalty
 
@@ -263,6 +264,53 @@ def test_rvq_baseline_trains_and_bills_80_bits_per_frame(tmp_path):
         ckpt.build_encoder()
 
 
+def test_rvq_quantiser_dropout_draws_k_per_step_and_resumes_exactly(tmp_path, monkeypatch):
+    """With --set-rvq quantize_dropout=true each step codes its batch with the first K of the 8
+    codebooks, K the first draw of the step's seeded RNG: in 1..8, and the same K, batches and
+    weights when a run is cut and resumed."""
+    import random
+
+    from neuro_codec.model.rvq import RVQEncoder
+    from neuro_codec.training.batches import Stream, derive_seed
+
+    drawn = []
+    forward = RVQEncoder.forward
+
+    def spy(self, x):
+        out = forward(self, x)
+        if self.training:
+            drawn.append(int((out[1][0, :, 0] >= 0).sum()))
+        return out
+
+    monkeypatch.setattr(RVQEncoder, "forward", spy)
+    data = SyntheticTones(n_clips=4, clip_samples=2**13)
+    cfg = _tiny_cfg(model="rvq", rvq_overrides=(("quantize_dropout", True),))
+    full = train(cfg, tmp_path / "full", dataset=data)
+    full_k, drawn[:] = list(drawn), []
+    train(cfg, tmp_path / "cut", dataset=data, stop_at_step=3)
+    resumed = train(cfg, tmp_path / "cut", resume=True, dataset=data)
+    assert drawn == full_k and len(full_k) == 6
+
+    def library_k(step):   # ResidualVQ's draw: a seed from torch's global RNG, then K − 1
+        torch.manual_seed(derive_seed(cfg.seed, Stream.STEP, step, 0))
+        return random.Random(int(torch.randint(0, 10_000, ()))).randrange(0, 8) + 1
+
+    assert full_k == [library_k(s) for s in range(6)]
+    assert all(1 <= k <= 8 for k in full_k) and len(set(full_k)) > 1
+    assert resumed["loss"] == full["loss"]
+    a, b = (Checkpoint.read(tmp_path / d / "last.pt") for d in ("full", "cut"))
+    assert all(torch.equal(a.encoder_state[k], b.encoder_state[k]) for k in a.encoder_state)
+    assert all(torch.equal(a.codec_without_encoder[k], b.codec_without_encoder[k])
+               for k in a.codec_without_encoder)
+    assert a.rvq_config.quantize_dropout and a.rvq_config.codebooks == 8
+    # Without the override nothing is dropped (the shipped baseline's recipe).
+    drawn[:] = []
+    train(_tiny_cfg(model="rvq", steps=2), tmp_path / "plain", dataset=data)
+    assert drawn == [8, 8]
+    with pytest.raises(ValueError, match="rvq_overrides apply to the RVQ baseline only"):
+        _tiny_cfg(rvq_overrides=(("quantize_dropout", True),))
+
+
 # ---------------------------------------------------------------------------- the command line
 
 
@@ -278,7 +326,7 @@ def test_flags_are_derived_from_train_config():
     documented = ("--model --config --preset --data --root --steps --batch-size --clip-samples "
                   "--lr --grad-clip --fixed-point-fraction --val-clips --theta --mu-levels "
                   "--ckpt-every --log-every --seed --loihi-fixed --init --set-encoder "
-                  "--set-decoder --threads --out --resume --max-minutes").split()
+                  "--set-decoder --set-rvq --threads --out --resume --max-minutes").split()
     assert [f for f in documented if f not in by_flag] == []
     helps = field_help()
     assert helps["steps"] == "total optimiser steps."
@@ -312,6 +360,11 @@ def test_flags_make_the_config():
         loihi_fixed=True, data_root="/data", val_mu=2,
         encoder_overrides=(("input_support", "dense"),),
         decoder_overrides=(("refiner_blocks", 0),))
+    args = build_parser().parse_args(["--model", "rvq", "--set-rvq", "quantize_dropout=true",
+                                      "--set-rvq", "dropout_min_codebooks=2"])
+    cfg = config_from_args(args)
+    assert cfg.rvq_overrides == (("quantize_dropout", True), ("dropout_min_codebooks", 2))
+    assert cfg.rvq_config() == RVQConfig(quantize_dropout=True, dropout_min_codebooks=2)
     assert config_from_args(build_parser().parse_args([])) == TrainConfig()
 
 
@@ -331,6 +384,10 @@ def test_usage_errors_exit_2(argv, capsys):
     (["--set-encoder", "bogus=1"], "EncoderConfig has no field 'bogus'"),
     (["--set-encoder", "dense"], "override 'dense' is not FIELD=VALUE"),
     (["--model", "rvq", "--loihi-fixed"], "no spiking encoder"),
+    (["--set-rvq", "quantize_dropout=true"], "rvq_overrides apply to the RVQ baseline only"),
+    (["--model", "rvq", "--set-rvq", "dropout_min_codebooks=9"],
+     "dropout_min_codebooks must be in [1, 8], got 9"),
+    (["--model", "rvq", "--set-rvq", "bogus=1"], "RVQConfig has no field 'bogus'"),
     (["--init", "missing.pt"], "checkpoint not found: missing.pt"),
 ])
 def test_input_errors_exit_1_with_one_line(argv, message, tmp_path, capsys):

@@ -75,13 +75,14 @@ def _encode(args) -> int:
     x = load_audio(args.input)
     coded = compression.encode(model, x, mu=args.mu, target=_target(args), fmt=args.format,
                             segment_samples=round(args.segment_seconds * SAMPLE_RATE_HZ),
-                            progress=True)
+                            progress=True, codebooks=args.codebooks)
     with writing(args.output):
         write_bytes_atomic(args.output, coded.data)
     seconds = x.size / SAMPLE_RATE_HZ
     h = coded.header
     if model.kind is ModelKind.RVQ:
-        what = f"{h.n_codebooks}x{h.n_frames} codes of {h.codebook_bits} bits (.rvq)"
+        what = (f"{h.n_codebooks}x{h.n_frames} codes of {h.codebook_bits} bits (.rvq, "
+                f"{h.n_codebooks} of {model.codec.codebooks} codebooks)")
     else:
         what = (f"{h.n_units}x{h.n_frames} events, S={h.n_events} "
                 f"({h.n_events / max(1, coded.z.size):.2%}), format {h.format.value}")
@@ -208,6 +209,11 @@ def _encode_arguments(p) -> None:
                    choices=("auto", "dense", "coo", "csr_unit", "csc_time", "entropy"),
                    help="event storage format (default auto: the smallest)")
     _add_level_options(p)
+    g = p.add_argument_group("RVQ models")
+    g.add_argument("--codebooks", type=positive_int, default=None, metavar="K",
+                   help="code with the model's first K codebooks, 1 ≤ K ≤ its codebooks: K × "
+                        "10 bits per frame, K × 0.431 kbps, for the shipped rvq-small (default "
+                        "all)")
     p.set_defaults(func=_encode)
 
 

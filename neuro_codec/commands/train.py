@@ -33,6 +33,7 @@ FLAG_NAMES: dict[str, tuple[str, ...]] = {
     "preset": ("--config", "--preset"), "data_root": ("--root",), "sparsity_theta": ("--theta",),
     "init_from": ("--init",), "encoder_overrides": ("--set-encoder",),
     "decoder_overrides": ("--set-decoder",), "loss_overrides": ("--set-loss",),
+    "rvq_overrides": ("--set-rvq",),
 }
 NOT_FLAGS = ("betas",)
 CHOICES: dict[str, tuple[str, ...]] = {"model": MODEL_KINDS, "preset": tuple(PRESETS),

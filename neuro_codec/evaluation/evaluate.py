@@ -27,20 +27,22 @@ def evaluate_clips(model: LoadedModel, clips: list[tuple[str, np.ndarray]],
                    steps: int | None = None, sampler: str = "dpmpp", with_visqol: bool = True,
                    seed: int = 0, progress: bool = False, mu: int | None = None,
                    target: QualityTarget | None = None,
-                   keep: Callable[[str, np.ndarray, Encoded], None] | None = None) -> list[dict]:
+                   keep: Callable[[str, np.ndarray, Encoded], None] | None = None,
+                   codebooks: int | None = None) -> list[dict]:
     """Per clip: kbps (payload and file), event rate, SI-SNR, mel distance, ViSQOL, the
     quiet-bin and silence measures (`metrics.quality`), μ, and the coder's speeds (× real
     time; the decoder on the codec's device).
 
     Each clip goes through `compression.encode` → file bytes → `compression.decode`, exactly what
     `neuro-codec encode` and `decode` do (`mu` / `target`: μ-SPARSE's level or quality
-    target). `keep`, if given, is called with (clip name, decoded waveform, the coded file)
-    of every clip: what was scored, for the listening page (`decoded_clips.py`).
+    target; `codebooks`: RVQ's first K codebooks, None for all). `keep`, if given, is called
+    with (clip name, decoded waveform, the coded file) of every clip: what was scored, for the
+    listening page (`decoded_clips.py`).
     """
     rows = []
     for name, x in tqdm(clips, disable=not progress, desc=f"eval {model.kind.value}"):
         t0 = time.perf_counter()
-        coded = compression.encode(model, x, mu=mu, target=target)
+        coded = compression.encode(model, x, mu=mu, target=target, codebooks=codebooks)
         encode_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         x_hat, header = compression.decode(model, coded.data, steps=steps, sampler=sampler,

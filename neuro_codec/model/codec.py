@@ -192,14 +192,37 @@ class RVQCodec(Codec):
             raise ValueError("the RVQ baseline has no compression level μ")
         return self.encoder(audio if audio.dim() == 2 else audio[None])[0]
 
+    @property
+    def codebooks(self) -> int:
+        """Q, the codebooks the model has: a file may hold the first K ≤ Q of them."""
+        return self.rvq_config.codebooks
+
+    def _check_codebooks(self, codebooks: int) -> int:
+        if not 1 <= codebooks <= self.codebooks:
+            raise ValueError(f"codebooks must be in [1, {self.codebooks}] for this model, "
+                             f"got {codebooks}")
+        return codebooks
+
     @torch.no_grad()
-    def encode_codes(self, audio: torch.Tensor) -> torch.Tensor:
-        """[B, L] or [L] waveform → codes [B, Q, ⌈L/hop⌉] (int64), what `.rvq` stores."""
-        return self.encoder(audio if audio.dim() == 2 else audio[None])[1]
+    def encode_codes(self, audio: torch.Tensor, codebooks: int | None = None) -> torch.Tensor:
+        """[B, L] or [L] waveform → codes [B, K, ⌈L/hop⌉] (int64) of the first K = `codebooks`
+        codebooks (None: all Q), what `.rvq` stores. They are the first K of the Q codes:
+        stage k quantises the residual of the stages before it, never of those after.
+
+        Raises:
+            ValueError: K outside 1..Q.
+        """
+        k = self.codebooks if codebooks is None else self._check_codebooks(codebooks)
+        return self.encoder(audio if audio.dim() == 2 else audio[None])[1][:, :k]
 
     @torch.no_grad()
     def decode_codes(self, codes: torch.Tensor, n_samples: int, **kwargs) -> torch.Tensor:
-        """Codes [B, Q, T] → waveforms [B, n_samples] (see `decode`)."""
+        """Codes [B, K, T] of the first K ≤ Q codebooks → waveforms [B, n_samples] (see
+        `decode`), from the sum of those K codebooks' entries.
+
+        Raises:
+            ValueError: K outside 1..Q.
+        """
         return self.decode(self.encoder.dequantize(codes), n_samples, **kwargs)
 
 

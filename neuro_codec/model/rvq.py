@@ -9,6 +9,11 @@ second bias) → Linear to 80 latent dimensions → `vector_quantize_pytorch.Res
 codebooks × 1,024 entries (10 bits each: 80 bits per frame, 3,445 bps), EMA codebooks and
 dead-code replacement. The decoder, losses and recipe are the spiking models'. Its codes go in
 their own container (`rvq_file.py`), not `.snc`: they are indices, not binary events.
+
+Any first K ≤ Q codebooks decode (K·10 bits per frame): residual stage k only refines what the
+stages before it left, so the first K codes are those a K-stage quantiser would choose. With
+quantiser dropout (EnCodec, SoundStream) training codes each batch with a random K, so that one
+model is trained for every rate.
 """
 
 from __future__ import annotations
@@ -35,6 +40,11 @@ class RVQConfig:
         commitment_weight: weight of the commitment loss (encoder output → its code).
         dead_code_threshold: a code used fewer times than this (EMA count) is replaced by a
             random encoder output of the batch (keeps all 1,024 entries in use).
+        quantize_dropout: quantiser dropout in training: each batch is coded with the first K
+            codebooks only, K uniform in dropout_min_codebooks..codebooks (the library's
+            `quantize_dropout`), so that decoding with fewer codebooks is trained too. Off in
+            the paper's baseline.
+        dropout_min_codebooks: the smallest K quantiser dropout draws (1..codebooks).
     """
 
     codebooks: int = 8
@@ -42,6 +52,8 @@ class RVQConfig:
     decay: float = 0.99
     commitment_weight: float = 1.0
     dead_code_threshold: int = 2
+    quantize_dropout: bool = False
+    dropout_min_codebooks: int = 1
 
     def __post_init__(self):
         if self.codebooks < 1 or self.codebook_size < 2:
@@ -50,6 +62,12 @@ class RVQConfig:
         if self.codebook_size & (self.codebook_size - 1):
             raise ValueError(f"codebook_size must be a power of two (whole bits per code), "
                              f"got {self.codebook_size}")
+        if not isinstance(self.quantize_dropout, bool):
+            raise ValueError(f"quantize_dropout must be true or false, got "
+                             f"{self.quantize_dropout!r}")
+        if not 1 <= self.dropout_min_codebooks <= self.codebooks:
+            raise ValueError(f"dropout_min_codebooks must be in [1, {self.codebooks}], got "
+                             f"{self.dropout_min_codebooks}")
 
     @property
     def code_bits(self) -> int:
@@ -71,7 +89,8 @@ class RVQEncoder(nn.Module):
     """Waveform → (quantised latent [B, D, T], codes [B, Q, T], commitment loss).
 
     D = `encoder_config.n_units` (80), so that the decoder takes the quantised latent where
-    the spiking models' decoder takes z.
+    the spiking models' decoder takes z. In training with quantiser dropout the batch's last
+    Q − K codebooks are dropped: their codes are −1 and the latent sums the first K.
     """
 
     def __init__(self, encoder_config: EncoderConfig, rvq_config: RVQConfig):
@@ -104,7 +123,11 @@ class RVQEncoder(nn.Module):
             dim=cfg.n_units, num_quantizers=rvq_config.codebooks,
             codebook_size=rvq_config.codebook_size, decay=rvq_config.decay,
             commitment_weight=rvq_config.commitment_weight, kmeans_init=False,
-            threshold_ema_dead_code=rvq_config.dead_code_threshold)
+            threshold_ema_dead_code=rvq_config.dead_code_threshold,
+            # K is drawn from torch's global RNG (the library's `get_maybe_sync_seed`), which
+            # the training loop seeds per step before the forward pass: resume repeats it.
+            quantize_dropout=rvq_config.quantize_dropout,
+            quantize_dropout_cutoff_index=rvq_config.dropout_min_codebooks - 1)
 
     def latent(self, x: torch.Tensor) -> torch.Tensor:
         """The continuous encoder output before quantisation, [B, T, D]."""
@@ -124,6 +147,17 @@ class RVQEncoder(nn.Module):
         return quantised.transpose(1, 2), codes.transpose(1, 2), commit.sum()
 
     def dequantize(self, codes: torch.Tensor) -> torch.Tensor:
-        """codes [B, Q, T] → the quantised latent [B, D, T] the decoder reads."""
-        out = self.quantizer.get_output_from_indices(codes.transpose(1, 2).long())
+        """codes [B, K, T] of the first K ≤ Q codebooks → the quantised latent [B, D, T] the
+        decoder reads: the sum of those K codebooks' entries (a code of −1 adds nothing).
+
+        Raises:
+            ValueError: K outside 1..Q.
+        """
+        q = self.rvq_config.codebooks
+        if not 1 <= codes.shape[1] <= q:
+            raise ValueError(f"codes of {codes.shape[1]} codebooks; the model has {q}")
+        # The library takes fewer than Q codebooks only from a model trained with dropout;
+        # padding with its "dropped" code −1 decodes the first K of any model.
+        codes = nn.functional.pad(codes.long(), (0, 0, 0, q - codes.shape[1]), value=-1)
+        out = self.quantizer.get_output_from_indices(codes.transpose(1, 2))
         return out.transpose(1, 2)

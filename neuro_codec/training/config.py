@@ -17,7 +17,7 @@ from neuro_codec.model.rvq import RVQConfig
 
 DATA_SOURCES: tuple[str, ...] = ("builtin", "maestro", "synthetic")
 SCHEDULE_FIELDS = ("sparsity_schedule", "mu_schedule")   # ((fraction of steps, β), …)
-OVERRIDE_FIELDS = ("encoder_overrides", "decoder_overrides", "loss_overrides")
+OVERRIDE_FIELDS = ("encoder_overrides", "decoder_overrides", "loss_overrides", "rvq_overrides")
 
 
 def _field(default: Any, help: str) -> Any:
@@ -86,6 +86,10 @@ class TrainConfig:
             "rows of benchmarks/ablation.py).")
     loss_overrides: tuple[tuple[str, Any], ...] = _field(
         (), "((field, value), …) replacing LossConfig's weights and floor.")
+    rvq_overrides: tuple[tuple[str, Any], ...] = _field(
+        (), "((field, value), …) replacing the RVQ baseline's RVQConfig fields, e.g. "
+            "quantize_dropout=true: quantiser dropout, one model for every number of "
+            "codebooks (RVQ only).")
 
     def __post_init__(self):
         # JSON (a checkpoint's config) gives lists where the fields hold tuples.
@@ -115,8 +119,10 @@ class TrainConfig:
             raise ValueError("freeze_encoder keeps a trained encoder: it needs init_from")
         if self.kind is ModelKind.MU_SPARSE and not 0 <= self.validation_mu < self.mu_levels:
             raise ValueError(f"val_mu must be in [0, {self.mu_levels - 1}], got {self.val_mu}")
+        if self.rvq_overrides and self.kind is not ModelKind.RVQ:
+            raise ValueError(f"rvq_overrides apply to the RVQ baseline only, not {self.model}")
         # an unknown field or value fails here
-        self.encoder_config(), self.decoder_config(), self.loss_config()
+        self.encoder_config(), self.decoder_config(), self.loss_config(), self.rvq_config()
         hop = get_preset(self.preset).encoder.frame_samples
         if self.clip_samples and self.clip_samples % hop:
             raise ValueError(f"clip_samples must be a multiple of the hop ({hop}), "
@@ -153,7 +159,9 @@ class TrainConfig:
         return _with_overrides(LossConfig(), self.loss_overrides)
 
     def rvq_config(self) -> RVQConfig | None:
-        return RVQConfig() if self.kind is ModelKind.RVQ else None
+        if self.kind is not ModelKind.RVQ:
+            return None
+        return _with_overrides(RVQConfig(), self.rvq_overrides)
 
     def fixed_point_at(self, step: int) -> bool:
         """Whether step `step` (0-based) encodes in Loihi fixed point."""

@@ -5,7 +5,8 @@ A step reads top to bottom: draw a batch (a pure function of seed, step and rank
 encode to events, the first stage's reconstruction loss (multi-scale mel + complex STFT +
 waveform) plus the refiner's v-diffusion loss, plus β(step)·storage penalty for SPARSE, or, for
 μ-SPARSE, a level μ drawn per clip and β(step)·the event-rate hinge of that level (for RVQ, the
-quantiser's commitment loss); AdamW with gradient clipping. The last `fixed_point_fraction` of
+quantiser's commitment loss, and with quantiser dropout a number of codebooks K drawn per
+batch); AdamW with gradient clipping. The last `fixed_point_fraction` of
 the steps encode in Loihi fixed point, so that the shipped model's events are the Lava fixed_pt
 run's. Every checkpoint (`DIR/last.pt`, atomic; everything needed to resume) also scores the
 validation clips (`validation.py`) into `val.csv` (`logs.py`). Several processes:
@@ -83,8 +84,9 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, resume: bool = False, da
                or rank != 0, desc=f"train {cfg.model}/{cfg.preset}")
     for step in bar:
         audio = draw_batch(dataset, cfg.effective_batch_size, cfg.seed, step, rank).to(device)
-        # Diffusion times, noise and dropout are a pure function of (seed, step, rank) too, so
-        # a resumed run repeats exactly what the uninterrupted one would have done.
+        # Diffusion times, noise and dropout (RVQ's quantiser dropout too: its K is the first
+        # draw of the forward pass) are a pure function of (seed, step, rank) too, so a resumed
+        # run repeats exactly what the uninterrupted one would have done.
         torch.manual_seed(derive_seed(cfg.seed, Stream.STEP, step, rank))
         model.loihi_fixed = cfg.fixed_point_at(step)
         mu = draw_levels(cfg, len(audio), step, rank)

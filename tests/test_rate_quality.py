@@ -1,0 +1,62 @@
+"""benchmarks/rate_quality.py's RVQ curve: one row per number of codebooks K, each coded at
+exactly K × 10 bits per frame, and a K the model lacks refused before any clip is coded."""
+
+import csv
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from benchmarks import rate_quality
+from benchmarks.rate_quality import DEFAULT_CODEBOOKS, rvq_codebooks
+from neuro_codec.errors import CodecError
+from neuro_codec.model.checkpoint import Checkpoint
+from neuro_codec.model.shipped import shipped_path
+
+ONLY_RVQ = ["--free", "none", "--sparse", "none", "--mu-sparse", "none", "--opus", "none",
+            "--no-visqol", "--no-clips"]
+
+
+def test_the_default_ks_are_those_the_model_has():
+    assert DEFAULT_CODEBOOKS == (1, 2, 3, 4, 6, 8)
+    assert rvq_codebooks(None, 8, "m") == [1, 2, 3, 4, 6, 8]
+    assert rvq_codebooks(None, 5, "m") == [1, 2, 3, 4, 5]
+    assert rvq_codebooks([8, 2], 8, "m") == [8, 2]
+    with pytest.raises(CodecError, match="--codebooks 9: m has 8 codebooks"):
+        rvq_codebooks([2, 9], 8, "m")
+
+
+def _one_piece(root):
+    from neuro_codec.data.dataset import write_manifest
+    from neuro_codec.data.pieces import Piece
+
+    wav, mid = root / "wav" / "p0.wav", root / "midi" / "p0.mid"
+    wav.parent.mkdir(parents=True)
+    mid.parent.mkdir(parents=True)
+    x = (0.2 * np.random.default_rng(0).standard_normal(22_050)).astype(np.float32)
+    sf.write(wav, x, 22_050, subtype="FLOAT")
+    mid.write_bytes(b"")
+    write_manifest(root, [Piece("p0", "generated", "test", 1.0, wav, mid)])
+
+
+def test_rvq_rows_at_each_k_bill_k_codebooks(tmp_path, capsys):
+    _one_piece(tmp_path / "data")
+    out = tmp_path / "rq"
+    assert rate_quality.main(["--root", str(tmp_path / "data"), "--clips", "1", "--seconds",
+                              "0.5", "--rvq", str(shipped_path("rvq")), "--codebooks", "1",
+                              "3", "8", *ONLY_RVQ, "--out", str(out)]) == 0
+    rows = list(csv.DictReader(open(out / "rate_quality.csv", newline="")))
+    assert [r["codec"] for r in rows] == ["RVQ K=1", "RVQ K=3", "RVQ K=8"]
+    frames = -(-11_025 // 512)                         # 0.5 s: 22 frames
+    for r, k in zip(rows, (1, 3, 8)):
+        assert float(r["payload_kbps"]) == pytest.approx(k * 10 * frames / 0.5 / 1e3)
+    table = capsys.readouterr().out
+    assert "| RVQ K=1 | 0.440 | " in table and "| RVQ K=3 | 1.320 | " in table
+    assert (out / "fig4ab.png").stat().st_size > 10_000
+    assert rate_quality.main(["--root", str(tmp_path / "none"), "--rvq",
+                              str(shipped_path("rvq")), "--codebooks", "9", *ONLY_RVQ,
+                              "--out", str(tmp_path / "bad")]) == 1
+    model_id = Checkpoint.read(shipped_path("rvq")).model_id
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"error: --codebooks 9: {model_id} has 8 codebooks"]
+    assert not (tmp_path / "bad" / "rate_quality.csv").exists()
