@@ -93,6 +93,31 @@ def test_resume_after_a_kill_continues_with_the_same_steps(tmp_path):
     assert all(torch.equal(a.encoder_state[k], b.encoder_state[k]) for k in a.encoder_state)
 
 
+def test_resume_continues_the_learning_rate_schedule(tmp_path):
+    """With warm-up and cosine decay on, a run stopped at step 3 of 6 and resumed sets the same
+    rate at each step as the uninterrupted one, and ends with the same weights."""
+    data = SyntheticTones(n_clips=4, clip_samples=2**13)
+    cfg = _tiny_cfg(lr_schedule="cosine", warmup_steps=2, final_lr_fraction=0.25)
+    full = train(cfg, tmp_path / "full", dataset=data)
+    train(cfg, tmp_path / "cut", dataset=data, stop_at_step=3)
+    resumed = train(cfg, tmp_path / "cut", resume=True, dataset=data)
+    logs = {}
+    for d in ("full", "cut"):
+        with open(tmp_path / d / "log.csv") as f:
+            logs[d] = [float(r["lr"]) for r in csv.DictReader(f)]
+    # step 0, 1: warm-up lr/2, lr; then lr·(f + (1 − f)(1 + cos πp)/2), p = (s − 2)/4
+    lr = cfg.lr
+    expected = [lr / 2, lr] + [lr * (0.25 + 0.75 * 0.5 * (1 + math.cos(math.pi * (s - 2) / 4)))
+                               for s in (2, 3, 4, 5)]
+    assert logs["cut"] == logs["full"]
+    assert logs["full"] == pytest.approx(expected, rel=1e-12)
+    assert resumed["loss"] == full["loss"]
+    a, b = (Checkpoint.read(tmp_path / d / "last.pt") for d in ("full", "cut"))
+    assert all(torch.equal(a.encoder_state[k], b.encoder_state[k]) for k in a.encoder_state)
+    assert all(torch.equal(a.codec_without_encoder[k], b.codec_without_encoder[k])
+               for k in a.codec_without_encoder)
+
+
 def test_stop_at_step_keeps_the_schedule_of_the_whole_run(tmp_path):
     """An equal-step ablation row (stop at 3 of 6) that --resume continues ends exactly where the
     uninterrupted run does, with SPARSE's β following the 6-step schedule throughout."""

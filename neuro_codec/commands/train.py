@@ -28,6 +28,7 @@ from neuro_codec.training.config import (
     TrainConfig,
 )
 from neuro_codec.training.loop import train
+from neuro_codec.training.schedule import LR_SCHEDULES
 
 FLAG_NAMES: dict[str, tuple[str, ...]] = {
     "preset": ("--config", "--preset"), "data_root": ("--root",), "sparsity_theta": ("--theta",),
@@ -37,7 +38,7 @@ FLAG_NAMES: dict[str, tuple[str, ...]] = {
 }
 NOT_FLAGS = ("betas",)
 CHOICES: dict[str, tuple[str, ...]] = {"model": MODEL_KINDS, "preset": tuple(PRESETS),
-                                       "data": DATA_SOURCES}
+                                       "data": DATA_SOURCES, "lr_schedule": LR_SCHEDULES}
 
 
 def field_help() -> dict[str, str]:

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from neuro_codec.data.audio import HOP_SAMPLES
+from neuro_codec.model.spectral import hann
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,8 @@ class ConvNeXtBlock(nn.Module):
 
 
 def hann_window(cfg: DecoderConfig, device=None) -> torch.Tensor:
-    return torch.hann_window(cfg.n_fft, device=device)
+    """The head's Hann window, cached per device (`spectral.hann`): not rebuilt every step."""
+    return hann(cfg.n_fft, str(torch.device(device or "cpu")))
 
 
 def stft(x: torch.Tensor, cfg: DecoderConfig) -> torch.Tensor:

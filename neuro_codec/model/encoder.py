@@ -204,6 +204,31 @@ def grid_betas(n: int, tau_min: float, tau_max: float) -> torch.Tensor:
     return torch.from_numpy(np.clip(k, 0, DECAY_GRID - 1) / DECAY_GRID)
 
 
+def _lif_steps(lif: snn.Leaky, current: torch.Tensor, rec: nn.Linear | None) -> torch.Tensor:
+    """Spikes [B, T, h] of one LIF layer driven by `current` [B, T, h] (plus `rec` of its own
+    last spikes): snnTorch `Leaky.forward`'s arithmetic, inlined.
+
+    Per step snnTorch computes the reset as H(U[t−1] − θ), detached, which is s[t−1] itself
+    (the same membrane and threshold; U is only reset at the next step, reset_delay), then
+    U[t] = clamp(β, 0, 1)·((1 − reset)·U[t−1]) + I[t] and s[t] = H(U[t] − θ) with the
+    surrogate backward. The same operations in the same order give the same spikes and
+    gradients bit for bit (tests/test_encoder.py); calling the module cost ~2 surrogate
+    calls, the β clamp and a dozen small copies per layer and step.
+    """
+    beta = lif.beta.clamp(0, 1)
+    threshold = lif.threshold
+    spike = lif.spike_grad
+    mem = torch.zeros_like(current[:, 0])
+    spk = torch.zeros_like(current[:, 0])
+    out = []
+    for t in range(current.shape[1]):
+        cur = current[:, t] if rec is None else current[:, t] + rec(spk)
+        mem = beta * ((1 - spk.detach()) * mem) + cur
+        spk = spike(mem - threshold)
+        out.append(spk)
+    return torch.stack(out, dim=1)
+
+
 @dataclass
 class EncoderTrace:
     """Spikes of every layer from one forward pass: `layers[i]` is [B, units_i, T] of 0/1."""
@@ -342,14 +367,7 @@ class SpikingEncoder(nn.Module):
             else:
                 current = nn.functional.linear(inp, fc.weight, self.layer_bias(i, int(mu)))
             rec = self.rec[str(i)] if str(i) in self.rec else None
-            mem = torch.zeros_like(current[:, 0])
-            spk = torch.zeros_like(current[:, 0])
-            out = []
-            for t in range(current.shape[1]):
-                cur = current[:, t] if rec is None else current[:, t] + rec(spk)
-                spk, mem = lif(cur, mem)
-                out.append(spk)
-            inp = torch.stack(out, dim=1)                        # [B, T, h]
+            inp = _lif_steps(lif, current, rec)                   # [B, T, h]
             trace.layers.append(inp.transpose(1, 2))
         z = trace.z
         return (z, trace) if return_trace else z

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from neuro_codec.data.audio import SAMPLE_RATE_HZ
-from neuro_codec.model.spectral import MEL_WINDOWS, mel_transforms
+from neuro_codec.model.spectral import MEL_WINDOWS, frame_spectrum, mel_filterbank
 
 STFT_SIZES = (512, 1024, 2048)
 
@@ -48,24 +48,78 @@ class LossConfig:
         return cls(**d)
 
 
-def mel_loss(estimate: torch.Tensor, reference: torch.Tensor, floor: float = 1e-5) -> torch.Tensor:
-    """Mean over 7 scales of mean |ln max(M(ŝ), floor) − ln max(M(s), floor)|; [B, L] inputs."""
+class _Magnitude(torch.autograd.Function):
+    """|S| of a complex tensor as a real one, with the gradient S/|S| (0 where S = 0), as
+    `Tensor.abs`; half the backward's passes of complex abs's (which builds sgn(S) and
+    multiplies in complex), the loss's largest single cost on a CPU."""
+
+    @staticmethod
+    def forward(ctx, spec: torch.Tensor) -> torch.Tensor:
+        mag = spec.abs()
+        ctx.save_for_backward(spec, mag)
+        return mag
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        spec, mag = ctx.saved_tensors
+        return spec * torch.where(mag > 0, grad / mag, 0.0)
+
+
+def magnitude(spec: torch.Tensor) -> torch.Tensor:
+    """|spec| (complex → real) with `Tensor.abs`'s values and gradient, cheaper backward."""
+    return _Magnitude.apply(spec) if spec.requires_grad else spec.abs()
+
+
+Spectra = dict[int, torch.Tensor]   # n_fft → complex [B, frames, n_fft/2 + 1] (frame_spectrum)
+
+
+def spectra(x: torch.Tensor) -> Spectra:
+    """The STFT of `x` ([B, L]) at every window the loss reads: the 7 mel windows, which
+    include the complex term's 512, 1024 and 2048 (the same STFT: hann, hop n_fft/4, centred),
+    so each is computed once for both terms."""
+    return {n: frame_spectrum(x, n) for n in sorted(set(MEL_WINDOWS) | set(STFT_SIZES))}
+
+
+def mel_loss(estimate: torch.Tensor, reference: torch.Tensor, floor: float = 1e-5,
+             est_spectra: Spectra | None = None, ref_spectra: Spectra | None = None
+             ) -> torch.Tensor:
+    """Mean over 7 scales of mean |ln max(M(ŝ), floor) − ln max(M(s), floor)|; [B, L] inputs.
+
+    M is `spectral.mel_transforms`' mel magnitude; it is computed here as |STFT| @ filterbank
+    from `spectra` (passed in when the caller shares them with `complex_stft_loss`): the same
+    values, frame-major instead of band-major, which a mean does not see.
+    """
+    est = est_spectra if est_spectra is not None else spectra(estimate)
+    ref = ref_spectra if ref_spectra is not None else _reference_spectra(reference)
+    device = str(estimate.device)
     total = estimate.new_zeros(())
-    for mel in mel_transforms(SAMPLE_RATE_HZ, str(estimate.device)):
-        total = total + (torch.log(mel(estimate).clamp(min=floor))
-                         - torch.log(mel(reference).clamp(min=floor))).abs().mean()
+    for n_fft in MEL_WINDOWS:
+        fb = mel_filterbank(n_fft, SAMPLE_RATE_HZ, device)
+        with torch.no_grad():   # the reference needs no graph
+            log_ref = torch.log((ref[n_fft].abs() @ fb).clamp(min=floor))
+        total = total + (torch.log((magnitude(est[n_fft]) @ fb).clamp(min=floor)) - log_ref
+                         ).abs().mean()
     return total / len(MEL_WINDOWS)
 
 
-def complex_stft_loss(estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-    """Mean over n_fft ∈ {512, 1024, 2048} of mean|Ŝ − S| / mean|S|; [B, L] inputs."""
+def complex_stft_loss(estimate: torch.Tensor, reference: torch.Tensor,
+                      est_spectra: Spectra | None = None, ref_spectra: Spectra | None = None
+                      ) -> torch.Tensor:
+    """Mean over n_fft ∈ {512, 1024, 2048} of mean|Ŝ − S| / mean|S|; [B, L] inputs (the STFTs
+    from `spectra` when the caller shares them with `mel_loss`)."""
+    est = est_spectra if est_spectra is not None else spectra(estimate)
+    ref = ref_spectra if ref_spectra is not None else _reference_spectra(reference)
     total = estimate.new_zeros(())
     for n_fft in STFT_SIZES:
-        window = torch.hann_window(n_fft, device=estimate.device)
-        s_hat, s = (torch.stft(x, n_fft, n_fft // 4, window=window, return_complex=True)
-                    for x in (estimate, reference))
-        total = total + (s_hat - s).abs().mean() / (s.abs().mean() + 1e-8)
+        with torch.no_grad():
+            scale = ref[n_fft].abs().mean() + 1e-8
+        total = total + magnitude(est[n_fft] - ref[n_fft]).mean() / scale
     return total / len(STFT_SIZES)
+
+
+def _reference_spectra(reference: torch.Tensor) -> Spectra:
+    with torch.no_grad():
+        return spectra(reference)
 
 
 SILENT_WINDOW, SILENT_HOP = 1024, 512   # the windows of neuro_codec.evaluation.silence
@@ -95,9 +149,10 @@ def silence_loss(estimate: torch.Tensor, reference: torch.Tensor,
 def reconstruction_loss(estimate: torch.Tensor, reference: torch.Tensor,
                         cfg: LossConfig) -> dict[str, torch.Tensor]:
     """The weighted terms and their sum under "loss"; [B, L] waveforms."""
+    est, ref = spectra(estimate), _reference_spectra(reference)
     terms = {
-        "mel": mel_loss(estimate, reference, cfg.mel_floor),
-        "stft": complex_stft_loss(estimate, reference),
+        "mel": mel_loss(estimate, reference, cfg.mel_floor, est, ref),
+        "stft": complex_stft_loss(estimate, reference, est, ref),
         "wave": (estimate - reference).abs().mean(),
         "silence": (silence_loss(estimate, reference, cfg.silence_floor_dbfs)
                     if cfg.silence_weight else estimate.new_zeros(())),

@@ -14,6 +14,7 @@ from neuro_codec.model.encoder import EncoderConfig
 from neuro_codec.model.losses import LossConfig
 from neuro_codec.model.presets import MODEL_KINDS, PRESETS, ModelKind, get_preset
 from neuro_codec.model.rvq import RVQConfig
+from neuro_codec.training.schedule import LR_SCHEDULES, learning_rate
 
 DATA_SOURCES: tuple[str, ...] = ("builtin", "maestro", "synthetic")
 SCHEDULE_FIELDS = ("sparsity_schedule", "mu_schedule")   # ((fraction of steps, β), …)
@@ -47,6 +48,12 @@ class TrainConfig:
     betas: tuple[float, float] = _field((0.8, 0.99), "AdamW's betas (Vocos-like).")
     eps: float = _field(1e-6, "AdamW's epsilon.")
     weight_decay: float = _field(1e-3, "AdamW's decoupled weight decay.")
+    lr_schedule: str = _field(
+        "constant", 'the rate after the warm-up: "constant", "cosine" or "exponential" (both '
+                    "decay to final_lr_fraction · lr at the last step).")
+    warmup_steps: int = _field(0, "steps of linear warm-up from lr/warmup_steps to lr (0: none).")
+    final_lr_fraction: float = _field(
+        0.1, "the rate at the last step, as a fraction of lr (cosine and exponential).")
     grad_clip: float = _field(1.0, "global gradient-norm clip (0: none).")
     sparsity_theta: float = _field(
         0.5, "θ of SPARSE's penalty, as a fraction of the dense 80 bits/frame.")
@@ -106,6 +113,14 @@ class TrainConfig:
             raise ValueError(f"preset must be one of {tuple(PRESETS)}, got {self.preset!r}")
         if self.data not in DATA_SOURCES:
             raise ValueError(f"data must be one of {DATA_SOURCES}, got {self.data!r}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got "
+                             f"{self.lr_schedule!r}")
+        if self.warmup_steps < 0:
+            raise ValueError(f"warmup_steps must be ≥ 0, got {self.warmup_steps}")
+        if not 0.0 < self.final_lr_fraction <= 1.0:
+            raise ValueError(f"final_lr_fraction must be in (0, 1], got "
+                             f"{self.final_lr_fraction}")
         for name in ("steps", "log_every", "ckpt_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be ≥ 1, got {getattr(self, name)}")
@@ -162,6 +177,11 @@ class TrainConfig:
         if self.kind is not ModelKind.RVQ:
             return None
         return _with_overrides(RVQConfig(), self.rvq_overrides)
+
+    def lr_at(self, step: int) -> float:
+        """AdamW's rate at step `step` (0-based; `schedule.learning_rate`)."""
+        return learning_rate(step, self.steps, self.lr, self.lr_schedule, self.warmup_steps,
+                             self.final_lr_fraction)
 
     def fixed_point_at(self, step: int) -> bool:
         """Whether step `step` (0-based) encodes in Loihi fixed point."""

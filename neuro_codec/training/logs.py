@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 LOG_FIELDS = ("step", "loss", "recon", "mel", "stft", "wave", "silence", "diffusion", "commit",
-              "penalty", "beta", "event_rate", "kbps", "fixed_point", "seconds")
+              "penalty", "beta", "lr", "event_rate", "kbps", "fixed_point", "seconds")
 VAL_FIELDS = ("step", "val_loss", "val_recon", "val_diffusion", "val_event_rate",
               "val_mel_distance", "val_si_snr_db", "val_visqol", "seconds")
 LOSS_TERMS = ("recon", "mel", "stft", "wave", "silence", "diffusion", "commit")   # the model's terms
@@ -77,10 +77,11 @@ def best_exact_bits(z: torch.Tensor) -> torch.Tensor:
 
 
 def train_row(step: int, loss: torch.Tensor, terms: dict[str, torch.Tensor],
-              penalty: torch.Tensor, beta: float, z: torch.Tensor, model: Codec,
+              penalty: torch.Tensor, beta: float, lr: float, z: torch.Tensor, model: Codec,
               seconds: float) -> dict:
     """A row of `log.csv` (`LOG_FIELDS`) for the batch that gave `z` ([B, N, T] events, or
-    RVQ codes): the loss and its terms, the event rate and the payload in kbit/s."""
+    RVQ codes): the loss and its terms, the step's learning rate `lr`, the event rate and the
+    payload in kbit/s."""
     samples = z.shape[-1] * model.hop
     if isinstance(model, RVQCodec):  # fixed: Q codes of log2(size) bits per frame
         bits = model.rvq_config.bits_per_frame * z.shape[-1]
@@ -89,7 +90,7 @@ def train_row(step: int, loss: torch.Tensor, terms: dict[str, torch.Tensor],
         bits = float(best_exact_bits(z.detach()).mean())
         rate = z.mean().item()
     return {"step": step, "loss": loss.item(), **{k: terms[k].item() for k in LOSS_TERMS},
-            "penalty": penalty.item(), "beta": beta, "event_rate": rate,
+            "penalty": penalty.item(), "beta": beta, "lr": lr, "event_rate": rate,
             "kbps": bits_per_second(bits, samples) / 1e3, "fixed_point": int(model.loihi_fixed),
             "seconds": round(seconds, 2)}
 

@@ -13,7 +13,6 @@ and after refinement (`val.csv`, `curves.png`). `torchrun` runs several processe
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from dataclasses import asdict, dataclass, replace
@@ -40,6 +39,7 @@ from neuro_codec.model.refiner import (
 )
 from neuro_codec.training.batches import Stream, derive_seed, draw_batch
 from neuro_codec.training.logs import append_row, logged_seconds, read_log, start_log
+from neuro_codec.training.schedule import LRSchedule, learning_rate
 
 REFINER_LOG_FIELDS = ("step", "loss", "lr", "seconds")
 REFINER_VAL_FIELDS = ("step", "model", "mel_first", "mel_refined", "si_snr_first",
@@ -98,13 +98,10 @@ class RefinerTrainConfig:
         return replace(RefinerConfig(), **dict(self.refiner_overrides))
 
     def lr_at(self, step: int) -> float:
-        """Linear warm-up over `warmup_steps`, then cosine decay to final_lr_fraction · lr."""
-        if step < self.warmup_steps:
-            return self.lr * (step + 1) / self.warmup_steps
-        span = max(1, self.steps - self.warmup_steps)
-        progress = min(1.0, (step - self.warmup_steps) / span)
-        floor = self.final_lr_fraction
-        return self.lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
+        """Linear warm-up over `warmup_steps`, then cosine decay to final_lr_fraction · lr
+        (`schedule.learning_rate`, the codec loop's too)."""
+        return learning_rate(step, self.steps, self.lr, LRSchedule.COSINE, self.warmup_steps,
+                             self.final_lr_fraction)
 
     def to_dict(self) -> dict:
         return asdict(self)
