@@ -322,8 +322,8 @@ class RefinerFile:
         try:
             data = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as e:   # torch raises many types for foreign or corrupt files
-            raise CheckpointError(f"{path} is not a readable refiner file "
-                                  f"({str(e).splitlines()[0] if str(e) else type(e).__name__})")
+            why = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise CheckpointError(f"{path} is not a readable refiner file ({why})") from None
         if not isinstance(data, dict) or data.get("format") != REFINER_FORMAT:
             raise CheckpointError(f"{path} is not a neuro-codec refiner file")
         if data.get("version") != REFINER_VERSION:

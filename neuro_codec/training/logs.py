@@ -22,7 +22,8 @@ LOG_FIELDS = ("step", "loss", "recon", "mel", "stft", "wave", "silence", "diffus
               "penalty", "beta", "lr", "event_rate", "kbps", "fixed_point", "seconds")
 VAL_FIELDS = ("step", "val_loss", "val_recon", "val_diffusion", "val_event_rate",
               "val_mel_distance", "val_si_snr_db", "val_visqol", "seconds")
-LOSS_TERMS = ("recon", "mel", "stft", "wave", "silence", "diffusion", "commit")   # the model's terms
+# the model's terms
+LOSS_TERMS = ("recon", "mel", "stft", "wave", "silence", "diffusion", "commit")
 
 
 def start_log(path: str | os.PathLike, columns: tuple[str, ...]) -> None:

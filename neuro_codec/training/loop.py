@@ -31,6 +31,7 @@ from neuro_codec.model.codec import Codec, build_codec
 from neuro_codec.model.presets import ModelKind
 from neuro_codec.training.batches import Stream, derive_seed, draw_batch, draw_levels, make_dataset
 from neuro_codec.training.config import TrainConfig
+from neuro_codec.training.distributed import setup_distributed, teardown_distributed
 from neuro_codec.training.logs import (
     LOG_FIELDS,
     VAL_FIELDS,
@@ -61,7 +62,7 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, resume: bool = False, da
         CheckpointError: `resume` with a checkpoint of another configuration, or an
             `init_from` checkpoint of another preset or kind.
     """
-    rank, world, device = _setup_distributed()
+    rank, world, device = setup_distributed()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model, opt = _model_and_optimizer(cfg, device)
@@ -121,28 +122,8 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, resume: bool = False, da
             save_curves(out)
         if stop:
             break
-    if dist.is_initialized():
-        dist.barrier()
-        dist.destroy_process_group()
+    teardown_distributed()
     return row
-
-
-def _setup_distributed() -> tuple[int, int, torch.device]:
-    """(rank, world size, device) from torchrun's environment; one CPU process without it."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    if torch.cuda.is_available():
-        local = int(os.environ.get("LOCAL_RANK", "0"))
-        device = torch.device("cuda", local)
-        torch.cuda.set_device(device)
-    else:
-        device = torch.device("cpu")
-    if (world > 1 or "TORCHELASTIC_RUN_ID" in os.environ) and not dist.is_initialized():
-        backend = "nccl" if device.type == "cuda" else "gloo"
-        dist.init_process_group(backend)   # under torchrun, even with one process
-        if rank == 0:
-            print(f"process group: {backend}, {world} process(es)", flush=True)
-    return rank, world, device
 
 
 def _model_and_optimizer(cfg: TrainConfig, device: torch.device):

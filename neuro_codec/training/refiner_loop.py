@@ -38,6 +38,7 @@ from neuro_codec.model.refiner import (
     refine_audio,
 )
 from neuro_codec.training.batches import Stream, derive_seed, draw_batch
+from neuro_codec.training.distributed import setup_distributed, teardown_distributed
 from neuro_codec.training.logs import append_row, logged_seconds, read_log, start_log
 from neuro_codec.training.schedule import LRSchedule, learning_rate
 
@@ -153,9 +154,7 @@ def train_refiner(cfg: RefinerTrainConfig, out_dir: str | os.PathLike, resume: b
     Raises:
         CheckpointError: `resume` with a file of another configuration.
     """
-    from neuro_codec.training.loop import _setup_distributed
-
-    rank, world, device = _setup_distributed()
+    rank, world, device = setup_distributed()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     firsts = [FirstStage.load(p, device) for p in cfg.first_stages]
@@ -220,11 +219,7 @@ def train_refiner(cfg: RefinerTrainConfig, out_dir: str | os.PathLike, resume: b
             save_refiner_curves(out)
         if stop:
             break
-    import torch.distributed as dist
-
-    if dist.is_initialized():
-        dist.barrier()
-        dist.destroy_process_group()
+    teardown_distributed()
     return row
 
 
