@@ -177,7 +177,8 @@ def ensure_builtin(root: str | os.PathLike | None = None, minutes: float = DEFAU
     (`wav/<id>.json`: data format, seed, piano, recording conditions, source) exist and the
     stamp matches the plan, so a piece whose piano or room changed is rendered again even
     though its WAV exists. Each file is written atomically and the stamp last, so an
-    interrupted run resumes where it stopped. music21 scores that fail to convert are skipped and counted.
+    interrupted run resumes where it stopped. music21 scores that fail to convert are skipped
+    and counted.
 
     Args:
         root: dataset folder; `default_root()` if None.

@@ -19,7 +19,8 @@ Engine = Literal["fluidsynth", "timidity"]
 FLUIDR3_SF2 = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")  # fluid-soundfont-gm
 CSOUND_SF2 = Path("/usr/share/sounds/sf2/sf_GMbank.sf2")  # csound-soundfont
 FREEPATS_CFG = Path("/etc/timidity/freepats.cfg")  # freepats (GUS patches), read by timidity
-MUSESCORE_SF3 = Path("/usr/share/sounds/sf3/MuseScore_General_Lite.sf3")  # musescore-general-soundfont-small
+# from the Debian package musescore-general-soundfont-small
+MUSESCORE_SF3 = Path("/usr/share/sounds/sf3/MuseScore_General_Lite.sf3")
 
 
 @dataclass(frozen=True)
