@@ -1,11 +1,14 @@
 """Encoder and decoder speed (real-time factors), and what the fast sampler costs in SI-SNR.
 
-    python -m benchmarks.speed [--checkpoint CKPT] [--audio IN.wav] [--seconds 5.94]
+    python -m benchmarks.speed [--checkpoint CKPT] [--refiner FILE] [--refiner-steps 1,2,4,8]
+                               [--audio IN.wav] [--seconds 5.94]
 
 Encoder: the snnTorch module (`forward`, float32 and float64) and the float64 fast path that
 `neuro-codec encode` uses (spike-for-spike equal), on `--encoder-seconds` of audio.
-Decoder: the first stage alone (0 steps) and with the diffusion refiner at a few DPM-Solver++
-steps, on the CPU and, when one is present, on the GPU; SI-SNR of each against the original.
+Decoder: the first stage alone (0 steps), with the flow-matching refiner (`--refiner`, default
+the shipped refiner.pt when it exists) at `--refiner-steps` Euler steps, and with a
+checkpoint's own diffusion refiner at a few DPM-Solver++ steps, on the CPU and, when one is
+present, on the GPU; SI-SNR of each against the original.
 Prints a Markdown
 table and saves CSV + PNG under --out.
 """
@@ -58,6 +61,17 @@ def _time(fn, repeat: int = 1) -> float:
     return best
 
 
+def _refiner(choice: str):
+    """The flow-matching refiner to time: a file, the shipped one if it exists, or None."""
+    from neuro_codec.model.refiner import RefinerFile
+    from neuro_codec.model.shipped import shipped_refiner_path
+
+    if choice == "none":
+        return None
+    path = shipped_refiner_path() if choice == "shipped" else choice
+    return None if path is None else RefinerFile.read(path).build()
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--checkpoint", default="", help="trained checkpoint (default: a randomly "
@@ -68,6 +82,9 @@ def main(argv=None) -> int:
                     "encoder timing")
     ap.add_argument("--fast-steps", default="4,10", help="refiner DPM-Solver++ step counts "
                     "(the first stage alone, 0 steps, is always timed)")
+    ap.add_argument("--refiner", default="shipped", help="flow-matching refiner file, or "
+                    "'none' (default: the shipped refiner.pt, if it exists)")
+    ap.add_argument("--refiner-steps", default="1,2,4,8", help="its Euler step counts")
     ap.add_argument("--out", default="out/benchmarks", help="folder for CSV and PNG")
     ap.add_argument("--threads", type=int, default=2, help="CPU threads (default 2)")
     args = ap.parse_args(argv)
@@ -107,20 +124,28 @@ def main(argv=None) -> int:
     settings = [("first stage", 0)]
     if codec.refiner is not None:  # without one, every step count decodes the first stage
         settings += [("dpmpp", int(s)) for s in args.fast_steps.split(",")]
+    refiner = _refiner(args.refiner)
+    if refiner is not None:
+        settings += [("flow", int(s)) for s in args.refiner_steps.split(",")]
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     for device in devices:
         codec.to(device)
+        if refiner is not None:
+            refiner.to(device)
         for sampler, steps in settings:
             gen = torch.Generator(device=device).manual_seed(0)
             out = {}
+            flow = refiner if sampler == "flow" else None
 
-            def run(out=out, device=device, steps=steps, sampler=sampler, gen=gen):
+            def run(out=out, device=device, steps=steps, sampler=sampler, gen=gen, flow=flow):
                 out["x"] = codec.decode(z.to(device), n, steps=steps, sampler=sampler,
-                                        generator=gen)
+                                        generator=gen, refiner=flow)
 
-            t = _time(run)
+            t = _time(run, repeat=2)
             snr = si_snr_db(out["x"][0].cpu().numpy(), clip)
-            setting = sampler if steps == 0 else f"+ refiner, {sampler} {steps} steps"
+            setting = (sampler if steps == 0 else
+                       f"+ flow-matching refiner, {steps} Euler steps" if flow is not None else
+                       f"+ refiner, {sampler} {steps} steps")
             rows.append(("decoder", setting, device, args.seconds / t,
                          f"{snr:.2f}"))
         codec.to("cpu")
