@@ -109,7 +109,7 @@ def test_flow_matching_learns_a_fixed_correction():
     target = first + 0.5 * torch.randn(1, 2, 129, 8)
     opt = torch.optim.Adam(net.parameters(), 1e-2)
     for _ in range(100):
-        loss = flow_matching_loss(net, first, target)
+        loss, _ = flow_matching_loss(net, first, target)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -256,3 +256,16 @@ def test_release_drops_the_optimiser_and_sets_the_default_steps(tiny_codec, tmp_
     assert (tmp_path / "refiner.pt").stat().st_size < 0.6 * src.stat().st_size
     for k, v in RefinerFile.read(src).state.items():
         assert torch.equal(back.state[k], v)
+
+
+def test_the_log_mel_term_adds_to_the_flow_loss(tiny_codec, tmp_path):
+    _, plain = _refiner_run(tiny_codec, tmp_path / "plain", steps=2)
+    _, mel = _refiner_run(tiny_codec, tmp_path / "mel", steps=2, mel_weight=1.0)
+    assert plain["loss"] == plain["flow"]
+    # The same draws: the same flow term at step 1, plus a positive log-mel term.
+    with open(tmp_path / "mel" / "log.csv") as f:
+        first_mel = next(csv.DictReader(f))
+    with open(tmp_path / "plain" / "log.csv") as f:
+        first_plain = next(csv.DictReader(f))
+    assert float(first_mel["flow"]) == float(first_plain["flow"])
+    assert float(first_mel["loss"]) > float(first_mel["flow"]) + 0.01

@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
                        ("clip_samples", positive_int), ("lr", non_negative_float),
                        ("warmup_steps", non_negative_int),
                        ("final_lr_fraction", non_negative_float),
+                       ("mel_weight", non_negative_float),
                        ("log_every", positive_int), ("ckpt_every", positive_int),
                        ("val_clips", non_negative_int), ("seed", non_negative_int)):
         p.add_argument("--" + name.replace("_", "-"), type=kind, default=d[name].default,
@@ -68,7 +69,8 @@ def _train(args: argparse.Namespace) -> int:
             first_stages=tuple(firsts), refiner_overrides=_overrides(args.set_refiner),
             steps=args.steps, batch_size=args.batch_size, clip_samples=args.clip_samples,
             lr=args.lr, warmup_steps=args.warmup_steps,
-            final_lr_fraction=args.final_lr_fraction, log_every=args.log_every,
+            final_lr_fraction=args.final_lr_fraction, mel_weight=args.mel_weight,
+            log_every=args.log_every,
             ckpt_every=args.ckpt_every, val_clips=args.val_clips, seed=args.seed,
             data_root=args.root)
     except (ValueError, TypeError) as e:

@@ -224,13 +224,18 @@ def prior_spread(first: torch.Tensor, cfg: RefinerConfig) -> torch.Tensor:
 
 
 def flow_matching_loss(net: BandSplitRefiner, first: torch.Tensor, target: torch.Tensor,
-                       generator: torch.Generator | None = None) -> torch.Tensor:
+                       generator: torch.Generator | None = None,
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
     """Conditional flow matching: MSE of v(x_t, t, ĉ) to x₁ − x₀ at t ~ U[0, 1], with
     x₀ = ĉ + σ(ĉ) ε (`prior_spread`).
 
     Args:
         first: ĉ, the first stage's spectrum in the refiner's domain [B, 2, F, M].
         target: c, the reference's [B, 2, F, M].
+    Returns:
+        (the MSE, x̂₁ = x_t + (1 − t) v̂: the end point the velocity predicts, [B, 2, F, M],
+        on which the training loop adds a log-mel term; from t = 0 it is the one-step
+        sample.)
     """
     cfg = getattr(net, "module", net).cfg   # net may be DDP-wrapped
     b = first.shape[0]
@@ -239,7 +244,8 @@ def flow_matching_loss(net: BandSplitRefiner, first: torch.Tensor, target: torch
                                                         generator=generator)
     tt = t[:, None, None, None]
     x_t = (1 - tt) * x0 + tt * target
-    return torch.mean((net(x_t, t, first) - (target - x0)) ** 2)
+    v = net(x_t, t, first)
+    return torch.mean((v - (target - x0)) ** 2), x_t + (1 - tt) * v
 
 
 @torch.no_grad()

@@ -29,6 +29,7 @@ from neuro_codec.model.checkpoint import Checkpoint
 from neuro_codec.model.codec import Codec
 from neuro_codec.model.decoder import istft
 from neuro_codec.model.kind import ModelKind
+from neuro_codec.model.losses import mel_loss
 from neuro_codec.model.refiner import (
     BandSplitRefiner,
     RefinerConfig,
@@ -36,13 +37,14 @@ from neuro_codec.model.refiner import (
     analysis,
     flow_matching_loss,
     refine_audio,
+    synthesis,
 )
 from neuro_codec.training.batches import Stream, derive_seed, draw_batch
 from neuro_codec.training.distributed import setup_distributed, teardown_distributed
 from neuro_codec.training.logs import append_row, logged_seconds, read_log, start_log
 from neuro_codec.training.schedule import LRSchedule, learning_rate
 
-REFINER_LOG_FIELDS = ("step", "loss", "lr", "seconds")
+REFINER_LOG_FIELDS = ("step", "loss", "flow", "lr", "seconds")
 REFINER_VAL_FIELDS = ("step", "model", "mel_first", "mel_refined", "si_snr_first",
                       "si_snr_refined", "quiet_lsd_first", "quiet_lsd_refined", "seconds")
 
@@ -59,6 +61,11 @@ class RefinerTrainConfig:
         lr, warmup_steps, final_lr_fraction: AdamW's peak rate, its linear warm-up, and the
             fraction of it that the cosine decay ends at (at `steps`).
         weight_decay, grad_clip: AdamW's decoupled weight decay; global gradient-norm clip.
+        mel_weight: weight of a multi-scale log-mel L1 (the first stage's `mel_loss`) on the
+            waveform of the predicted end point x̂₁ (0: the flow-matching MSE alone). The
+            MSE in the compressed domain weighs loud bins' complex values; the log-mel term
+            weighs magnitudes as the ear and the mel distance do, without rewarding the
+            phase average (it sees no phase).
         log_every, ckpt_every: steps between log rows; between checkpoints (each validates).
         val_clips, val_clip_samples: validation clips per first stage and their length.
         seed: seeds the initial weights and every draw.
@@ -75,6 +82,7 @@ class RefinerTrainConfig:
     final_lr_fraction: float = 0.1
     weight_decay: float = 1e-3
     grad_clip: float = 1.0
+    mel_weight: float = 0.0
     log_every: int = 50
     ckpt_every: int = 500
     val_clips: int = 6
@@ -194,7 +202,11 @@ def train_refiner(cfg: RefinerTrainConfig, out_dir: str | os.PathLike, resume: b
         torch.manual_seed(derive_seed(cfg.seed, Stream.STEP, step, rank))
         for group in opt.param_groups:
             group["lr"] = cfg.lr_at(step)
-        loss = flow_matching_loss(model, analysis(decoded, rcfg), target)
+        flow, x1_hat = flow_matching_loss(model, analysis(decoded, rcfg), target)
+        loss = flow
+        if cfg.mel_weight:
+            end = synthesis(x1_hat, rcfg, audio.shape[-1])
+            loss = loss + cfg.mel_weight * mel_loss(end, audio)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip:
@@ -204,8 +216,8 @@ def train_refiner(cfg: RefinerTrainConfig, out_dir: str | os.PathLike, resume: b
         seconds = time.time() - t0
         stop = max_seconds is not None and seconds >= max_seconds
         if rank == 0 and (done % cfg.log_every == 0 or done == cfg.steps or stop):
-            row = {"step": done, "loss": loss.item(), "lr": cfg.lr_at(step),
-                   "seconds": round(seconds, 2)}
+            row = {"step": done, "loss": loss.item(), "flow": flow.item(),
+                   "lr": cfg.lr_at(step), "seconds": round(seconds, 2)}
             append_row(log_path, REFINER_LOG_FIELDS, row)
             bar.set_postfix(loss=f"{row['loss']:.4f}")
         if rank == 0 and (done % cfg.ckpt_every == 0 or done == cfg.steps or stop):
@@ -281,9 +293,12 @@ def save_refiner_curves(out: Path) -> None:
     plt = pyplot()
     fig, axes = plt.subplots(1, 4, figsize=(17, 3.6))
     step = [int(r["step"]) for r in rows]
-    axes[0].plot(step, [float(r["loss"]) for r in rows], lw=0.8)
+    axes[0].plot(step, [float(r["loss"]) for r in rows], lw=0.8, label="total")
+    if rows[0].get("flow"):
+        axes[0].plot(step, [float(r["flow"]) for r in rows], lw=0.8, label="flow MSE")
     axes[0].set_yscale("log")
-    axes[0].set_title("flow-matching loss")
+    axes[0].set_title("training loss (orange, right: lr)")
+    axes[0].legend(fontsize=7)
     ax_lr = axes[0].twinx()
     ax_lr.plot(step, [float(r["lr"]) for r in rows], color="C1", lw=0.8)
     for k, (key, title) in enumerate((("mel", "validation mel distance"),
