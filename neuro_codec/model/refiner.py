@@ -48,6 +48,7 @@ REFINER_VERSION = 1
 # band takes the bins that are left.
 BAND_LAYOUT = ((0, 4), (64, 8), (192, 16), (384, 32))
 LAYOUT_N_FFT = 1024
+DOMAINS = ("complex", "magnitude")
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,8 @@ class RefinerConfig:
 
     Fields:
         n_fft, stft_hop: the STFT it works on (Hann window of n_fft samples).
+        domain: "complex" (real and imaginary parts of c(S)) or "magnitude" (|S|^κ alone;
+            the decoded audio's phase is kept).
         compress: κ of c(S) = |S|^κ e^{i∠S}.
         scale: c(S) is multiplied by this (unit-order data).
         sigma: σ_rel, the prior's spread around the first stage relative to the first
@@ -72,6 +75,7 @@ class RefinerConfig:
 
     n_fft: int = 1024
     stft_hop: int = 256
+    domain: str = "complex"
     compress: float = 0.3
     scale: float = 2.0
     sigma: float = 0.5
@@ -86,6 +90,8 @@ class RefinerConfig:
 
     def __post_init__(self):
         object.__setattr__(self, "dilations", tuple(int(d) for d in self.dilations))
+        if self.domain not in DOMAINS:
+            raise ValueError(f"domain must be one of {DOMAINS}, got {self.domain!r}")
         if not 0 < self.compress <= 1:
             raise ValueError(f"compress must be in (0, 1], got {self.compress}")
         for name in ("scale", "sigma", "sigma_floor"):
@@ -100,6 +106,11 @@ class RefinerConfig:
             raise ValueError(f"default_steps must be ≥ 0, got {self.default_steps}")
         if self.n_fft < 64 or self.n_fft % 64:
             raise ValueError(f"n_fft must be a multiple of 64, got {self.n_fft}")
+
+    @property
+    def domain_channels(self) -> int:
+        """Real channels per bin: 2 (real, imaginary) or 1 (magnitude)."""
+        return 2 if self.domain == "complex" else 1
 
     @property
     def n_bins(self) -> int:
@@ -128,13 +139,22 @@ class RefinerConfig:
 
 
 def to_domain(spec: torch.Tensor, cfg: RefinerConfig) -> torch.Tensor:
-    """Complex STFT [B, F, M] → scaled c(S) as real [B, 2, F, M] (real, imaginary)."""
+    """Complex STFT [B, F, M] → the refiner's real domain: scaled c(S) as [B, 2, F, M] (real,
+    imaginary), or its magnitude scale·|S|^κ as [B, 1, F, M]."""
+    if cfg.domain == "magnitude":
+        return (cfg.scale * spec.abs() ** cfg.compress).unsqueeze(1)
     c = spec * (spec.abs() + 1e-8) ** (cfg.compress - 1.0) * cfg.scale
     return torch.stack([c.real, c.imag], dim=1)
 
 
-def from_domain(x: torch.Tensor, cfg: RefinerConfig) -> torch.Tensor:
-    """The inverse of `to_domain`: real [B, 2, F, M] → complex STFT [B, F, M]."""
+def from_domain(x: torch.Tensor, cfg: RefinerConfig,
+                phase: torch.Tensor | None = None) -> torch.Tensor:
+    """The inverse of `to_domain` → complex STFT [B, F, M]; the magnitude domain takes its
+    phase from `phase` (unit phasors [B, F, M]; negative magnitudes count as 0)."""
+    if cfg.domain == "magnitude":
+        if phase is None:
+            raise ValueError("the magnitude domain needs the phase to return to an STFT")
+        return (x[:, 0].clamp(min=0) / cfg.scale) ** (1.0 / cfg.compress) * phase
     c = torch.complex(x[:, 0], x[:, 1]) / cfg.scale
     return c * (c.abs() + 1e-8) ** (1.0 / cfg.compress - 1.0)
 
@@ -177,9 +197,9 @@ class BandSplitRefiner(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.band_edges = cfg.bands()
-        c = cfg.channels
-        self.band_in = nn.ModuleList(nn.Linear(4 * w, c) for _, w in self.band_edges)
-        self.band_out = nn.ModuleList(nn.Linear(c, 2 * w) for _, w in self.band_edges)
+        c, d = cfg.channels, cfg.domain_channels
+        self.band_in = nn.ModuleList(nn.Linear(2 * d * w, c) for _, w in self.band_edges)
+        self.band_out = nn.ModuleList(nn.Linear(c, d * w) for _, w in self.band_edges)
         for lin in self.band_out:   # starts as v = 0: the sample stays at the prior's mean
             nn.init.zeros_(lin.weight)
             nn.init.zeros_(lin.bias)
@@ -191,18 +211,19 @@ class BandSplitRefiner(nn.Module):
         self.norm = nn.LayerNorm(c)
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        inp = torch.cat([x_t, cond], dim=1)                              # [B, 4, F, M]
-        b, _, _, m = inp.shape
-        h = torch.stack([lin(inp[:, :, s:s + w].permute(0, 3, 1, 2).reshape(b, m, 4 * w))
+        inp = torch.cat([x_t, cond], dim=1)                              # [B, 2d, F, M]
+        b, ch, _, m = inp.shape
+        d = ch // 2
+        h = torch.stack([lin(inp[:, :, s:s + w].permute(0, 3, 1, 2).reshape(b, m, ch * w))
                          for lin, (s, w) in zip(self.band_in, self.band_edges)], dim=1)
         h = h.permute(0, 3, 1, 2) + self.band_pos                         # [B, C, K, M]
         temb = self.time_mlp(_time_features(t, self.cfg.time_dim))
         for block in self.blocks:
             h = block(h, temb)
         h = self.norm(h.permute(0, 2, 3, 1))                              # [B, K, M, C]
-        out = [lin(h[:, k]).reshape(b, m, 2, w)
+        out = [lin(h[:, k]).reshape(b, m, d, w)
                for k, (lin, (_, w)) in enumerate(zip(self.band_out, self.band_edges))]
-        return torch.cat(out, dim=-1).permute(0, 2, 3, 1)                 # [B, 2, F, M]
+        return torch.cat(out, dim=-1).permute(0, 2, 3, 1)                 # [B, d, F, M]
 
 
 def prior_spread(first: torch.Tensor, cfg: RefinerConfig) -> torch.Tensor:
@@ -218,7 +239,7 @@ def prior_spread(first: torch.Tensor, cfg: RefinerConfig) -> torch.Tensor:
     spread that follows the first stage's own level is wide where there is sound and narrow
     where there is none.
     """
-    m = torch.hypot(first[:, 0:1], first[:, 1:2])
+    m = torch.hypot(first[:, 0:1], first[:, 1:2]) if first.shape[1] == 2 else first.abs()
     m = nn.functional.avg_pool2d(m, 3, stride=1, padding=1, count_include_pad=False)
     return cfg.sigma * m + cfg.sigma_floor
 
@@ -265,19 +286,21 @@ def sample(net: BandSplitRefiner, first: torch.Tensor, steps: int,
     return x
 
 
-def analysis(x: torch.Tensor, cfg: RefinerConfig) -> torch.Tensor:
-    """Waveforms [B, L] → their STFT in the refiner's domain, [B, 2, F, L/hop + 1] (centred
-    Hann frames)."""
+def analysis(x: torch.Tensor, cfg: RefinerConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """Waveforms [B, L] → (their STFT in the refiner's domain, [B, d, F, L/hop + 1]; the unit
+    phasors of that STFT, [B, F, L/hop + 1]) (centred Hann frames)."""
     window = torch.hann_window(cfg.n_fft, device=x.device)
     spec = torch.stft(x, cfg.n_fft, cfg.stft_hop, window=window, center=True,
                       return_complex=True)
-    return to_domain(spec, cfg)
+    return to_domain(spec, cfg), spec / (spec.abs() + 1e-12)
 
 
-def synthesis(y: torch.Tensor, cfg: RefinerConfig, n_samples: int) -> torch.Tensor:
-    """The inverse of `analysis`: [B, 2, F, frames] → waveforms [B, n_samples]."""
+def synthesis(y: torch.Tensor, cfg: RefinerConfig, n_samples: int,
+              phase: torch.Tensor | None = None) -> torch.Tensor:
+    """The inverse of `analysis`: [B, d, F, frames] (and, for the magnitude domain, the unit
+    phasors to give it) → waveforms [B, n_samples]."""
     window = torch.hann_window(cfg.n_fft, device=y.device)
-    return torch.istft(from_domain(y, cfg), cfg.n_fft, cfg.stft_hop, window=window,
+    return torch.istft(from_domain(y, cfg, phase), cfg.n_fft, cfg.stft_hop, window=window,
                        center=True, length=n_samples)
 
 
@@ -289,11 +312,13 @@ def refine_audio(net: BandSplitRefiner, x: torch.Tensor, steps: int,
     The refiner reads the STFT *of the decoded waveform*, not the first stage's own STFT
     frames: the head's frames are not a consistent STFT (overlap-add cancels much of them; the
     STFT of their inverse is far from them), so only the decoded audio's spectrum says what
-    the listener hears. It also makes the refiner a postfilter of any decoded audio.
+    the listener hears. It also makes the refiner a postfilter of any decoded audio. In the
+    magnitude domain the decoded audio's phase is kept.
     """
     if steps == 0:
         return x
-    return synthesis(sample(net, analysis(x, net.cfg), steps, generator), net.cfg, x.shape[-1])
+    y, phase = analysis(x, net.cfg)
+    return synthesis(sample(net, y, steps, generator), net.cfg, x.shape[-1], phase)
 
 
 @dataclass

@@ -197,15 +197,15 @@ def train_refiner(cfg: RefinerTrainConfig, out_dir: str | os.PathLike, resume: b
         audio = draw_batch(dataset, cfg.batch_size, cfg.seed, step, rank).to(device)
         gen = torch.Generator().manual_seed(derive_seed(cfg.seed, Stream.LEVELS, step, rank))
         first = firsts[step % len(firsts)]
-        decoded = first.decoded(audio, first.levels(len(audio), gen))
-        target = analysis(audio, rcfg)
+        decoded, phase = analysis(first.decoded(audio, first.levels(len(audio), gen)), rcfg)
+        target = analysis(audio, rcfg)[0]
         torch.manual_seed(derive_seed(cfg.seed, Stream.STEP, step, rank))
         for group in opt.param_groups:
             group["lr"] = cfg.lr_at(step)
-        flow, x1_hat = flow_matching_loss(model, analysis(decoded, rcfg), target)
+        flow, x1_hat = flow_matching_loss(model, decoded, target)
         loss = flow
         if cfg.mel_weight:
-            end = synthesis(x1_hat, rcfg, audio.shape[-1])
+            end = synthesis(x1_hat, rcfg, audio.shape[-1], phase)
             loss = loss + cfg.mel_weight * mel_loss(end, audio)
         opt.zero_grad(set_to_none=True)
         loss.backward()
