@@ -63,7 +63,7 @@ def test_bands_cover_every_bin_once_and_widen_with_frequency(n_fft):
 
 
 def test_domain_round_trip_and_compression():
-    cfg = RefinerConfig()
+    cfg = RefinerConfig(domain="complex")
     spec = torch.complex(torch.randn(2, 513, 7), torch.randn(2, 513, 7)) * 10
     x = to_domain(spec, cfg)
     assert x.shape == (2, 2, 513, 7)
@@ -72,12 +72,22 @@ def test_domain_round_trip_and_compression():
     mag = torch.hypot(x[:, 0], x[:, 1])
     torch.testing.assert_close(mag, cfg.scale * spec.abs() ** cfg.compress, rtol=1e-4,
                                atol=1e-5)
+    # The magnitude domain holds that magnitude alone and takes the phase it is given back.
+    mcfg = RefinerConfig(domain="magnitude")
+    y = to_domain(spec, mcfg)
+    assert y.shape == (2, 1, 513, 7)
+    torch.testing.assert_close(y[:, 0], mag)
+    phase = spec / spec.abs()
+    torch.testing.assert_close(from_domain(y, mcfg, phase), spec, rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="needs the phase"):
+        from_domain(y, mcfg)
 
 
-def test_an_untrained_refiner_samples_the_prior_and_zero_steps_is_the_first_stage():
-    cfg = _tiny_refiner_config()
+@pytest.mark.parametrize("domain", ["complex", "magnitude"])
+def test_an_untrained_refiner_samples_the_prior_and_zero_steps_is_the_first_stage(domain):
+    cfg = _tiny_refiner_config(domain=domain)
     net = BandSplitRefiner(cfg).eval()
-    first = torch.randn(1, 2, 129, 10)
+    first = torch.randn(1, cfg.domain_channels, 129, 10)
     assert sample(net, first, 0) is first
     # The output layer starts at zero: v = 0, so K Euler steps leave x₀ = ĉ + σ ε.
     noise = torch.randn(first.shape, generator=torch.Generator().manual_seed(3))
@@ -86,7 +96,7 @@ def test_an_untrained_refiner_samples_the_prior_and_zero_steps_is_the_first_stag
 
 
 def test_the_prior_is_wide_where_the_first_stage_is_loud_and_narrow_in_silence():
-    cfg = RefinerConfig(sigma=0.5, sigma_floor=0.02)
+    cfg = RefinerConfig(domain="complex", sigma=0.5, sigma_floor=0.02)
     first = torch.zeros(1, 2, 513, 9)
     first[0, 0, 100, 4] = 3.0     # one loud bin (real part), silence elsewhere
     spread = prior_spread(first, cfg)[0, 0]
@@ -97,16 +107,22 @@ def test_the_prior_is_wide_where_the_first_stage_is_loud_and_narrow_in_silence()
     # At the spectrum's edge the mean counts only the bins that exist (4 at a corner).
     first[0, 1, 0, 0] = 6.0
     assert float(prior_spread(first, cfg)[0, 0, 0, 0]) == pytest.approx(0.5 * 6 / 4 + 0.02)
+    # The magnitude domain's one channel is its own level.
+    mag = torch.zeros(1, 1, 513, 9)
+    mag[0, 0, 100, 4] = 3.0
+    assert float(prior_spread(mag, RefinerConfig(sigma=0.5, sigma_floor=0.02))[0, 0, 100, 4]
+                 ) == pytest.approx(0.5 / 3 + 0.02)
 
 
-def test_flow_matching_learns_a_fixed_correction():
+@pytest.mark.parametrize("domain", ["complex", "magnitude"])
+def test_flow_matching_learns_a_fixed_correction(domain):
     """A refiner trained on one (ĉ, c) pair moves the sample from ĉ to c: the K-step Euler
     solution of a learnt straight flow."""
     torch.manual_seed(0)
-    cfg = _tiny_refiner_config(sigma=0.01, sigma_floor=0.01)
+    cfg = _tiny_refiner_config(sigma=0.01, sigma_floor=0.01, domain=domain)
     net = BandSplitRefiner(cfg)
-    first = torch.randn(1, 2, 129, 8)
-    target = first + 0.5 * torch.randn(1, 2, 129, 8)
+    first = torch.randn(1, cfg.domain_channels, 129, 8)
+    target = first + 0.5 * torch.randn(first.shape)
     opt = torch.optim.Adam(net.parameters(), 1e-2)
     for _ in range(100):
         loss, _ = flow_matching_loss(net, first, target)
@@ -127,7 +143,7 @@ def test_refiner_file_round_trip_and_bad_files(tmp_path):
         tmp_path / "r.pt")
     back = RefinerFile.read(tmp_path / "r.pt")
     assert back.config == cfg and back.step == 7 and back.extra == {"trained_on": ["free-x"]}
-    x = torch.randn(1, 2, 129, 5)
+    x = torch.randn(1, cfg.domain_channels, 129, 5)
     t = torch.zeros(1)
     torch.testing.assert_close(back.build()(x, t, x), net.eval()(x, t, x))
     (tmp_path / "junk.pt").write_bytes(b"not a refiner")

@@ -75,10 +75,10 @@ class RefinerConfig:
 
     n_fft: int = 1024
     stft_hop: int = 256
-    domain: str = "complex"
+    domain: str = "magnitude"
     compress: float = 0.3
     scale: float = 2.0
-    sigma: float = 0.5
+    sigma: float = 0.25
     sigma_floor: float = 0.02
     channels: int = 64
     blocks: int = 6
