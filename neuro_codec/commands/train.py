@@ -115,7 +115,7 @@ def _schedule(text: str) -> tuple[tuple[float, float], ...]:
     return pairs
 
 
-def _overrides(items: list[str]) -> tuple[tuple[str, Any], ...]:
+def parse_overrides(items: list[str]) -> tuple[tuple[str, Any], ...]:
     """["field=value", …] → ((field, value), …); a value is JSON if it parses, else a string."""
     out = []
     for item in items:
@@ -137,7 +137,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """
     values = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
     for name in OVERRIDE_FIELDS:
-        values[name] = _overrides(values[name])
+        values[name] = parse_overrides(values[name])
     try:
         return TrainConfig(**values)
     except (ValueError, TypeError) as e:   # TypeError: an override value of the wrong type

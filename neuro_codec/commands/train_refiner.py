@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from neuro_codec.commands.arguments import non_negative_float, non_negative_int, positive_int
-from neuro_codec.commands.train import _overrides
+from neuro_codec.commands.train import parse_overrides
 from neuro_codec.errors import ConfigError, run_command, writing
 from neuro_codec.model.kind import ModelKind
 from neuro_codec.training.refiner_loop import RefinerTrainConfig, train_refiner
@@ -66,7 +66,7 @@ def _train(args: argparse.Namespace) -> int:
             raise ConfigError(f"first stage {path} does not exist")
     try:
         cfg = RefinerTrainConfig(
-            first_stages=tuple(firsts), refiner_overrides=_overrides(args.set_refiner),
+            first_stages=tuple(firsts), refiner_overrides=parse_overrides(args.set_refiner),
             steps=args.steps, batch_size=args.batch_size, clip_samples=args.clip_samples,
             lr=args.lr, warmup_steps=args.warmup_steps,
             final_lr_fraction=args.final_lr_fraction, mel_weight=args.mel_weight,
