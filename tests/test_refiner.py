@@ -84,8 +84,9 @@ def test_domain_round_trip_and_compression():
 
 
 @pytest.mark.parametrize("domain", ["complex", "magnitude"])
-def test_an_untrained_refiner_samples_the_prior_and_zero_steps_is_the_first_stage(domain):
-    cfg = _tiny_refiner_config(domain=domain)
+def test_an_untrained_velocity_refiner_samples_the_prior_and_zero_steps_is_the_first_stage(
+        domain):
+    cfg = _tiny_refiner_config(domain=domain, prediction="velocity")
     net = BandSplitRefiner(cfg).eval()
     first = torch.randn(1, cfg.domain_channels, 129, 10)
     assert sample(net, first, 0) is first
@@ -93,6 +94,41 @@ def test_an_untrained_refiner_samples_the_prior_and_zero_steps_is_the_first_stag
     noise = torch.randn(first.shape, generator=torch.Generator().manual_seed(3))
     got = sample(net, first, 3, torch.Generator().manual_seed(3))
     torch.testing.assert_close(got, first + prior_spread(first, cfg) * noise)
+
+
+@pytest.mark.parametrize("steps", [1, 2, 5])
+def test_an_untrained_endpoint_refiner_is_the_first_stage_at_every_k(steps):
+    """Δ = 0 at init, so every Euler path ends on x̂₁ = ĉ whatever the prior drew."""
+    cfg = _tiny_refiner_config()
+    assert cfg.prediction == "endpoint"
+    net = BandSplitRefiner(cfg).eval()
+    first = torch.randn(1, 1, 129, 10)
+    got = sample(net, first, steps, torch.Generator().manual_seed(3))
+    torch.testing.assert_close(got, first, rtol=0, atol=1e-6)
+
+
+def test_endpoint_and_velocity_are_one_flow():
+    """v = (x̂₁ − x_t)/(1 − t): one Euler step from t of length 1 − t lands on x̂₁, for either
+    reading of the output."""
+    torch.manual_seed(0)
+    for prediction in ("endpoint", "velocity"):
+        net = BandSplitRefiner(_tiny_refiner_config(prediction=prediction))
+        for lin in net.band_out:
+            torch.nn.init.normal_(lin.weight, 0, 0.1)
+        x_t, cond = torch.randn(2, 1, 129, 6), torch.randn(2, 1, 129, 6)
+        t = torch.tensor([0.0, 0.6])
+        end, v = net.endpoint(x_t, t, cond), net.velocity(x_t, t, cond)
+        torch.testing.assert_close(x_t + (1 - t)[:, None, None, None] * v, end)
+        raw = net(x_t, t, cond)
+        torch.testing.assert_close(end if prediction == "endpoint" else v,
+                                   (cond + raw) if prediction == "endpoint" else raw)
+
+
+def test_a_file_without_a_prediction_field_holds_a_velocity_network():
+    old = {k: v for k, v in _tiny_refiner_config().to_dict().items() if k != "prediction"}
+    assert RefinerConfig.from_dict(old).prediction == "velocity"
+    with pytest.raises(ValueError, match="prediction must be one of"):
+        _tiny_refiner_config(prediction="noise")
 
 
 def test_the_prior_is_wide_where_the_first_stage_is_loud_and_narrow_in_silence():
@@ -115,11 +151,13 @@ def test_the_prior_is_wide_where_the_first_stage_is_loud_and_narrow_in_silence()
 
 
 @pytest.mark.parametrize("domain", ["complex", "magnitude"])
-def test_flow_matching_learns_a_fixed_correction(domain):
+@pytest.mark.parametrize("prediction", ["endpoint", "velocity"])
+def test_flow_matching_learns_a_fixed_correction(domain, prediction):
     """A refiner trained on one (ĉ, c) pair moves the sample from ĉ to c: the K-step Euler
     solution of a learnt straight flow."""
     torch.manual_seed(0)
-    cfg = _tiny_refiner_config(sigma=0.01, sigma_floor=0.01, domain=domain)
+    cfg = _tiny_refiner_config(sigma=0.01, sigma_floor=0.01, domain=domain,
+                               prediction=prediction)
     net = BandSplitRefiner(cfg)
     first = torch.randn(1, cfg.domain_channels, 129, 8)
     target = first + 0.5 * torch.randn(first.shape)
