@@ -36,6 +36,7 @@ MAX_MU_LEVELS = 256  # a level is one byte in the .snc header
 
 InputInit = Literal["random", "gabor"]
 InputSupport = Literal["dense", "banded"]
+InputPositions = Literal["centre", "tiled"]
 
 
 class _BoxcarHeaviside(torch.autograd.Function):
@@ -85,8 +86,23 @@ class EncoderConfig:
             ``gabor_cycles`` periods, at least ``min_window_samples``; weights outside stay
             exactly zero in training, so Loihi stores and runs only the band's synapses).
         gabor_f_min_hz, gabor_f_max_hz: frequency range of the filterbank.
+        gabor_f_break_hz: 0: the frequencies are log-spaced (constant Q); > 0: evenly spaced
+            on ln(1 + f/f_break), log-spaced above f_break and nearly linear below it, so
+            that the filters below it are not packed closer than a frame can resolve (a
+            512-sample frame resolves ~43 Hz; log spacing from 40 Hz puts 18 of 64
+            frequencies, two thirds of the graded synapses, below 172 Hz).
         gabor_cycles: periods of a banded filter's frequency in its window.
+        gabor_phases: phases per (frequency, position): p·90° for p < gabor_phases (1…4).
+            A LIF unit rectifies its current, so 4 carry the sign of both quadrature
+            components, 2 their positive halves at half the synapses.
         min_window_samples: shortest banded window (at most the frame).
+        input_positions: "centre": each banded filter sits at the frame's centre (the
+            samples outside its window are never seen); "tiled": a filter whose window is
+            shorter than the frame is repeated at ⌊frame/window⌋ positions (at most
+            ``max_positions``) that tile the frame, so short high-frequency windows see the
+            whole frame and say where in it a note starts. The graded cost is the sum of the
+            windows, not the number of units.
+        max_positions: the most positions of one tiled filter.
         mu_levels: μ-SPARSE's number of compression levels (0: no level). Level μ adds a
             learned vector E_i[μ] to the bias of every layer i: a constant input current, so
             that the network at a fixed μ is an ordinary encoder with bias b_i + E_i[μ]
@@ -106,8 +122,12 @@ class EncoderConfig:
     input_support: InputSupport = "dense"
     gabor_f_min_hz: float = 40.0
     gabor_f_max_hz: float = 8000.0
+    gabor_f_break_hz: float = 0.0
     gabor_cycles: float = 4.0
+    gabor_phases: int = 4
     min_window_samples: int = 32
+    input_positions: InputPositions = "centre"
+    max_positions: int = 16
     mu_levels: int = 0
 
     def __post_init__(self):
@@ -138,6 +158,17 @@ class EncoderConfig:
             raise ValueError(f"min_window_samples must be ≥ 2, got {self.min_window_samples}")
         if self.gabor_cycles <= 0:
             raise ValueError(f"gabor_cycles must be > 0, got {self.gabor_cycles}")
+        if self.gabor_f_break_hz < 0:
+            raise ValueError(f"gabor_f_break_hz must be ≥ 0, got {self.gabor_f_break_hz}")
+        if not 1 <= self.gabor_phases <= 4:
+            raise ValueError(f"gabor_phases must be in 1…4, got {self.gabor_phases}")
+        if self.input_positions not in ("centre", "tiled"):
+            raise ValueError(f"input_positions must be 'centre' or 'tiled', got "
+                             f"{self.input_positions!r}")
+        if self.input_positions == "tiled" and self.input_support != "banded":
+            raise ValueError("input_positions='tiled' needs input_support='banded'")
+        if self.max_positions < 1:
+            raise ValueError(f"max_positions must be ≥ 1, got {self.max_positions}")
         if not 0 <= self.mu_levels <= MAX_MU_LEVELS:
             raise ValueError(f"mu_levels must be in [0, {MAX_MU_LEVELS}], got {self.mu_levels}")
 
@@ -159,35 +190,85 @@ class EncoderConfig:
         return cls(**d)
 
 
-def gabor_bank(cfg: EncoderConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    """The first layer's filterbank initialisation and its support.
+def bank_frequencies(cfg: EncoderConfig, n: int) -> np.ndarray:
+    """n filter frequencies in [f_min, f_max]: log-spaced, or evenly spaced on
+    ln(1 + f/f_break) when ``gabor_f_break_hz`` > 0."""
+    lo, hi, brk = cfg.gabor_f_min_hz, cfg.gabor_f_max_hz, cfg.gabor_f_break_hz
+    if brk == 0:
+        return np.geomspace(lo, hi, n)
+    warped = np.linspace(np.log1p(lo / brk), np.log1p(hi / brk), n)
+    return brk * np.expm1(warped)
 
-    Unit k = 4·j + p has frequency f_j (log-spaced in [f_min, f_max]) and phase p·90°:
-    w_k[s] = hann_L(s − c) · cos(2π f_j (s − c)/sr + p·π/2), normalised to unit L2 norm, with
-    c the frame centre and L the window (the whole frame for "dense"; for "banded",
-    clamp(cycles·sr/f_j, min_window, frame), so high frequencies need few synapses). The four
-    phases let the rectifying LIF units carry both the envelope and the sign of each band.
+
+@dataclass(frozen=True)
+class BankUnit:
+    """One first-layer filter: its frequency, phase index, and support [start, start+length)."""
+
+    freq_hz: float
+    phase: int
+    start: int
+    length: int
+
+
+def bank_layout(cfg: EncoderConfig) -> list[BankUnit]:
+    """The first layer's filters, one per unit, ordered by frequency, then position, phase.
+
+    "centre": unit k = phases·j + p has frequency f_j (`bank_frequencies`) and phase p·90°,
+    centred in the frame. "tiled": frequency j has P_j = min(⌊frame/L_j⌋, max_positions)
+    positions of its window L_j, evenly spread over the frame, each with every phase; the
+    number of frequencies is the largest whose bank fills the layer, and the next frequency
+    takes the units left over (its first positions and phases).
+    """
+    units, frame = cfg.hidden_sizes[0], cfg.frame_samples
+
+    def window(f: float) -> int:
+        if cfg.input_support != "banded":
+            return frame
+        return int(np.clip(round(cfg.gabor_cycles * SAMPLE_RATE_HZ / f),
+                           min(cfg.min_window_samples, frame), frame))
+
+    def layout(n_freqs: int) -> list[BankUnit]:
+        out = []
+        for f in bank_frequencies(cfg, n_freqs):
+            length = window(f)
+            positions = (min(frame // length, cfg.max_positions)
+                         if cfg.input_positions == "tiled" else 1)
+            for q in range(positions):
+                # Centred in the q-th of `positions` equal parts of the frame.
+                start = (q * frame) // positions + (frame // positions - length) // 2
+                out += [BankUnit(float(f), p, start, length) for p in range(cfg.gabor_phases)]
+        return out
+
+    n_freqs = max(1, -(-units // cfg.gabor_phases))
+    if cfg.input_positions == "tiled":
+        # The bank grows with the number of frequencies; take the smallest that fills it.
+        n_freqs = 1
+        while len(layout(n_freqs)) < units:
+            n_freqs += 1
+    return layout(n_freqs)[:units]
+
+
+def gabor_bank(cfg: EncoderConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first layer's filterbank initialisation and its support (`bank_layout`).
+
+    w_k[s] = hann_L(s − c) · cos(2π f (s − c)/sr + p·π/2) on the unit's window [start,
+    start + L) with centre c, normalised to unit L2 norm. L is the whole frame for "dense";
+    for "banded", clamp(cycles·sr/f, min_window, frame) (constant-Q), so high frequencies
+    need few synapses. The phases let the rectifying LIF units carry both the envelope and
+    the sign of each band.
 
     Returns:
         weights [units, frame_samples] float32, mask [units, frame_samples] bool (support).
     """
     units, frame = cfg.hidden_sizes[0], cfg.frame_samples
-    n_freqs = max(1, -(-units // 4))
-    freqs = np.geomspace(cfg.gabor_f_min_hz, cfg.gabor_f_max_hz, n_freqs)
     weights = np.zeros((units, frame))
     mask = np.zeros((units, frame), dtype=bool)
-    pos = np.arange(frame)
-    for k in range(units):
-        f, phase = freqs[k // 4], (k % 4) * np.pi / 2
-        if cfg.input_support == "banded":
-            length = int(np.clip(round(cfg.gabor_cycles * SAMPLE_RATE_HZ / f),
-                                 min(cfg.min_window_samples, frame), frame))
-        else:
-            length = frame
-        start = (frame - length) // 2
-        s = pos[start:start + length] - (start + (length - 1) / 2)
+    for k, unit in enumerate(bank_layout(cfg)):
+        start, length = unit.start, unit.length
+        s = np.arange(length) - (length - 1) / 2
         window = np.hanning(length + 2)[1:-1]          # no zero end taps inside the support
-        w = window * np.cos(2 * np.pi * f * s / SAMPLE_RATE_HZ + phase)
+        w = window * np.cos(2 * np.pi * unit.freq_hz * s / SAMPLE_RATE_HZ
+                            + unit.phase * np.pi / 2)
         weights[k, start:start + length] = w / np.linalg.norm(w)
         mask[k, start:start + length] = True
     return torch.from_numpy(weights).float(), torch.from_numpy(mask)
