@@ -146,6 +146,42 @@ def test_gabor_bank_rows_are_unit_norm_tuned_and_banded():
     assert abs(peak_hz - freqs[40]) / freqs[40] < 0.05
 
 
+def test_tiled_bank_covers_the_frame_at_every_frequency_for_half_the_synapses():
+    from neuro_codec.model.encoder import bank_frequencies, bank_layout, gabor_bank
+
+    cfg = EncoderConfig(hidden_sizes=(512, 256), recurrent=(False, True), input_init="gabor",
+                        input_support="banded", input_positions="tiled", gabor_phases=2,
+                        gabor_f_break_hz=200.0)
+    units = bank_layout(cfg)
+    w, mask = gabor_bank(cfg)
+    assert len(units) == 512 and w.shape == (512, 512)
+    assert torch.allclose(w.norm(dim=1), torch.ones(512), atol=1e-5)
+    assert int(mask.sum()) == sum(u.length for u in units) == 30_068   # recipe: 61,080
+    by_freq = {}
+    for u in units:
+        by_freq.setdefault(u.freq_hz, []).append(u)
+    freqs = sorted(by_freq)
+    for f in freqs[:-1]:                 # the last frequency takes the units left over
+        group = by_freq[f]
+        length = group[0].length
+        positions = min(512 // length, cfg.max_positions)
+        assert len(group) == 2 * positions
+        starts = sorted({u.start for u in group})
+        # Disjoint windows inside the frame, evenly spread: at most one window's worth of the
+        # frame (or what max_positions leaves) is unseen.
+        assert all(b - a >= length for a, b in zip(starts, starts[1:]))
+        assert 0 <= starts[0] and starts[-1] + length <= 512
+        assert 512 - positions * length < length or positions == cfg.max_positions
+    # Warped spacing: the two lowest filters are ~24 Hz apart, not log-spaced 8 % apart.
+    f = bank_frequencies(cfg, len(freqs))
+    assert f[0] == pytest.approx(40.0) and f[-1] == pytest.approx(8000.0)
+    assert 20 < f[1] - f[0] < 30 and f[-1] / f[-2] > 1.1
+    with pytest.raises(ValueError, match="needs input_support='banded'"):
+        EncoderConfig(input_positions="tiled")
+    with pytest.raises(ValueError, match="gabor_phases"):
+        EncoderConfig(gabor_phases=5)
+
+
 def test_banded_layer_keeps_its_zeros_through_training():
     torch.manual_seed(0)
     cfg = EncoderConfig(frame_samples=64, hidden_sizes=(8,), recurrent=(False,), n_units=5,

@@ -35,6 +35,11 @@ SHAPES = {
     "banded": EncoderConfig(frame_samples=64, hidden_sizes=(8, 6), recurrent=(False, True),
                             n_units=5, input_init="gabor", input_support="banded",
                             gabor_f_min_hz=200.0, min_window_samples=8),
+    # The tiled constant-Q bank: short windows repeated over the frame.
+    "tiled": EncoderConfig(frame_samples=64, hidden_sizes=(12, 6), recurrent=(False, True),
+                           n_units=5, input_init="gabor", input_support="banded",
+                           input_positions="tiled", gabor_phases=2, gabor_f_break_hz=300.0,
+                           gabor_f_min_hz=200.0, min_window_samples=8),
 }
 N_FRAMES = 210
 
@@ -58,7 +63,7 @@ def no_lava_workers_left():
 
 
 @pytest.mark.parametrize("shape,seed", [("feedforward", 0), ("recurrent", 1),
-                                        ("all-recurrent", 2), ("banded", 3)])
+                                        ("all-recurrent", 2), ("banded", 3), ("tiled", 4)])
 def test_float_equals_snntorch_spike_for_spike(shape, seed, tmp_path):
     cfg = SHAPES[shape]
     enc = tiny_encoder(cfg, seed)
@@ -92,7 +97,8 @@ def test_bias_starts_with_the_first_frame():
         assert np.array_equal(got, want[0].detach().numpy().astype(np.uint8))
 
 
-@pytest.mark.parametrize("shape,seed", [("recurrent", 0), ("all-recurrent", 1), ("banded", 2)])
+@pytest.mark.parametrize("shape,seed", [("recurrent", 0), ("all-recurrent", 1), ("banded", 2),
+                                        ("tiled", 3)])
 def test_fixed_point_equals_integer_replica(shape, seed):
     cfg = SHAPES[shape]
     enc = tiny_encoder(cfg, seed)
