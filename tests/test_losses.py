@@ -1,6 +1,8 @@
 """The training loss's fast path (shared STFTs, cached filterbanks, half-size rfft backward)
 against a straightforward computation: torchaudio's transforms and torch.stft per term."""
 
+import math
+
 import pytest
 import torch
 import torchaudio.transforms as AT
@@ -82,3 +84,17 @@ def test_magnitude_gradient_is_abs_gradient_and_zero_at_zero():
     assert torch.equal(magnitude(s.detach()), torch.tensor([5.0, 0.0, 1.0], dtype=torch.float64))
     assert torch.allclose(a, b) and a[1] == 0 and torch.allclose(a[0], torch.tensor(0.6 + 0.8j,
                                                                                      dtype=a.dtype))
+
+
+def test_mel_loss_log1p_is_the_mel_distance_in_natural_log():
+    """The refiner's mel term with log1p is ln 10 × the evaluation's mel distance."""
+    from neuro_codec.model.losses import mel_loss
+    from neuro_codec.model.spectral import mel_distance
+
+    g = torch.Generator().manual_seed(0)
+    ref = torch.randn(1, 8192, generator=g) * 0.3
+    est = ref + 0.1 * torch.randn(1, 8192, generator=g)
+    want = math.log(10) * mel_distance(est[0].numpy(), ref[0].numpy())
+    assert float(mel_loss(est, ref, log1p=True)) == pytest.approx(want, rel=1e-4)
+    # The default compression is another loss (its floor weighs the quiet bands).
+    assert float(mel_loss(est, ref)) > 5 * want

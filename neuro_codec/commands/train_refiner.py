@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
                        ("val_clips", non_negative_int), ("seed", non_negative_int)):
         p.add_argument("--" + name.replace("_", "-"), type=kind, default=d[name].default,
                        help=f"(default {d[name].default}; see RefinerTrainConfig)")
+    p.add_argument("--mel-log1p", action="store_true",
+                   help="the mel term compresses as the mel distance does, ln(1 + M) "
+                        "(see RefinerTrainConfig)")
     p.add_argument("--root", default="", help="the built-in data's folder (default: "
                    "$NEURO_CODEC_DATA or data/builtin)")
     p.add_argument("--threads", type=non_negative_int, default=0,
@@ -70,6 +73,7 @@ def _train(args: argparse.Namespace) -> int:
             steps=args.steps, batch_size=args.batch_size, clip_samples=args.clip_samples,
             lr=args.lr, warmup_steps=args.warmup_steps,
             final_lr_fraction=args.final_lr_fraction, mel_weight=args.mel_weight,
+            mel_log1p=args.mel_log1p,
             log_every=args.log_every,
             ckpt_every=args.ckpt_every, val_clips=args.val_clips, seed=args.seed,
             data_root=args.root)

@@ -81,9 +81,13 @@ def spectra(x: torch.Tensor) -> Spectra:
 
 
 def mel_loss(estimate: torch.Tensor, reference: torch.Tensor, floor: float = 1e-5,
-             est_spectra: Spectra | None = None, ref_spectra: Spectra | None = None
-             ) -> torch.Tensor:
+             est_spectra: Spectra | None = None, ref_spectra: Spectra | None = None,
+             log1p: bool = False) -> torch.Tensor:
     """Mean over 7 scales of mean |ln max(M(ŝ), floor) − ln max(M(s), floor)|; [B, L] inputs.
+
+    With `log1p`, |ln(1 + M(ŝ)) − ln(1 + M(s))| instead: the mel distance's own compression
+    (`spectral.mel_distance`, ×ln 10), which weighs loud bands by their relative error and
+    leaves quiet ones almost unweighted (`floor` is then unused).
 
     M is `spectral.mel_transforms`' mel magnitude; it is computed here as |STFT| @ filterbank
     from `spectra` (passed in when the caller shares them with `complex_stft_loss`): the same
@@ -95,10 +99,12 @@ def mel_loss(estimate: torch.Tensor, reference: torch.Tensor, floor: float = 1e-
     total = estimate.new_zeros(())
     for n_fft in MEL_WINDOWS:
         fb = mel_filterbank(n_fft, SAMPLE_RATE_HZ, device)
+        def compress(mel: torch.Tensor) -> torch.Tensor:
+            return torch.log1p(mel) if log1p else torch.log(mel.clamp(min=floor))
+
         with torch.no_grad():   # the reference needs no graph
-            log_ref = torch.log((ref[n_fft].abs() @ fb).clamp(min=floor))
-        total = total + (torch.log((magnitude(est[n_fft]) @ fb).clamp(min=floor)) - log_ref
-                         ).abs().mean()
+            log_ref = compress(ref[n_fft].abs() @ fb)
+        total = total + (compress(magnitude(est[n_fft]) @ fb) - log_ref).abs().mean()
     return total / len(MEL_WINDOWS)
 
 

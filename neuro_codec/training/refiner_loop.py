@@ -61,11 +61,15 @@ class RefinerTrainConfig:
         lr, warmup_steps, final_lr_fraction: AdamW's peak rate, its linear warm-up, and the
             fraction of it that the cosine decay ends at (at `steps`).
         weight_decay, grad_clip: AdamW's decoupled weight decay; global gradient-norm clip.
-        mel_weight: weight of a multi-scale log-mel L1 (the first stage's `mel_loss`) on the
-            waveform of the predicted end point x̂₁ (0: the flow-matching MSE alone). The
-            MSE in the compressed domain weighs loud bins' complex values; the log-mel term
-            weighs magnitudes as the ear and the mel distance do, without rewarding the
-            phase average (it sees no phase).
+        mel_weight: weight of a multi-scale mel L1 (`losses.mel_loss`) on the waveform of
+            the predicted end point x̂₁ (0: the flow-matching MSE alone).
+        mel_log1p: that term compresses the mel magnitudes as the mel distance does,
+            ln(1 + M), rather than as the first stage's loss, ln max(M, 10⁻⁵). Why: the MSE
+            to x₁ is minimised by the conditional *mean* of the compressed magnitude, which
+            where a partial is uncertain sits between its presence and its absence, and the
+            mel distance (an L1 of log magnitudes) prices that; ln(1 + M) weighs the loud
+            bands, where the mel distance is made, and leaves the floor between partials
+            (quiet bins, almost unweighted by it) to the flow.
         log_every, ckpt_every: steps between log rows; between checkpoints (each validates).
         val_clips, val_clip_samples: validation clips per first stage and their length.
         seed: seeds the initial weights and every draw.
@@ -83,6 +87,7 @@ class RefinerTrainConfig:
     weight_decay: float = 1e-3
     grad_clip: float = 1.0
     mel_weight: float = 0.0
+    mel_log1p: bool = False
     log_every: int = 50
     ckpt_every: int = 500
     val_clips: int = 6
@@ -206,7 +211,7 @@ def train_refiner(cfg: RefinerTrainConfig, out_dir: str | os.PathLike, resume: b
         loss = flow
         if cfg.mel_weight:
             end = synthesis(x1_hat, rcfg, audio.shape[-1], phase)
-            loss = loss + cfg.mel_weight * mel_loss(end, audio)
+            loss = loss + cfg.mel_weight * mel_loss(end, audio, log1p=cfg.mel_log1p)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip:
