@@ -3,6 +3,7 @@
     python -m benchmarks.rate_quality [--clips 16] [--seconds 5.94] [--levels 6 9 12 15 18 21]
                                       [--target-sisnr DB] [--free CKPT] [--sparse CKPT]
                                       [--mu-sparse CKPT] [--rvq CKPT] [--codebooks 1 2 3 4 6 8]
+                                      [--refiner-steps 1] [--refiner FILE] [--refined-mu 18]
                                       [--opus 6 12] [--no-visqol] [--no-clips]
                                       [--out out/rate_quality]
 
@@ -12,7 +13,9 @@ baseline with its first K codebooks at each `--codebooks` K ("RVQ K=4": K × 10 
 and Opus at `--opus` kbps, all on the same clips (16 clips of 2^17 samples, one per
 test piece in turn from each source). Every model codes through the real file
 (`neuro_codec.compression`: `.snc`, or `.rvq` for RVQ) in its checkpoint's arithmetic, and is
-decoded by its first stage (the shipped `small` models have no refiner). Per row: payload and
+decoded by its first stage; FREE, SPARSE and μ-SPARSE (at `--refined-mu`) are decoded again
+with their shipped refiner in each `--refiner-steps` K, where one was trained on them
+("FREE + refiner K=1"). Per row: payload and
 whole-file kbps (mean ± sd over clips), SI-SNR, mel distance, ViSQOL (means ± sd), event rate,
 μ, and the encoder's speed (quality control pays one encode + decode per level it tries).
 
@@ -194,6 +197,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="RVQ: code with the model's first K codebooks, one row each, K ≤ its "
                         "codebooks (default "
                         f"{' '.join(map(str, DEFAULT_CODEBOOKS))}, those the model has)")
+    p.add_argument("--refiner-steps", type=positive_int, nargs="*", default=[1], metavar="K",
+                   help="refined rows: FREE, SPARSE and μ-SPARSE at μ = --refined-mu decoded "
+                        "with their shipped refiner in K steps, beside their first-stage rows "
+                        "(default 1; none: no refined rows; a model without a refiner has "
+                        "none)")
+    p.add_argument("--refiner", default="shipped", metavar="FILE",
+                   help="the refiner of the refined rows (default: the shipped one, for the "
+                        "models it was trained on)")
+    p.add_argument("--refined-mu", type=int, default=18,
+                   help="μ-SPARSE's level in the refined rows (default 18)")
     p.add_argument("--target-sisnr", type=float, default=-2.0, metavar="DB",
                    help="quality-controlled μ-SPARSE's SI-SNR floor (default -2 dB)")
     add_opus_flag(p)
@@ -235,6 +248,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                 per_codec[label] = evaluate_clips(load_model(path), clips, steps=0,
                                                   with_visqol=vq, progress=True,
                                                   keep=keep(label))
+        for kind, path in checkpoints.items():
+            if kind is ModelKind.RVQ or not args.refiner_steps:
+                continue
+            model = load_model(path, refiner=args.refiner)
+            if model.refiner is None:
+                print(f"{LABELS[kind]}: no refiner was trained on {model.model_id}; no "
+                      "refined row", file=sys.stderr)
+                continue
+            mu = args.refined_mu if kind is ModelKind.MU_SPARSE else None
+            for k in args.refiner_steps:
+                label = (f"{LABELS[kind]}{'' if mu is None else f' μ={mu}'} + refiner K={k}")
+                per_codec[label] = evaluate_clips(model, clips, steps=k, with_visqol=vq,
+                                                  progress=True, mu=mu, keep=keep(label))
         for k in codebooks if rvq else ():
             label = f"{LABELS[ModelKind.RVQ]} K={k}"
             per_codec[label] = evaluate_clips(rvq, clips, steps=0, with_visqol=vq,

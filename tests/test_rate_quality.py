@@ -60,3 +60,34 @@ def test_rvq_rows_at_each_k_bill_k_codebooks(tmp_path, capsys):
     assert capsys.readouterr().err.strip().splitlines() == [
         f"error: --codebooks 9: {model_id} has 8 codebooks"]
     assert not (tmp_path / "bad" / "rate_quality.csv").exists()
+
+
+def test_refined_rows_decode_with_the_refiner_beside_the_first_stage(tmp_path):
+    """An untrained end-point refiner is the identity, so its rows score as the first stage;
+    one with random output weights does not."""
+    import torch
+
+    from neuro_codec.model.refiner import BandSplitRefiner, RefinerConfig, RefinerFile
+
+    _one_piece(tmp_path / "data")
+    cfg = RefinerConfig(n_fft=256, stft_hop=128, channels=8, blocks=1, time_dim=8)
+    net = BandSplitRefiner(cfg)
+    RefinerFile(cfg, net.state_dict()).save(tmp_path / "identity.pt")
+    for lin in net.band_out:
+        torch.nn.init.normal_(lin.weight, 0, 0.5)
+    RefinerFile(cfg, net.state_dict()).save(tmp_path / "random.pt")
+    common = ["--root", str(tmp_path / "data"), "--clips", "1", "--seconds", "0.5",
+              "--free", str(shipped_path("free")), "--sparse", "none", "--mu-sparse", "none",
+              "--rvq", "none", "--opus", "none", "--no-visqol", "--no-clips"]
+    mel = {}
+    for name in ("identity", "random"):
+        out = tmp_path / name
+        assert rate_quality.main([*common, "--refiner", str(tmp_path / f"{name}.pt"),
+                                  "--refiner-steps", "1", "2", "--out", str(out)]) == 0
+        rows = list(csv.DictReader(open(out / "rate_quality.csv", newline="")))
+        assert [r["codec"] for r in rows] == ["FREE", "FREE + refiner K=1",
+                                              "FREE + refiner K=2"]
+        mel[name] = [float(r["mel_distance"]) for r in rows]
+    first, *refined = mel["identity"]
+    assert refined == pytest.approx([first, first], rel=1e-3)
+    assert all(abs(m - first) > 1e-3 * first for m in mel["random"][1:])

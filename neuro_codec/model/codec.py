@@ -121,6 +121,14 @@ class Codec(nn.Module):
         terms["loss"] = terms["recon"] + diffusion + commit
         return terms, z
 
+    @torch.no_grad()
+    def first_stage_audio(self, audio: torch.Tensor, mu: torch.Tensor | None = None
+                          ) -> torch.Tensor:
+        """The first stage's waveform [B, L] for `audio` [B, L], from the codec's own events
+        (or the RVQ's quantised latent): what a postfilter refiner learns to refine."""
+        z, _ = self._latent(audio, mu)
+        return istft(self.first_stage(z.float(), mu)[1], self.cfg, audio.shape[-1])
+
     def effective_steps(self, steps: int) -> int:
         """The refiner steps `decode(…, steps)` runs: 0 for a model without a refiner."""
         return steps if self.refiner is not None else 0
@@ -152,11 +160,7 @@ class Codec(nn.Module):
         z = z.float()
         n_frames = z.shape[-1]
         features, spec = self.first_stage(z, mu)
-        if refiner is not None:
-            x = refine_audio(refiner, istft(spec, self.cfg, n_frames * self.hop), steps,
-                             generator)
-            return x[:, :n_samples].clamp(-1.0, 1.0)
-        if self.effective_steps(steps):
+        if refiner is None and self.effective_steps(steps):
             cfg = self.cfg
             first = compress(spec, cfg.compress)
             r = sample(lambda r_t, t: self.refiner(r_t, t, features, first), tuple(first.shape),
@@ -164,6 +168,8 @@ class Codec(nn.Module):
                        progress=progress)
             spec = decompress(first + r * cfg.residual_scale, cfg.compress)
         x = istft(spec, self.cfg, n_frames * self.hop)
+        if refiner is not None:
+            x = refine_audio(refiner, x, steps, generator)
         return x[:, :n_samples].clamp(-1.0, 1.0)
 
 

@@ -163,20 +163,20 @@ class TrainConfig:
         return {"mu_levels": self.mu_levels} if self.kind is ModelKind.MU_SPARSE else {}
 
     def encoder_config(self) -> EncoderConfig:
-        return replace(_with_overrides(get_preset(self.preset).encoder, self.encoder_overrides),
+        return replace(with_overrides(get_preset(self.preset).encoder, self.encoder_overrides),
                        **self._levels())
 
     def decoder_config(self) -> DecoderConfig:
-        return replace(_with_overrides(get_preset(self.preset).decoder, self.decoder_overrides),
+        return replace(with_overrides(get_preset(self.preset).decoder, self.decoder_overrides),
                        **self._levels())
 
     def loss_config(self) -> LossConfig:
-        return _with_overrides(LossConfig(), self.loss_overrides)
+        return with_overrides(LossConfig(), self.loss_overrides)
 
     def rvq_config(self) -> RVQConfig | None:
         if self.kind is not ModelKind.RVQ:
             return None
-        return _with_overrides(RVQConfig(), self.rvq_overrides)
+        return with_overrides(RVQConfig(), self.rvq_overrides)
 
     def lr_at(self, step: int) -> float:
         """AdamW's rate at step `step` (0-based; `schedule.learning_rate`)."""
@@ -197,7 +197,9 @@ class TrainConfig:
         return cls(**d)
 
 
-def _with_overrides(base, overrides: tuple[tuple[str, Any], ...]):
+def with_overrides(base, overrides: tuple[tuple[str, Any], ...]):
+    """`base` (a dataclass) with ((field, value), …) replaced; an unknown field raises a
+    ValueError that lists the fields (one line for the CLI)."""
     names = {f.name for f in fields(base)}
     for key, _ in overrides:
         if key not in names:

@@ -27,7 +27,6 @@ from neuro_codec.errors import CheckpointError
 from neuro_codec.model.arithmetic import Arithmetic
 from neuro_codec.model.checkpoint import Checkpoint
 from neuro_codec.model.codec import Codec
-from neuro_codec.model.decoder import istft
 from neuro_codec.model.kind import ModelKind
 from neuro_codec.model.losses import mel_loss
 from neuro_codec.model.refiner import (
@@ -40,6 +39,7 @@ from neuro_codec.model.refiner import (
     synthesis,
 )
 from neuro_codec.training.batches import Stream, derive_seed, draw_batch
+from neuro_codec.training.config import with_overrides
 from neuro_codec.training.distributed import setup_distributed, teardown_distributed
 from neuro_codec.training.logs import append_row, logged_seconds, read_log, start_log
 from neuro_codec.training.schedule import LRSchedule, learning_rate
@@ -109,7 +109,7 @@ class RefinerTrainConfig:
         self.refiner_config()   # an unknown field or value fails here
 
     def refiner_config(self) -> RefinerConfig:
-        return replace(RefinerConfig(), **dict(self.refiner_overrides))
+        return with_overrides(RefinerConfig(), self.refiner_overrides)
 
     def lr_at(self, step: int) -> float:
         """Linear warm-up over `warmup_steps`, then cosine decay to final_lr_fraction · lr
@@ -153,8 +153,7 @@ class FirstStage:
     @torch.no_grad()
     def decoded(self, audio: torch.Tensor, mu: torch.Tensor | None = None) -> torch.Tensor:
         """The first stage's waveform [B, L] for `audio` [B, L] (the codec's own events)."""
-        z, _ = self.codec._latent(audio, mu)
-        return istft(self.codec.first_stage(z.float(), mu)[1], self.codec.cfg, audio.shape[-1])
+        return self.codec.first_stage_audio(audio, mu)
 
 
 def train_refiner(cfg: RefinerTrainConfig, out_dir: str | os.PathLike, resume: bool = False,
