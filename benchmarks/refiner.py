@@ -2,7 +2,7 @@
 
     python -m benchmarks.refiner [--refiner FILE] [--steps 1 2 4 8] [--clips 16]
                                  [--mu 18] [--free CKPT] [--sparse CKPT] [--mu-sparse CKPT]
-                                 [--rvq CKPT] [--no-visqol] [--out out/refiner]
+                                 [--rvq CKPT] [--no-visqol] [--jobs 2] [--out out/refiner]
 
 For FREE, SPARSE and μ-SPARSE (at level `--mu`: a low rate, where a generative stage should
 help most; the RVQ baseline if given), on the same test clips (16 clips of 2^17 samples, one
@@ -59,6 +59,30 @@ def score(checkpoints: dict[ModelKind, str], refiner: str, clips, steps: Sequenc
                                     progress=progress, mu=level):
                 rows.append({"model": label, "steps": k, **r})
     return rows
+
+
+def _score_one(job: tuple) -> list[dict]:
+    """`score` of one model in a worker process (one torch thread)."""
+    import torch
+
+    torch.set_num_threads(1)
+    kind, path, *rest = job
+    return score({kind: path}, *rest)
+
+
+def score_in_parallel(checkpoints: dict[ModelKind, str], refiner: str, clips,
+                      steps: Sequence[int], mu: int, with_visqol: bool, jobs: int
+                      ) -> list[dict]:
+    """`score`, the models spread over `jobs` processes of one thread each (spawned: a forked
+    torch can hang in its thread pool); rows in the order of `checkpoints`. Each process's
+    decode speed is then one thread's."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    work = [(kind, path, refiner, clips, steps, mu, with_visqol, False)
+            for kind, path in checkpoints.items()]
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+        return [row for rows in pool.map(_score_one, work) for row in rows]
 
 
 def table(rows: list[dict]) -> list[dict]:
@@ -149,6 +173,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_checkpoint_flags(p)
     p.set_defaults(rvq="none")
     p.add_argument("--no-visqol", action="store_true", help="skip ViSQOL (the slow metric)")
+    p.add_argument("--jobs", type=int, default=1, help="score the models in this many "
+                   "processes of one thread each (default 1: one process, all threads)")
     p.add_argument("--out", default="out/refiner", help="output folder (default out/refiner)")
     args = p.parse_args(argv)
     try:
@@ -157,8 +183,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not clips:
             raise DataError("no test clips")
         checkpoints = chosen_checkpoints(args)
-        rows = score(checkpoints, args.refiner, clips, args.steps, args.mu,
-                     not args.no_visqol, progress=True)
+        if args.jobs > 1:
+            rows = score_in_parallel(checkpoints, args.refiner, clips, args.steps, args.mu,
+                                     not args.no_visqol, args.jobs)
+        else:
+            rows = score(checkpoints, args.refiner, clips, args.steps, args.mu,
+                         not args.no_visqol, progress=True)
     except CodecError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
