@@ -15,6 +15,7 @@ from neuro_codec.model.arithmetic import Arithmetic, encode_events
 from neuro_codec.model.checkpoint import CHECKPOINT_VERSION, Checkpoint
 from neuro_codec.model.codec import RVQCodec
 from neuro_codec.model.presets import ModelKind
+from neuro_codec.model.shipped import REFINER_FILE
 
 CHECKPOINTS = Path(__file__).resolve().parents[1] / "neuro_codec" / "checkpoints"
 # Event rate of z (fraction of unit-frames), as README.md's "Where it stands" states it.
@@ -53,7 +54,8 @@ def test_shipped_checkpoint_encodes_piano(name, piano):
     assert header.n_events == int(z.sum()) and header.n_audio_samples == piano.size
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in CHECKPOINTS.glob("*.pt")))
+@pytest.mark.parametrize("name", sorted(p.name for p in CHECKPOINTS.glob("*.pt")
+                                         if p.name != REFINER_FILE))
 def test_every_shipped_checkpoint_builds_its_codec_at_the_hop(name):
     # Every shipped file is in the current version (the reader refuses older ones), named by
     # its kind, without optimiser state, and builds the codec class of that kind.
@@ -66,3 +68,32 @@ def test_every_shipped_checkpoint_builds_its_codec_at_the_hop(name):
     codec = ckpt.build_codec()
     assert isinstance(codec, RVQCodec) == (ckpt.kind is ModelKind.RVQ)
     assert codec.hop == codec.cfg.frame_samples == codec.encoder.config.frame_samples == 512
+
+
+def test_the_shipped_refiner_decodes_the_shipped_spiking_models():
+    """refiner.pt: no optimiser state, trained on the shipped FREE, SPARSE and μ-SPARSE (so
+    `load_model` attaches it to them and to nothing else), off by default (K = 0: the
+    benchmarks did not earn it the default), and an untrained-looking file would be the
+    identity: its one-step output must differ from the first stage."""
+    import torch
+
+    from neuro_codec import compression
+    from neuro_codec.model.refiner import RefinerFile
+
+    saved = RefinerFile.read(CHECKPOINTS / REFINER_FILE)
+    assert saved.optimizer is None and saved.config.prediction == "endpoint"
+    assert saved.config.default_steps == 0
+    ids = {Checkpoint.read(CHECKPOINTS / f"{k}-small.pt").model_id
+           for k in ("free", "sparse", "mu-sparse")}
+    assert set(saved.extra["trained_on"]) == ids
+    assert compression.load_model(CHECKPOINTS / "rvq-small.pt").refiner is None
+    model = compression.load_model(CHECKPOINTS / "free-small.pt")
+    assert model.refiner is not None and model.default_steps == 0
+    x = (0.1 * np.sin(np.arange(22_050) * 2 * np.pi * 440 / 22_050)).astype(np.float32)
+    data = compression.encode(model, x).data
+    first, _ = compression.decode(model, data)
+    refined, _ = compression.decode(model, data, steps=1)
+    assert first.shape == refined.shape and not np.allclose(first, refined, atol=1e-4)
+    assert torch.equal(torch.as_tensor(first),
+                       torch.as_tensor(compression.decode(model, data, steps=0)[0]))
+

@@ -301,10 +301,10 @@ def save_refiner_curves(out: Path) -> None:
     if rows[0].get("flow"):
         axes[0].plot(step, [float(r["flow"]) for r in rows], lw=0.8, label="flow MSE")
     axes[0].set_yscale("log")
-    axes[0].set_title("training loss (orange, right: lr)")
+    axes[0].set_title("training loss (grey, right: lr)")
     axes[0].legend(fontsize=7)
     ax_lr = axes[0].twinx()
-    ax_lr.plot(step, [float(r["lr"]) for r in rows], color="C1", lw=0.8)
+    ax_lr.plot(step, [float(r["lr"]) for r in rows], color="0.5", lw=0.8)
     for k, (key, title) in enumerate((("mel", "validation mel distance"),
                                       ("si_snr", "validation SI-SNR dB"),
                                       ("quiet_lsd", "validation quiet-bin LSD dB")), start=1):
