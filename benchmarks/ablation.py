@@ -103,13 +103,72 @@ COLUMNS = ("row", "decoder", "train_minutes", "train_steps", "kbps", "event_rate
            "mel_distance", "visqol", "decode_x_realtime")
 
 
-def format_table(results: list[dict]) -> str:
+def format_table(results: list[dict], columns: Sequence[str] = COLUMNS) -> str:
     def cell(v):
         return f"{v:.4g}" if isinstance(v, float) else str(v)
 
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(cell(r[c]) for c in COLUMNS) + " |" for r in results]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(r[c]) for c in columns) + " |" for r in results]
     return "\n".join(lines)
+
+
+def row_parser(description: str, rows: Sequence[Row], runs: str, minutes: float,
+               threads: int) -> argparse.ArgumentParser:
+    """The flags every equal-time row benchmark takes (this one's and `front_end`'s)."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--train", action="store_true", help="train the rows first")
+    p.add_argument("--minutes", type=float, default=minutes,
+                   help=f"training minutes per row with --train (default {minutes:g})")
+    p.add_argument("--rows", nargs="*", default=[r.name for r in rows],
+                   help="rows to train and score (default all)")
+    p.add_argument("--runs", default=runs, help=f"row folders (default {runs})")
+    p.add_argument("--clips", type=int, default=16, help="test clips (default 16)")
+    p.add_argument("--seconds", type=float, default=2**17 / SAMPLE_RATE_HZ,
+                   help="clip length (default 5.944 s)")
+    p.add_argument("--threads", type=int, default=threads,
+                   help=f"torch threads when scoring (default {threads})")
+    p.add_argument("--out", default="out/benchmarks", help="folder of the CSV and PNG")
+    return p
+
+
+def parse_rows(p: argparse.ArgumentParser, rows: Sequence[Row], argv) -> argparse.Namespace:
+    args = p.parse_args(argv)
+    unknown = set(args.rows) - {r.name for r in rows}
+    if unknown:
+        p.error(f"unknown rows: {', '.join(sorted(unknown))}")
+    return args
+
+
+def prepare_rows(args, rows: Sequence[Row]) -> tuple[list[Row], Path, list]:
+    """The rows asked for, their folder (trained first with --train) and the test clips."""
+    from neuro_codec.data.excerpts import split_excerpts
+
+    chosen = [r for r in rows if r.name in args.rows]
+    runs = ROOT / args.runs
+    runs.mkdir(parents=True, exist_ok=True)
+    if args.train:
+        train_rows(chosen, runs, args.minutes)
+    torch.set_num_threads(args.threads)
+    clips = split_excerpts(None, args.clips, args.seconds, "test")
+    pieces = {name.split("@")[0] for name, _ in clips}
+    print(f"{len(clips)} test clips of {args.seconds:g} s from {len(pieces)} pieces")
+    return chosen, runs, clips
+
+
+def save_results(results: list[dict], columns: Sequence[str], folder: str, stem: str,
+                 fig) -> None:
+    """Print the table; write `folder/stem.csv` (with each row's lever) and `stem.png`."""
+    if not results:
+        raise CodecError("no trained row was scored; run with --train")
+    print(format_table(results, columns))
+    out = ROOT / folder
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / f"{stem}.csv") as tmp, open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=[*columns, "lever"], extrasaction="ignore")
+        w.writeheader()
+        w.writerows(results)
+    save_figure(fig, out / f"{stem}.png", dpi=110)
+    print(f"saved {out / (stem + '.csv')} and {stem}.png")
 
 
 def plot(results: list[dict]):
@@ -130,52 +189,17 @@ def plot(results: list[dict]):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--train", action="store_true", help="train the rows first")
-    p.add_argument("--minutes", type=float, default=12.0,
-                   help="training minutes per row with --train (default 12)")
-    p.add_argument("--rows", nargs="*", default=[r.name for r in ROWS],
-                   help="rows to train and score (default all)")
-    p.add_argument("--runs", default="runs/ablation", help="row folders (default runs/ablation)")
-    p.add_argument("--clips", type=int, default=16, help="test clips (default 16)")
-    p.add_argument("--seconds", type=float, default=2**17 / SAMPLE_RATE_HZ,
-                   help="clip length (default 5.944 s)")
+    p = row_parser(__doc__.split("\n\n")[0], ROWS, "runs/ablation", 12.0, threads=2)
     p.add_argument("--steps", type=int, nargs="+", default=[0, 4, 10],
                    help="refiner steps scored for rows with a refiner (default 0 4 10)")
-    p.add_argument("--threads", type=int, default=2, help="torch threads when scoring "
-                   "(default 2: decode speed is measured on both cores)")
-    p.add_argument("--out", default="out/benchmarks", help="folder of the CSV and PNG")
-    args = p.parse_args(argv)
-    unknown = set(args.rows) - {r.name for r in ROWS}
-    if unknown:
-        p.error(f"unknown rows: {', '.join(sorted(unknown))}")
+    args = parse_rows(p, ROWS, argv)
     return run_command(lambda: _run(args))
 
 
 def _run(args) -> int:
-    from neuro_codec.data.excerpts import split_excerpts
-
-    rows = [r for r in ROWS if r.name in args.rows]
-    runs = ROOT / args.runs
-    runs.mkdir(parents=True, exist_ok=True)
-    if args.train:
-        train_rows(rows, runs, args.minutes)
-    torch.set_num_threads(args.threads)
-    clips = split_excerpts(None, args.clips, args.seconds, "test")
-    pieces = {name.split("@")[0] for name, _ in clips}
-    print(f"{len(clips)} test clips of {args.seconds:g} s from {len(pieces)} pieces")
+    rows, runs, clips = prepare_rows(args, ROWS)
     results = score_rows(rows, runs, clips, args.steps)
-    if not results:
-        raise CodecError(f"no trained row under {runs}; run with --train")
-    print(format_table(results))
-    out = ROOT / args.out
-    out.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out / "ablation.csv") as tmp, open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=[*COLUMNS, "lever"])
-        w.writeheader()
-        w.writerows(results)
-    save_figure(plot(results), out / "ablation.png", dpi=110)
-    print(f"saved {out / 'ablation.csv'} and ablation.png")
+    save_results(results, COLUMNS, args.out, "ablation", plot(results) if results else None)
     return 0
 
 

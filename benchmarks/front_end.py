@@ -17,23 +17,19 @@ Prints a Markdown table; saves out/benchmarks/front_end.csv and front_end.png.
 
 from __future__ import annotations
 
-import argparse
-import csv
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from benchmarks.ablation import Row, score_rows, train_rows
+from benchmarks.ablation import Row, parse_rows, prepare_rows, row_parser, save_results, score_rows
 from hardware.counts import encoder_rasters
 from hardware.energy import Clip, measure
 from hardware.report import build_report
 from neuro_codec.data.audio import SAMPLE_RATE_HZ
-from neuro_codec.errors import CodecError, run_command
-from neuro_codec.figures import pyplot, save_figure
-from neuro_codec.fileio import atomic_path
+from neuro_codec.errors import run_command
+from neuro_codec.figures import pyplot
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -88,15 +84,6 @@ COLUMNS = ("row", "train_steps", "kbps", "si_snr_db", "mel_distance", "visqol", 
            "layer_spikes_per_s", "layer_bits_per_frame", "graded_mops", "mops", "uj_per_s")
 
 
-def format_table(results: list[dict]) -> str:
-    def cell(v):
-        return f"{v:.4g}" if isinstance(v, float) else str(v)
-
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(cell(r[c]) for c in COLUMNS) + " |" for r in results]
-    return "\n".join(lines)
-
-
 def plot(results: list[dict]):
     """Quality against the encoder's cost, one point per row."""
     fig, axes = pyplot().subplots(1, 3, figsize=(14, 4))
@@ -115,52 +102,16 @@ def plot(results: list[dict]):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--train", action="store_true", help="train the rows first")
-    p.add_argument("--minutes", type=float, default=15.0,
-                   help="training minutes per row with --train (default 15)")
-    p.add_argument("--rows", nargs="*", default=[r.name for r in ROWS],
-                   help="rows to train and score (default all)")
-    p.add_argument("--runs", default="runs/front-end", help="row folders (default "
-                   "runs/front-end)")
-    p.add_argument("--clips", type=int, default=16, help="test clips (default 16)")
-    p.add_argument("--seconds", type=float, default=2**17 / SAMPLE_RATE_HZ,
-                   help="clip length (default 5.944 s)")
-    p.add_argument("--threads", type=int, default=1, help="torch threads when scoring")
-    p.add_argument("--out", default="out/benchmarks", help="folder of the CSV and PNG")
-    args = p.parse_args(argv)
-    unknown = set(args.rows) - {r.name for r in ROWS}
-    if unknown:
-        p.error(f"unknown rows: {', '.join(sorted(unknown))}")
+    p = row_parser(__doc__.split("\n\n")[0], ROWS, "runs/front-end", 15.0, threads=1)
+    args = parse_rows(p, ROWS, argv)
     return run_command(lambda: _run(args))
 
 
 def _run(args) -> int:
-    from neuro_codec.data.excerpts import split_excerpts
-
-    rows = [r for r in ROWS if r.name in args.rows]
-    runs = ROOT / args.runs
-    runs.mkdir(parents=True, exist_ok=True)
-    if args.train:
-        train_rows(rows, runs, args.minutes)
-    torch.set_num_threads(args.threads)
-    clips = split_excerpts(None, args.clips, args.seconds, "test")
-    pieces = {name.split("@")[0] for name, _ in clips}
-    print(f"{len(clips)} test clips of {args.seconds:g} s from {len(pieces)} pieces")
-    results = []
-    for quality in score_rows(rows, runs, clips, (0,)):
-        results.append({**quality, **layer_rows(runs / quality["row"] / "last.pt", clips)})
-    if not results:
-        raise CodecError(f"no trained row under {runs}; run with --train")
-    print(format_table(results))
-    out = ROOT / args.out
-    out.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out / "front_end.csv") as tmp, open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=[*COLUMNS, "lever"], extrasaction="ignore")
-        w.writeheader()
-        w.writerows(results)
-    save_figure(plot(results), out / "front_end.png", dpi=110)
-    print(f"saved {out / 'front_end.csv'} and front_end.png")
+    rows, runs, clips = prepare_rows(args, ROWS)
+    results = [{**quality, **layer_rows(runs / quality["row"] / "last.pt", clips)}
+               for quality in score_rows(rows, runs, clips, (0,))]
+    save_results(results, COLUMNS, args.out, "front_end", plot(results) if results else None)
     return 0
 
 
