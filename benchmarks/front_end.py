@@ -24,8 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.ablation import Row, parse_rows, prepare_rows, row_parser, save_results, score_rows
-from hardware.counts import encoder_rasters
-from hardware.energy import Clip, measure
+from hardware.counts import Connectivity, count_events, encoder_rasters
 from hardware.report import build_report
 from neuro_codec.data.audio import SAMPLE_RATE_HZ
 from neuro_codec.errors import run_command
@@ -60,12 +59,16 @@ def layer_rows(path: Path, clips) -> dict:
 
     loaded = load_encoder(str(path), None, None, mu_only_where_levels=True)
     encoder = loaded.encoder
-    conn, counts, seconds, _ = measure(encoder, [Clip(n, a) for n, a in clips],
-                                       backend="snntorch", arithmetic=loaded.arithmetic)
-    rasters = [encoder_rasters(encoder, audio, loaded.arithmetic)[0] for _, audio in clips]
-    n_layers = len(rasters[0])
+    conn = Connectivity.from_encoder(encoder)
+    counts, rasters = None, []
+    for _, audio in clips:   # one run per clip, counted and kept for the entropy
+        layers, inputs = encoder_rasters(encoder, audio, loaded.arithmetic)
+        c = count_events(conn, layers, inputs)
+        counts = c if counts is None else counts + c
+        rasters.append(layers)
+    seconds = sum(len(audio) for _, audio in clips) / SAMPLE_RATE_HZ
     entropy = [unit_entropy_bits(np.concatenate([r[i] for r in rasters], axis=1))
-               for i in range(n_layers)]
+               for i in range(len(rasters[0]))]
     report = build_report(loaded.model_id, loaded.label, counts, conn, seconds,
                           SAMPLE_RATE_HZ / encoder.config.frame_samples,
                           precision=loaded.arithmetic.value, backend="snntorch")

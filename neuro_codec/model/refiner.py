@@ -247,16 +247,23 @@ class BandSplitRefiner(nn.Module):
         dominate the mel distance: after 3,000 steps its one-step output (the conditional
         mean) was still 10 % further from the reference in mel distance than ĉ itself.
         """
-        out = self(x_t, t, cond)
-        if self.cfg.prediction == "endpoint":
-            return cond + out
-        return x_t + (1 - t)[:, None, None, None] * out
+        return end_point(self.cfg, self(x_t, t, cond), x_t, t, cond)
 
     def velocity(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         """v(x_t, t, ĉ) = (x̂₁ − x_t)/(1 − t) for an end-point network (t < 1)."""
         if self.cfg.prediction == "velocity":
             return self(x_t, t, cond)
         return (self.endpoint(x_t, t, cond) - x_t) / (1 - t)[:, None, None, None]
+
+
+def end_point(cfg: RefinerConfig, out: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor,
+              cond: torch.Tensor) -> torch.Tensor:
+    """x̂₁ from the network's raw output `out` at (x_t, t, ĉ), in either reading: ĉ + out for
+    an end-point network, x_t + (1 − t)·out for a velocity one. A function of the output, not
+    a method, so that training can call the (possibly DDP-wrapped) network itself."""
+    if cfg.prediction == "endpoint":
+        return cond + out
+    return x_t + (1 - t)[:, None, None, None] * out
 
 
 def prior_spread(first: torch.Tensor, cfg: RefinerConfig) -> torch.Tensor:
@@ -288,9 +295,8 @@ def flow_matching_loss(net: BandSplitRefiner, first: torch.Tensor, target: torch
         first: ĉ, the first stage's spectrum in the refiner's domain [B, 2, F, M].
         target: c, the reference's [B, 2, F, M].
     Returns:
-        (the MSE, x̂₁ = x_t + (1 − t) v̂: the end point the velocity predicts, [B, 2, F, M],
-        on which the training loop adds a log-mel term; from t = 0 it is the one-step
-        sample.)
+        (the MSE, x̂₁ (`end_point`) [B, d, F, M], on which the training loop adds its mel
+        term; from t = 0 it is the one-step sample.)
     """
     cfg = getattr(net, "module", net).cfg   # net may be DDP-wrapped
     b = first.shape[0]
@@ -300,10 +306,10 @@ def flow_matching_loss(net: BandSplitRefiner, first: torch.Tensor, target: torch
     tt = t[:, None, None, None]
     x_t = (1 - tt) * x0 + tt * target
     out = net(x_t, t, first)
+    x1_hat = end_point(cfg, out, x_t, t, first)
     if cfg.prediction == "endpoint":
-        x1_hat = first + out
         return torch.mean((x1_hat - target) ** 2), x1_hat
-    return torch.mean((out - (target - x0)) ** 2), x_t + (1 - tt) * out
+    return torch.mean((out - (target - x0)) ** 2), x1_hat
 
 
 @torch.no_grad()
@@ -319,11 +325,9 @@ def sample(net: BandSplitRefiner, first: torch.Tensor, steps: int,
                                                            generator=generator)
     for k in range(steps):
         t = torch.full((first.shape[0],), k / steps, device=first.device)
-        if net.cfg.prediction == "endpoint":
-            # The Euler step (x̂₁ − x)/(1 − t) · 1/K in the form that lands on x̂₁ at k = K − 1.
-            x = x + (net.endpoint(x, t, first) - x) / (steps - k)
-        else:
-            x = x + net(x, t, first) / steps
+        # The Euler step v/K = (x̂₁ − x)/(1 − t) · 1/K, in the form that lands on x̂₁ at the
+        # last step (for a velocity network it is x + v/K again).
+        x = x + (net.endpoint(x, t, first) - x) / (steps - k)
     return x
 
 
