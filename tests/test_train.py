@@ -10,6 +10,7 @@ import torch
 from neuro_codec.coding.costs import paper_costs
 from neuro_codec.commands.train import main
 from neuro_codec.data.synthetic import SyntheticTones
+from neuro_codec.errors import CheckpointError
 from neuro_codec.model.checkpoint import Checkpoint
 from neuro_codec.model.codec import Codec
 from neuro_codec.model.presets import get_preset
@@ -116,6 +117,39 @@ def test_resume_continues_the_learning_rate_schedule(tmp_path):
     assert all(torch.equal(a.encoder_state[k], b.encoder_state[k]) for k in a.encoder_state)
     assert all(torch.equal(a.codec_without_encoder[k], b.codec_without_encoder[k])
                for k in a.codec_without_encoder)
+
+
+def test_resume_weights_continues_the_schedule_with_a_ramp(tmp_path):
+    """A run continued from its released weights (no optimiser state) starts at the saved step,
+    sets the schedule's rate times a ramp over the rewarm steps, and a later --resume of it
+    keeps that ramp exactly."""
+    import dataclasses
+    import shutil
+
+    data = SyntheticTones(n_clips=4, clip_samples=2**13)
+    cfg = _tiny_cfg(steps=8, lr_schedule="cosine", warmup_steps=2, final_lr_fraction=0.25)
+    train(cfg, tmp_path / "a", dataset=data, stop_at_step=3)
+    released = dataclasses.replace(Checkpoint.read(tmp_path / "a" / "last.pt"), optimizer=None)
+    released.save(tmp_path / "w.pt")     # what scripts/release_checkpoint.py writes
+    assert released.optimizer is None and released.step == 3
+    with pytest.raises(CheckpointError, match="no optimiser state"):
+        shutil.copy(tmp_path / "w.pt", tmp_path / "a" / "last.pt")
+        train(cfg, tmp_path / "a", resume=True, dataset=data)
+    (tmp_path / "b").mkdir()
+    shutil.copy(tmp_path / "a" / "log.csv", tmp_path / "b" / "log.csv")
+    train(cfg, tmp_path / "b", dataset=data, resume_weights=tmp_path / "w.pt", rewarm_steps=4,
+          stop_at_step=5)
+    ckpt = Checkpoint.read(tmp_path / "b" / "last.pt")
+    assert ckpt.step == 5 and ckpt.extra["rewarm"] == [3, 4]
+    train(cfg, tmp_path / "b", resume=True, dataset=data)
+    with open(tmp_path / "b" / "log.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["step"]) for r in rows] == list(range(1, 9))
+    ramp = [1 / 4, 2 / 4, 3 / 4, 1.0, 1.0]          # steps 3…7 (0-based)
+    assert [float(r["lr"]) for r in rows[3:]] == pytest.approx(
+        [cfg.lr_at(s) * f for s, f in zip(range(3, 8), ramp)], rel=1e-12)
+    assert [float(r["lr"]) for r in rows[:3]] == pytest.approx(
+        [cfg.lr_at(s) for s in range(3)], rel=1e-12)
 
 
 def test_stop_at_step_keeps_the_schedule_of_the_whole_run(tmp_path):

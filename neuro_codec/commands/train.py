@@ -48,7 +48,8 @@ def field_help() -> dict[str, str]:
 
 def build_parser() -> argparse.ArgumentParser:
     """`python -m neuro_codec.train`: TrainConfig's fields as flags (see FLAG_NAMES), then the
-    run-only flags (--threads, --out, --resume, --max-minutes, --stop-at-step)."""
+    run-only flags (--threads, --out, --resume, --resume-weights, --rewarm-steps, --max-minutes,
+    --stop-at-step)."""
     p = argparse.ArgumentParser(prog="python -m neuro_codec.train",
                                 description=__doc__.split("\n")[0])
     helps, hints = field_help(), get_type_hints(TrainConfig)
@@ -88,6 +89,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", default="", metavar="DIR", help="output folder: last.pt, log.csv, "
                    "val.csv, curves.png (default runs/<model>-<config>)")
     r.add_argument("--resume", action="store_true", help="continue from DIR/last.pt")
+    r.add_argument("--resume-weights", default="", metavar="FILE", help="continue this run "
+                   "(the same flags) from FILE, a checkpoint of it without optimiser state "
+                   "(scripts/release_checkpoint.py of its last.pt): its weights and step, the "
+                   "schedules at that step, fresh AdamW moments under a ramp of --rewarm-steps; "
+                   "copy its log.csv and val.csv into --out first to continue the curves and "
+                   "the clock")
+    r.add_argument("--rewarm-steps", type=non_negative_int, default=500, help="with "
+                   "--resume-weights, steps over which the rate ramps up again, 0 for none "
+                   "(default 500)")
     r.add_argument("--max-minutes", type=non_negative_float, default=0.0, help="stop with a "
                    "checkpoint after this much training time, 0 for no limit (default 0)")
     r.add_argument("--stop-at-step", type=non_negative_int, default=0, help="stop with a "
@@ -155,7 +165,8 @@ def _train(args: argparse.Namespace) -> int:
         Path(out).mkdir(parents=True, exist_ok=True)
     row = train(cfg, out, resume=args.resume, progress=True,
                 max_seconds=args.max_minutes * 60 if args.max_minutes else None,
-                stop_at_step=args.stop_at_step or None)
+                stop_at_step=args.stop_at_step or None,
+                resume_weights=args.resume_weights or None, rewarm_steps=args.rewarm_steps)
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"done: {out}/last.pt  " + "  ".join(f"{k}={v:.4g}" if isinstance(v, float)
                                                    else f"{k}={v}" for k, v in row.items()))

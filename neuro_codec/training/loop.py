@@ -48,12 +48,21 @@ from neuro_codec.training.validation import make_validation, validate
 
 def train(cfg: TrainConfig, out_dir: str | os.PathLike, resume: bool = False, dataset=None,
           progress: bool = False, max_seconds: float | None = None,
-          stop_at_step: int | None = None) -> dict:
+          stop_at_step: int | None = None, resume_weights: str | os.PathLike | None = None,
+          rewarm_steps: int = 500) -> dict:
     """Train, checkpointing to `out_dir/last.pt`; returns the last logged row (`LOG_FIELDS`).
 
     Args:
         dataset: overrides the config's dataset (tests pass a tiny one); then no validation.
         resume: continue from `out_dir/last.pt` if it exists (same config required).
+        resume_weights: continue the same run from a checkpoint of it without optimiser state
+            (what a session commits: `scripts/release_checkpoint.py` of its `last.pt`, which is
+            too large to commit whole). Its weights and step are loaded and every schedule
+            continues at that step, as `resume` would; AdamW's moments start again, so the
+            rate is ramped up again over `rewarm_steps` (fresh moments make the first updates
+            as large as the rate, whatever the gradient's scale). Close to, not bit-equal with,
+            an uninterrupted run; a later `resume` of this one is exact again (the ramp is
+            stored in the checkpoint).
         max_seconds: stop (with a checkpoint) once this much training time is logged: the
             equal-time budget of an ablation row, or the share of a session.
         stop_at_step: stop (with a checkpoint) after this step, the schedules staying those
@@ -67,7 +76,14 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, resume: bool = False, da
     out.mkdir(parents=True, exist_ok=True)
     model, opt = _model_and_optimizer(cfg, device)
     last = out / "last.pt"
-    start = _resume(cfg, model, opt, last) if resume and last.exists() else 0
+    rewarm: tuple[int, int] | None = None     # (first step, steps) of a ramp after new moments
+    if resume and last.exists():
+        start, rewarm = _resume(cfg, model, opt, last)
+    elif resume_weights:
+        start, _ = _resume(cfg, model, None, Path(resume_weights))
+        rewarm = (start, rewarm_steps) if rewarm_steps else None
+    else:
+        start = 0
     given = dataset is not None
     dataset = dataset if given else make_dataset(cfg, progress=rank == 0)
     net = DistributedDataParallel(model) if world > 1 else model
@@ -97,7 +113,7 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, resume: bool = False, da
         loss = terms["loss"] + beta * penalty
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        lr = cfg.lr_at(step)
+        lr = cfg.lr_at(step) * _ramp(step, rewarm)
         for group in opt.param_groups:   # a function of the step: a resumed run sets the same
             group["lr"] = lr
         if cfg.grad_clip:
@@ -113,7 +129,7 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, resume: bool = False, da
             bar.set_postfix(loss=f"{row['loss']:.4f}", rate=f"{row['event_rate']:.3f}",
                             kbps=f"{row['kbps']:.2f}")
         if rank == 0 and (done % cfg.ckpt_every == 0 or done == cfg.steps or stop):
-            extra = {"last_log": row}
+            extra = {"last_log": row, **({"rewarm": list(rewarm)} if rewarm else {})}
             if val_clips is not None:
                 val = validate(model, val_clips.to(device), cfg.fixed_point_at(step), val_mu)
                 extra["last_val"] = {"step": done, **val, "seconds": round(time.time() - t0, 2)}
@@ -151,19 +167,36 @@ def _model_and_optimizer(cfg: TrainConfig, device: torch.device):
     return model, opt
 
 
-def _resume(cfg: TrainConfig, model: Codec, opt: torch.optim.Optimizer, last: Path) -> int:
-    """Load `last`'s weights and optimiser state into `model` and `opt`; returns its step.
+def _resume(cfg: TrainConfig, model: Codec, opt: torch.optim.Optimizer | None,
+            last: Path) -> tuple[int, tuple[int, int] | None]:
+    """Load `last`'s weights (and, given `opt`, its optimiser state) into `model`; returns its
+    step and the rate ramp it was trained under (None: none).
 
     Raises:
-        CheckpointError: `last` was trained with another configuration (but `steps`).
+        CheckpointError: `last` was trained with another configuration (but `steps`), or
+            holds no optimiser state where `opt` needs one.
     """
     ckpt = Checkpoint.read(last)
     if TrainConfig.from_dict(dict(ckpt.train_config, steps=cfg.steps)) != cfg:
         raise CheckpointError(f"{last} was trained with another configuration; "
                               f"use another --out or drop --resume")
+    if opt is not None and ckpt.optimizer is None:
+        raise CheckpointError(f"{last} holds no optimiser state (a released checkpoint); "
+                              f"continue it with --resume-weights")
     _load_weights(model, ckpt)
-    opt.load_state_dict(ckpt.optimizer)
-    return ckpt.step
+    if opt is not None:
+        opt.load_state_dict(ckpt.optimizer)
+    rewarm = ckpt.extra.get("rewarm")
+    return ckpt.step, (int(rewarm[0]), int(rewarm[1])) if rewarm else None
+
+
+def _ramp(step: int, rewarm: tuple[int, int] | None) -> float:
+    """The factor on the rate at `step` after AdamW's moments restarted at `rewarm[0]`: linear
+    from 1/rewarm[1] to 1 over rewarm[1] steps, then 1."""
+    if rewarm is None:
+        return 1.0
+    first, steps = rewarm
+    return min(1.0, (step - first + 1) / steps)
 
 
 def _load_weights(model: Codec, ckpt: Checkpoint, new_levels: bool = False) -> None:
