@@ -1,6 +1,7 @@
 """The benchmarks' shared flags: the checkpoint flags `--free`, `--sparse`, `--mu-sparse`,
 `--rvq`, one per model kind, each the shipped checkpoint of its kind by default or `none` to
-leave its rows out; and `--opus`, the Opus bitrates of the reference rows (`none` for none).
+leave its rows out; `--opus`, the Opus bitrates of the reference rows (`none` for none); and
+`--refiner-steps` / `--refiner`, the refined rows beside the spiking models' first stages.
 
 `benchmarks.rate_quality` and `benchmarks.generalization` take them; `scripts/main_job.py`
 passes `shipped_flags()`.
@@ -11,6 +12,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from neuro_codec.commands.arguments import positive_int
+from neuro_codec.compression import SHIPPED_REFINER
 from neuro_codec.model.presets import ModelKind
 from neuro_codec.model.shipped import CHECKPOINT_DIR, SHIPPED_PRESET
 
@@ -69,3 +72,20 @@ def add_opus_flag(p: argparse.ArgumentParser) -> None:
 def chosen_bitrates(args: argparse.Namespace) -> list[float]:
     """The Opus bitrates asked for, without the 'none' entries."""
     return [kbps for kbps in args.opus if kbps is not None]
+
+
+def add_refiner_flags(p: argparse.ArgumentParser) -> None:
+    """`--refiner-steps K…` (default 1; none for no refined rows) and `--refiner FILE`
+    (default: the shipped refiner, for the models it was trained on)."""
+    p.add_argument("--refiner-steps", type=positive_int, nargs="*", default=[1], metavar="K",
+                   help="refined rows: each spiking model decoded again with its refiner in K "
+                        "steps, beside its first-stage row (default 1; none: no refined rows; "
+                        "a model without a refiner has none)")
+    p.add_argument("--refiner", default=SHIPPED_REFINER, metavar="FILE",
+                   help="the refiner of the refined rows (default: the shipped one, for the "
+                        "models it was trained on)")
+
+
+def refined_label(label: str, steps: int) -> str:
+    """The row label of `label`'s model decoded with its refiner in `steps` steps."""
+    return f"{label} + refiner K={steps}"

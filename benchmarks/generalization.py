@@ -4,6 +4,7 @@ by the held-out piano.
     python -m benchmarks.generalization [--clips 16] [--seconds 5.94] [--variants seen held-out]
                                         [--free CKPT] [--sparse CKPT] [--mu-sparse CKPT]
                                         [--rvq CKPT] [--mu 12] [--model LABEL=CKPT …]
+                                        [--refiner-steps 1] [--refiner FILE]
                                         [--opus 6 12] [--no-visqol] [--no-clips]
                                         [--out out/generalization]
 
@@ -12,7 +13,10 @@ The test split's MIDI is rendered again (`neuro_codec.data.held_out`, cached und
 "held-out", every piece on the piano kept out of training (`pianos.HELD_OUT_PIANO`). Both
 clean (no synthetic room, −1 dBFS peak), so the piano is what changes. On the same clips of
 each (16 clips of 2^17 samples, pieces taken in turn from each source) every shipped model
-codes through its real file and decodes with its first stage, beside Opus.
+codes through its real file and decodes with its first stage, beside Opus; a spiking model
+with a refiner (the shipped one, or `--refiner FILE`) is decoded again with it in each
+`--refiner-steps` K ("FREE + refiner K=1"), so that a generative stage is judged on a piano
+its training never played as well.
 
 Per row: payload kbps, SI-SNR, mel distance, ViSQOL, the quiet-bin log-spectral distance (the
 noise floor between partials), the output level where the reference is silent (mean, p95) and
@@ -43,8 +47,10 @@ from benchmarks.checkpoints import (
     LABELS,
     add_checkpoint_flags,
     add_opus_flag,
+    add_refiner_flags,
     chosen_bitrates,
     chosen_checkpoints,
+    refined_label,
 )
 from benchmarks.rate_quality import opus_rows, summary
 from neuro_codec.compression import load_model
@@ -135,6 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--mu", type=int, default=12, help="μ-SPARSE's level (default 12)")
     p.add_argument("--model", action="append", default=[], metavar="LABEL=CKPT",
                    help="another checkpoint, one row per piano set (repeatable)")
+    add_refiner_flags(p)
     add_opus_flag(p)
     p.add_argument("--no-visqol", action="store_true", help="skip ViSQOL (the slow metric)")
     p.add_argument("--no-clips", action="store_true", help="do not keep the decoded clips "
@@ -155,7 +162,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     models = [(LABELS[kind] + (f" μ={args.mu}" if kind is ModelKind.MU_SPARSE else ""), path)
               for kind, path in chosen_checkpoints(args).items()] + extra
     args.opus = chosen_bitrates(args)
-    labels = [f"Opus {kbps:g} kbps" for kbps in args.opus] + [label for label, _ in models]
+    refiner = args.refiner if args.refiner_steps else None
+    loaded = {}
+    try:
+        loaded = {label: load_model(path, refiner=refiner) for label, path in models}
+    except CodecError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    rows = [(label, model, 0) for label, model in loaded.items()]
+    for label, model in loaded.items():
+        if model.kind is not ModelKind.RVQ and model.refiner is not None:
+            rows += [(refined_label(label, k), model, k) for k in args.refiner_steps]
+        elif model.kind is not ModelKind.RVQ and refiner is not None:
+            print(f"{label}: no refiner was trained on {model.model_id}; no refined row",
+                  file=sys.stderr)
+    labels = [f"Opus {kbps:g} kbps" for kbps in args.opus] + [label for label, _, _ in rows]
     if not args.no_clips and (len(set(map(slug, labels))) < len(labels)
                               or "reference" in map(slug, labels)):
         p.error(f"codec names {labels} clash in the kept clips' file names: give --model "
@@ -165,7 +186,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     stores: list[DecodedClipsWriter] = []
     per: dict[tuple[str, str], list[dict]] = {}
     try:
-        loaded = {label: load_model(path) for label, path in models}
         for variant in args.variants:
             root = ensure_test_variant(args.root, variant, progress=True)
             clips = split_excerpts(root, args.clips, args.seconds, "test")
@@ -185,10 +205,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             for kbps in args.opus:
                 label = f"Opus {kbps:g} kbps"
                 per[(label, variant)] = opus_rows(clips, kbps, vq, True, keep(label))
-            for label, model in loaded.items():
+            for label, model, steps in rows:
                 mu = args.mu if model.mu_levels else None
-                per[(label, variant)] = evaluate_clips(model, clips, steps=0, with_visqol=vq,
-                                                       progress=True, mu=mu, keep=keep(label))
+                per[(label, variant)] = evaluate_clips(model, clips, steps=steps,
+                                                       with_visqol=vq, progress=True, mu=mu,
+                                                       keep=keep(label))
     except CodecError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

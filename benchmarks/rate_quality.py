@@ -44,8 +44,10 @@ from benchmarks.checkpoints import (
     LABELS,
     add_checkpoint_flags,
     add_opus_flag,
+    add_refiner_flags,
     chosen_bitrates,
     chosen_checkpoints,
+    refined_label,
 )
 from neuro_codec.commands.arguments import positive_int
 from neuro_codec.compression import QualityTarget, events, load_model
@@ -197,14 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="RVQ: code with the model's first K codebooks, one row each, K ≤ its "
                         "codebooks (default "
                         f"{' '.join(map(str, DEFAULT_CODEBOOKS))}, those the model has)")
-    p.add_argument("--refiner-steps", type=positive_int, nargs="*", default=[1], metavar="K",
-                   help="refined rows: FREE, SPARSE and μ-SPARSE at μ = --refined-mu decoded "
-                        "with their shipped refiner in K steps, beside their first-stage rows "
-                        "(default 1; none: no refined rows; a model without a refiner has "
-                        "none)")
-    p.add_argument("--refiner", default="shipped", metavar="FILE",
-                   help="the refiner of the refined rows (default: the shipped one, for the "
-                        "models it was trained on)")
+    add_refiner_flags(p)
     p.add_argument("--refined-mu", type=int, default=18,
                    help="μ-SPARSE's level in the refined rows (default 18)")
     p.add_argument("--target-sisnr", type=float, default=-2.0, metavar="DB",
@@ -258,7 +253,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 continue
             mu = args.refined_mu if kind is ModelKind.MU_SPARSE else None
             for k in args.refiner_steps:
-                label = (f"{LABELS[kind]}{'' if mu is None else f' μ={mu}'} + refiner K={k}")
+                label = refined_label(f"{LABELS[kind]}{'' if mu is None else f' μ={mu}'}", k)
                 per_codec[label] = evaluate_clips(model, clips, steps=k, with_visqol=vq,
                                                   progress=True, mu=mu, keep=keep(label))
         for k in codebooks if rvq else ():

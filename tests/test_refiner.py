@@ -323,3 +323,28 @@ def test_the_log_mel_term_adds_to_the_flow_loss(tiny_codec, tmp_path):
         first_plain = next(csv.DictReader(f))
     assert float(first_mel["flow"]) == float(first_plain["flow"])
     assert float(first_mel["loss"]) > float(first_mel["flow"]) + 0.01
+
+
+def test_the_silence_term_prices_the_refined_pauses(tiny_codec, tmp_path):
+    """Clips whose second half is silent: the logged silence term is `losses.silence_loss` of
+    the refined end point (positive: an untrained refiner's output is not silent there), and
+    the loss is the flow term plus its weight times it; without the weight it is 0."""
+    tones = SyntheticTones(n_clips=4, clip_samples=2**13)
+    clips = []
+    for i in range(4):
+        audio = tones[i]["audio"].clone()
+        audio[2**12:] = 0.0
+        clips.append({"audio": audio})
+
+    def run(out, **kw):
+        cfg = RefinerTrainConfig(first_stages=(str(tiny_codec),), refiner_overrides=TINY,
+                                 steps=1, batch_size=2, clip_samples=2**13, warmup_steps=1,
+                                 log_every=1, ckpt_every=1, val_clips=0, **kw)
+        return train_refiner(cfg, out, dataset=clips)
+
+    plain = run(tmp_path / "plain")
+    quiet = run(tmp_path / "quiet", silence_weight=0.5, silence_floor_dbfs=-120.0)
+    assert plain["silence"] == 0.0 and plain["loss"] == plain["flow"]
+    assert quiet["flow"] == plain["flow"]            # the same draws
+    assert quiet["silence"] > 1.0                   # ln(1 + P/P_floor): well above −120 dBFS
+    assert quiet["loss"] == pytest.approx(quiet["flow"] + 0.5 * quiet["silence"], rel=1e-6)

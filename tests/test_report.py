@@ -555,3 +555,39 @@ def test_without_from_the_page_runs_its_own_pass_and_plays_it_in_place(tiny_run,
     assert all((out / t["audio"]).is_file() and (out / t["image"]).is_file() for t in tracks)
     assert read_decoded_clips(out / "rate_quality").command.startswith(
         "python -m benchmarks.rate_quality --clips 2 ")
+
+
+def test_generalization_scores_refined_rows_beside_the_first_stage(tiny_run, tiny_generalization,
+                                                                   tmp_path):
+    """`--refiner FILE --refiner-steps 1 2`: a refined row per K beside each spiking model's
+    first-stage row, on every piano set; an untrained end-point refiner is the identity, so
+    its rows score as the first stage's (a random one's do not)."""
+    import torch
+
+    from neuro_codec.model.refiner import BandSplitRefiner, RefinerConfig, RefinerFile
+
+    cfg = RefinerConfig(n_fft=256, stft_hop=128, channels=8, blocks=1, time_dim=8)
+    net = BandSplitRefiner(cfg)
+    RefinerFile(cfg, net.state_dict()).save(tmp_path / "identity.pt")
+    for lin in net.band_out:
+        torch.nn.init.normal_(lin.weight, 0, 0.5)
+    RefinerFile(cfg, net.state_dict()).save(tmp_path / "random.pt")
+    mel = {}
+    for name in ("identity", "random"):
+        out = tmp_path / name
+        assert generalization.main([
+            "--root", str(tiny_run.data), "--clips", "2", "--seconds", str(SECONDS),
+            "--free", str(tiny_run.ckpt), "--sparse", "none", "--mu-sparse", "none", "--rvq",
+            "none", "--opus", "none", "--no-visqol", "--no-clips", "--refiner",
+            str(tmp_path / f"{name}.pt"), "--refiner-steps", "1", "2", "--out", str(out)]) == 0
+        rows = list(csv.DictReader(open(out / "generalization.csv", newline="")))
+        codecs = list(dict.fromkeys((r["codec"], r["pianos"]) for r in rows))
+        assert codecs == [(c, v) for v in ("seen", "held-out")
+                          for c in ("FREE", "FREE + refiner K=1", "FREE + refiner K=2")]
+        mel[name] = {key: np.mean([float(r["mel_distance"]) for r in rows
+                                   if (r["codec"], r["pianos"]) == key]) for key in codecs}
+    for v in ("seen", "held-out"):
+        first = mel["identity"][("FREE", v)]
+        for k in (1, 2):
+            assert mel["identity"][(f"FREE + refiner K={k}", v)] == pytest.approx(first, rel=1e-3)
+            assert abs(mel["random"][(f"FREE + refiner K={k}", v)] - first) > 1e-3 * first

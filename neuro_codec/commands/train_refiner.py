@@ -35,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
                        ("warmup_steps", non_negative_int),
                        ("final_lr_fraction", non_negative_float),
                        ("mel_weight", non_negative_float),
+                       ("silence_weight", non_negative_float),
+                       ("silence_floor_dbfs", float),
                        ("log_every", positive_int), ("ckpt_every", positive_int),
                        ("val_clips", non_negative_int), ("seed", non_negative_int)):
         p.add_argument("--" + name.replace("_", "-"), type=kind, default=d[name].default,
@@ -73,8 +75,8 @@ def _train(args: argparse.Namespace) -> int:
             steps=args.steps, batch_size=args.batch_size, clip_samples=args.clip_samples,
             lr=args.lr, warmup_steps=args.warmup_steps,
             final_lr_fraction=args.final_lr_fraction, mel_weight=args.mel_weight,
-            mel_log1p=args.mel_log1p,
-            log_every=args.log_every,
+            mel_log1p=args.mel_log1p, silence_weight=args.silence_weight,
+            silence_floor_dbfs=args.silence_floor_dbfs, log_every=args.log_every,
             ckpt_every=args.ckpt_every, val_clips=args.val_clips, seed=args.seed,
             data_root=args.root)
     except (ValueError, TypeError) as e:
