@@ -1,9 +1,10 @@
-"""Ablation of the encoder levers and decoder variants at equal training time.
+"""Ablation of the encoder levers at equal training time.
 
 Every row is the FREE `small` recipe with one thing changed, trained for the same wall time on
 one CPU thread (two rows side by side on the 2-core machine), then scored on the same test
-clips: payload kbps, SI-SNR, mel distance, ViSQOL, decoder speed on the CPU, and (for rows with
-the diffusion refiner) the first stage alone against 4 and 10 refiner steps.
+clips, decoded by the first stage: payload kbps, SI-SNR, mel distance, ViSQOL and decoder speed
+on the CPU. The table in docs/model.md also has rows with the joint diffusion refiner, measured
+by a release that still had it.
 
     python -m benchmarks.ablation --train --minutes 12    # trains the rows, then the table
     python -m benchmarks.ablation                         # the table from runs/ablation/*
@@ -39,16 +40,13 @@ class Row:
     train_args: tuple[str, ...] = ()
 
 
-REFINER = ("--set-decoder", "refiner_blocks=3")
 ROWS = (
     Row("banded-gabor", "recipe: 256 banded (constant-Q) Gabor-initialised LIF, 256 recurrent "
-        "LIF, frame-rate first stage alone"),
-    Row("banded-gabor-refiner", "recipe + STFT-residual diffusion refiner (3 ConvNeXt blocks)",
-        REFINER),
-    Row("dense-gabor-refiner", "+ refiner; the first layer sees the whole frame (dense 512 → 256)",
-        ("--set-encoder", "input_support=dense", *REFINER)),
-    Row("banded-random-refiner", "+ refiner; banded support, random (not Gabor) initialisation",
-        ("--set-encoder", "input_init=random", *REFINER)),
+        "LIF, frame-rate first stage"),
+    Row("dense-gabor", "the first layer sees the whole frame (dense 512 → 256)",
+        ("--set-encoder", "input_support=dense")),
+    Row("banded-random", "banded support, random (not Gabor) initialisation",
+        ("--set-encoder", "input_init=random")),
 )
 
 
@@ -71,8 +69,7 @@ def train_rows(rows: Sequence[Row], out: Path, minutes: float, parallel: int = 2
             log.close()
 
 
-def score_rows(rows: Sequence[Row], out: Path, clips, steps: Sequence[int],
-               progress: bool = True) -> list[dict]:
+def score_rows(rows: Sequence[Row], out: Path, clips, progress: bool = True) -> list[dict]:
     from neuro_codec.compression import load_model
     from neuro_codec.evaluation.evaluate import evaluate_clips, summarize
     from neuro_codec.model.checkpoint import Checkpoint
@@ -84,22 +81,20 @@ def score_rows(rows: Sequence[Row], out: Path, clips, steps: Sequence[int],
             print(f"{row.name}: no checkpoint at {path}, skipped", file=sys.stderr)
             continue
         ckpt = Checkpoint.read(path)
-        model = load_model(path)
         minutes = float(ckpt.extra["last_log"]["seconds"]) / 60
-        for k in steps if model.codec.refiner is not None else (0,):
-            mean = summarize(evaluate_clips(model, clips, steps=k, progress=progress))
-            results.append({
-                "row": row.name, "decoder": "first stage" if k == 0 else f"+ refiner, {k} steps",
-                "train_minutes": round(minutes, 1), "train_steps": ckpt.step,
-                "kbps": mean["payload_kbps"], "event_rate": mean["event_rate"],
-                "si_snr_db": mean["si_snr_db"], "mel_distance": mean["mel_distance"],
-                "visqol": mean["visqol"], "decode_x_realtime": mean["decode_x_realtime"],
-                "lever": row.lever,
-            })
+        mean = summarize(evaluate_clips(load_model(path, refiner=None), clips, steps=0,
+                                        progress=progress))
+        results.append({
+            "row": row.name, "train_minutes": round(minutes, 1), "train_steps": ckpt.step,
+            "kbps": mean["payload_kbps"], "event_rate": mean["event_rate"],
+            "si_snr_db": mean["si_snr_db"], "mel_distance": mean["mel_distance"],
+            "visqol": mean["visqol"], "decode_x_realtime": mean["decode_x_realtime"],
+            "lever": row.lever,
+        })
     return results
 
 
-COLUMNS = ("row", "decoder", "train_minutes", "train_steps", "kbps", "event_rate", "si_snr_db",
+COLUMNS = ("row", "train_minutes", "train_steps", "kbps", "event_rate", "si_snr_db",
            "mel_distance", "visqol", "decode_x_realtime")
 
 
@@ -172,7 +167,7 @@ def save_results(results: list[dict], columns: Sequence[str], folder: str, stem:
 
 
 def plot(results: list[dict]):
-    labels = [f"{r['row']}\n{r['decoder']}" for r in results]
+    labels = [r["row"] for r in results]
     fig, axes = pyplot().subplots(1, 3, figsize=(15, 0.5 * len(results) + 2))
     for ax, (key, title) in zip(axes, (("si_snr_db", "SI-SNR (dB, higher is better)"),
                                        ("mel_distance", "mel distance (lower is better)"),
@@ -190,15 +185,13 @@ def plot(results: list[dict]):
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = row_parser(__doc__.split("\n\n")[0], ROWS, "runs/ablation", 12.0, threads=2)
-    p.add_argument("--steps", type=int, nargs="+", default=[0, 4, 10],
-                   help="refiner steps scored for rows with a refiner (default 0 4 10)")
     args = parse_rows(p, ROWS, argv)
     return run_command(lambda: _run(args))
 
 
 def _run(args) -> int:
     rows, runs, clips = prepare_rows(args, ROWS)
-    results = score_rows(rows, runs, clips, args.steps)
+    results = score_rows(rows, runs, clips)
     save_results(results, COLUMNS, args.out, "ablation", plot(results) if results else None)
     return 0
 

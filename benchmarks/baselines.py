@@ -38,7 +38,6 @@ from neuro_codec.errors import CodecError, DataError
 from neuro_codec.evaluation.evaluate import model_row, nan_mean
 from neuro_codec.evaluation.metrics import mel_distance, si_snr_db, visqol_score
 from neuro_codec.evaluation.quality_table import TABLE_NAME, format_table, write_table
-from neuro_codec.model.codec import DEFAULT_STEPS
 
 OPUS_RATE_HZ = 48_000
 
@@ -94,11 +93,11 @@ def evaluate_opus(clips: list[tuple[str, np.ndarray]], kbps: float, with_visqol:
 # --- command line ----------------------------------------------------------------------------
 
 def _steps_for(checkpoint: str, steps: Sequence[int]) -> list[int]:
-    """The step counts worth a row: a model without a refiner decodes the same at any count."""
-    from neuro_codec.model.checkpoint import Checkpoint
+    """The step counts worth a row: a model that no shipped refiner was trained on decodes
+    the same at any count."""
+    from neuro_codec.compression import load_model
 
-    decoder = Checkpoint.read(checkpoint).decoder_config
-    return sorted(set(steps)) if decoder is not None and decoder.refiner_blocks else [0]
+    return sorted(set(steps)) if load_model(checkpoint).refiner is not None else [0]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -118,11 +117,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--no-visqol", action="store_true", help="skip ViSQOL (the slow metric)")
     p.add_argument("--checkpoint", nargs="*", default=[],
                    help="our trained checkpoints to add to the table, on the same clips")
-    p.add_argument("--steps", type=int, nargs="+", default=[0, DEFAULT_STEPS],
-                   help="refiner sampling steps for --checkpoint rows, one row each; 0 is the "
-                        f"first stage alone (default 0 {DEFAULT_STEPS})")
-    p.add_argument("--sampler", choices=["dpmpp", "ddim"], default="dpmpp",
-                   help="decoder sampler for --checkpoint rows (default dpmpp)")
+    p.add_argument("--steps", type=int, nargs="+", default=[0],
+                   help="steps of the shipped flow-matching refiner for --checkpoint rows of "
+                        "the models it was trained on, one row each; 0 is the first stage "
+                        "alone (default 0)")
     p.add_argument("--out", default="out/benchmarks",
                    help="folder of the CSV and PNG (default out/benchmarks)")
     args = p.parse_args(argv)
@@ -136,8 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
               + ", ".join(name for name, _ in clips))
         rows = [evaluate_opus(clips, kbps, not args.no_visqol, progress=True)
                 for kbps in args.bitrates]
-        rows += [model_row(path, clips, steps=steps, sampler=args.sampler,
-                           with_visqol=not args.no_visqol, progress=True)
+        rows += [model_row(path, clips, steps=steps, with_visqol=not args.no_visqol,
+                           progress=True)
                  for path in args.checkpoint for steps in _steps_for(path, args.steps)]
         table = write_table(rows, args.out)
     except CodecError as e:

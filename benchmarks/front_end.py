@@ -113,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args) -> int:
     rows, runs, clips = prepare_rows(args, ROWS)
     results = [{**quality, **layer_rows(runs / quality["row"] / "last.pt", clips)}
-               for quality in score_rows(rows, runs, clips, (0,))]
+               for quality in score_rows(rows, runs, clips)]
     save_results(results, COLUMNS, args.out, "front_end", plot(results) if results else None)
     return 0
 

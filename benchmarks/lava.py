@@ -6,9 +6,9 @@ Per checkpoint, on the audio (a file, else the built-in test split, else synthet
 spike agreement of Lava's floating-point and fixed-point runs with the snnTorch encoder (z and
 every hidden layer; float64 reference), whether the fixed-point run equals the integer replica
 of neuro_codec.model.fixed_point, the payload bitrate of z (smallest exact format) in both
-precisions,
-the SI-SNR of decoding each z when the checkpoint has a decoder, and simulation speed (steps/s,
-× real time; goal ≥ 5×). Prints a Markdown table, saves CSV + PNG under --out.
+precisions, the SI-SNR of each z's first-stage decoding when the checkpoint has a decoder, and
+simulation speed (steps/s, × real time; goal ≥ 5×). Prints a Markdown table, saves CSV + PNG
+under --out.
 """
 
 from __future__ import annotations
@@ -85,20 +85,18 @@ def _payload_bps(z: np.ndarray, n_samples: int) -> float:
     return bits_per_second(bits, n_samples)
 
 
-def _si_snr(ckpt: Checkpoint, z: np.ndarray, audio: np.ndarray, steps: int,
-            n_samples: int) -> float:
+def _si_snr(ckpt: Checkpoint, z: np.ndarray, audio: np.ndarray, n_samples: int) -> float:
     from neuro_codec.evaluation.metrics import si_snr_db
 
     codec = ckpt.build_codec()
     n_frames = frames_of_samples(n_samples, codec.hop)
     zt = torch.from_numpy(z[:, :n_frames].astype(np.float32)).unsqueeze(0)
-    gen = torch.Generator().manual_seed(0)
-    x = codec.decode(zt, n_samples, steps=steps, generator=gen)
+    x = codec.decode(zt, n_samples)
     return si_snr_db(x[0].numpy(), audio[:n_samples])
 
 
 def bench(path: str, audio_name: str, audio: np.ndarray, decode_seconds: float,
-          decode_steps: int, progress: bool) -> Row:
+          progress: bool) -> Row:
     ckpt = Checkpoint.read(path)
     encoder = ckpt.build_encoder()
     graph = encoder_to_nir(encoder, model_id=ckpt.model_id)
@@ -125,8 +123,8 @@ def bench(path: str, audio_name: str, audio: np.ndarray, decode_seconds: float,
     )
     if ckpt.has_codec:
         n = min(audio.size, int(decode_seconds * SAMPLE_RATE_HZ))
-        row.si_snr_float_db = _si_snr(ckpt, fl.z, audio, decode_steps, n)
-        row.si_snr_fixed_db = _si_snr(ckpt, fx.z, audio, decode_steps, n)
+        row.si_snr_float_db = _si_snr(ckpt, fl.z, audio, n)
+        row.si_snr_fixed_db = _si_snr(ckpt, fx.z, audio, n)
     else:
         row.note = "no decoder in checkpoint: SI-SNR skipped"
     return row
@@ -187,14 +185,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=20.0, help="seconds of audio (default 20)")
     ap.add_argument("--decode-seconds", type=float, default=5.94,
                     help="seconds decoded for SI-SNR (default 5.94)")
-    ap.add_argument("--decode-steps", type=int, default=10,
-                    help="DPM-Solver++ steps for SI-SNR (default 10)")
     ap.add_argument("--out", default="out/benchmarks", help="folder for CSV and PNG")
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
     args = ap.parse_args(argv)
     try:
         name, audio = _audio(args.audio, args.seconds)
-        rows = [bench(p, name, audio, args.decode_seconds, args.decode_steps, not args.quiet)
+        rows = [bench(p, name, audio, args.decode_seconds, not args.quiet)
                 for p in args.checkpoints]
         ids = [r.model_id for r in rows]
         for r in rows:

@@ -1,15 +1,13 @@
-"""Encoder and decoder speed (real-time factors), and what the fast sampler costs in SI-SNR.
+"""Encoder and decoder speed (real-time factors), and what the refiner's steps cost in SI-SNR.
 
     python -m benchmarks.speed [--checkpoint CKPT] [--refiner FILE] [--refiner-steps 1,2,4,8]
                                [--audio IN.wav] [--seconds 5.94]
 
 Encoder: the snnTorch module (`forward`, float32 and float64) and the float64 fast path that
 `neuro-codec encode` uses (spike-for-spike equal), on `--encoder-seconds` of audio.
-Decoder: the first stage alone (0 steps), with the flow-matching refiner (`--refiner`, default
-the shipped refiner.pt when it exists) at `--refiner-steps` Euler steps, and with a
-checkpoint's own diffusion refiner at a few DPM-Solver++ steps, on the CPU and, when one is
-present, on the GPU; SI-SNR of each against the original.
-Prints a Markdown
+Decoder: the first stage alone (0 steps) and with the flow-matching refiner (`--refiner`,
+default the shipped refiner.pt when it exists) at `--refiner-steps` Euler steps, on the CPU
+and, when one is present, on the GPU; SI-SNR of each against the original. Prints a Markdown
 table and saves CSV + PNG under --out.
 """
 
@@ -80,11 +78,10 @@ def main(argv=None) -> int:
     ap.add_argument("--seconds", type=float, default=5.94, help="decoded clip length")
     ap.add_argument("--encoder-seconds", type=float, default=60.0, help="audio for the "
                     "encoder timing")
-    ap.add_argument("--fast-steps", default="4,10", help="refiner DPM-Solver++ step counts "
-                    "(the first stage alone, 0 steps, is always timed)")
     ap.add_argument("--refiner", default="shipped", help="flow-matching refiner file, or "
                     "'none' (default: the shipped refiner.pt, if it exists)")
-    ap.add_argument("--refiner-steps", default="1,2,4,8", help="its Euler step counts")
+    ap.add_argument("--refiner-steps", default="1,2,4,8", help="its Euler step counts (the "
+                    "first stage alone, 0 steps, is always timed)")
     ap.add_argument("--out", default="out/benchmarks", help="folder for CSV and PNG")
     ap.add_argument("--threads", type=int, default=2, help="CPU threads (default 2)")
     args = ap.parse_args(argv)
@@ -121,31 +118,27 @@ def main(argv=None) -> int:
     n = int(args.seconds * SAMPLE_RATE_HZ)
     clip = audio[:n]
     z = torch.from_numpy(encode_events(enc, clip, arithmetic)).float().unsqueeze(0)
-    settings = [("first stage", 0)]
-    if codec.refiner is not None:  # without one, every step count decodes the first stage
-        settings += [("dpmpp", int(s)) for s in args.fast_steps.split(",")]
     refiner = _refiner(args.refiner)
-    if refiner is not None:
-        settings += [("flow", int(s)) for s in args.refiner_steps.split(",")]
+    settings = [0] + ([int(s) for s in args.refiner_steps.split(",")]
+                      if refiner is not None else [])
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     for device in devices:
         codec.to(device)
         if refiner is not None:
             refiner.to(device)
-        for sampler, steps in settings:
+        for steps in settings:
             gen = torch.Generator(device=device).manual_seed(0)
             out = {}
-            flow = refiner if sampler == "flow" else None
+            flow = refiner if steps else None
 
-            def run(out=out, device=device, steps=steps, sampler=sampler, gen=gen, flow=flow):
-                out["x"] = codec.decode(z.to(device), n, steps=steps, sampler=sampler,
-                                        generator=gen, refiner=flow)
+            def run(out=out, device=device, steps=steps, gen=gen, flow=flow):
+                out["x"] = codec.decode(z.to(device), n, steps=steps, generator=gen,
+                                        refiner=flow)
 
             t = _time(run, repeat=2)
             snr = si_snr_db(out["x"][0].cpu().numpy(), clip)
-            setting = (sampler if steps == 0 else
-                       f"+ flow-matching refiner, {steps} Euler steps" if flow is not None else
-                       f"+ refiner, {sampler} {steps} steps")
+            setting = ("first stage" if steps == 0 else
+                       f"+ flow-matching refiner, {steps} Euler steps")
             rows.append(("decoder", setting, device, args.seconds / t,
                          f"{snr:.2f}"))
         codec.to("cpu")

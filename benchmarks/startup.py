@@ -30,7 +30,7 @@ from neuro_codec.figures import pyplot, save_figure
 from neuro_codec.fileio import atomic_path
 
 GOAL_S = 0.5
-HEAVY = ("torch", "torchaudio", "snntorch", "diffusers", "scipy", "matplotlib")
+HEAVY = ("torch", "torchaudio", "snntorch", "scipy", "matplotlib")
 
 # Runs the CLI as `neuro-codec` does, then writes the heavy modules it imported on stderr's
 # last line (also after argparse's SystemExit for --help).

@@ -6,9 +6,9 @@ is argparse's (exit code 2); the project's errors become one line on stderr with
 
 Commands import what they use when they run, not when they are registered: `--help` (of
 `neuro-codec` and of every command), `info`, `pack` and `unpack` need numpy and the `.snc`
-code, and never import torch or diffusers (`python -m benchmarks.startup` times them). A
-command may also add its flags when it is parsed (`CommandParser`): each action of `data`
-does, as their defaults live beside a torch dataset (`data render --help` imports torch).
+code, and never import torch (`python -m benchmarks.startup` times them). A command may also
+add its flags when it is parsed (`CommandParser`): each action of `data` does, as their
+defaults live beside a torch dataset (`data render --help` imports torch).
 """
 
 from __future__ import annotations

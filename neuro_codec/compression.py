@@ -27,7 +27,7 @@ import torch
 from neuro_codec.data.audio import CLIP_SAMPLES, SAMPLE_RATE_HZ
 from neuro_codec.errors import CheckpointError, CodecError
 from neuro_codec.model.arithmetic import Arithmetic, encode_events
-from neuro_codec.model.codec import DEFAULT_STEPS, Codec
+from neuro_codec.model.codec import Codec
 from neuro_codec.model.presets import ModelKind
 from neuro_codec.model.refiner import BandSplitRefiner
 
@@ -47,17 +47,16 @@ class LoadedModel:
 
     @property
     def default_steps(self) -> int:
-        """Refiner steps when none are asked for: the refiner file's K; the codec's own
-        diffusion refiner's default; 0 (the first stage) without either."""
-        if self.refiner is not None:
-            return self.refiner.cfg.default_steps
-        return self.codec.effective_steps(DEFAULT_STEPS)
+        """Refiner steps when none are asked for: the refiner file's K; 0 (the first stage)
+        without a refiner."""
+        return 0 if self.refiner is None else self.refiner.cfg.default_steps
 
     def effective_steps(self, steps: int | None) -> int:
-        """The refiner steps a decode with `steps` (None: the default) runs."""
-        if steps is None:
-            return self.default_steps
-        return steps if self.refiner is not None else self.codec.effective_steps(steps)
+        """The refiner steps a decode with `steps` (None: the default) runs: 0 without a
+        refiner."""
+        if self.refiner is None:
+            return 0
+        return self.default_steps if steps is None else steps
 
     @property
     def mu_levels(self) -> int:
@@ -138,7 +137,7 @@ def events(model: LoadedModel, x: np.ndarray, mu: int | None = None) -> np.ndarr
 
 def decode_events(model: LoadedModel, z: np.ndarray, n_samples: int,
                   mu: np.ndarray | int | None = None, steps: int | None = None,
-                  sampler: str = "dpmpp", seed: int = 0) -> np.ndarray:
+                  seed: int = 0) -> np.ndarray:
     """z [N, T] (and μ: one level or [T] per frame) → waveform float32 [n_samples]; `steps`
     refiner steps (None: the model's default, `LoadedModel.default_steps`)."""
     codec = model.codec
@@ -149,8 +148,8 @@ def decode_events(model: LoadedModel, z: np.ndarray, n_samples: int,
         levels = torch.as_tensor(np.asarray(mu), dtype=torch.long, device=device)
         levels = levels.reshape(1, -1) if levels.dim() == 1 else levels.reshape(1)
     gen = torch.Generator(device=device).manual_seed(seed)
-    return codec.decode(zt, n_samples, steps=model.effective_steps(steps), sampler=sampler,
-                        generator=gen, mu=levels, refiner=model.refiner)[0].cpu().numpy()
+    return codec.decode(zt, n_samples, steps=model.effective_steps(steps), generator=gen,
+                        mu=levels, refiner=model.refiner)[0].cpu().numpy()
 
 
 def quality_controlled(model: LoadedModel, x: np.ndarray, target: QualityTarget,
@@ -265,8 +264,8 @@ def encode(model: LoadedModel, x: np.ndarray, mu: int | None = None,
     return Encoded(data, header, z, (mu,))
 
 
-def decode(model: LoadedModel, data: bytes, steps: int | None = None, sampler: str = "dpmpp",
-           seed: int = 0, source: str = "input") -> tuple[np.ndarray, object]:
+def decode(model: LoadedModel, data: bytes, steps: int | None = None, seed: int = 0,
+           source: str = "input") -> tuple[np.ndarray, object]:
     """File bytes (`.snc` or `.rvq`) → (waveform float32, header).
 
     Raises:
@@ -291,8 +290,7 @@ def decode(model: LoadedModel, data: bytes, steps: int | None = None, sampler: s
         gen = torch.Generator(device=device).manual_seed(seed)
         x = model.codec.decode_codes(torch.from_numpy(codes)[None].to(device),
                                      header.n_audio_samples, steps=model.effective_steps(steps),
-                                     sampler=sampler, generator=gen,
-                                     refiner=model.refiner)[0].cpu().numpy()
+                                     generator=gen, refiner=model.refiner)[0].cpu().numpy()
         return x, header
     from neuro_codec.coding.bitstream import unpack_snc
 
@@ -310,7 +308,7 @@ def decode(model: LoadedModel, data: bytes, steps: int | None = None, sampler: s
     if mu is not None and int(mu.max()) >= model.mu_levels:
         raise CheckpointError(f"{source} uses level {int(mu.max())}; {model.model_id} has "
                               f"{model.mu_levels} levels")
-    return decode_events(model, z, header.n_audio_samples, mu, steps, sampler, seed), header
+    return decode_events(model, z, header.n_audio_samples, mu, steps, seed), header
 
 
 def _check_model(model: LoadedModel, file_model_id: str, source: str) -> None:

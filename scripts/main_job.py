@@ -28,7 +28,6 @@ sys.path.insert(0, str(ROOT))
 CHECKPOINTS = ROOT / "neuro_codec" / "checkpoints"
 
 from benchmarks.checkpoints import shipped_flags  # noqa: E402
-from neuro_codec.model.codec import DEFAULT_STEPS  # noqa: E402
 
 
 def stage(title: str, cmd: list[str]) -> None:
@@ -99,9 +98,9 @@ def main(argv=None) -> int:
                     help="length of the excerpt coded end to end (default 10)")
     ap.add_argument("--energy-seconds", type=float, default=60.0,
                     help="audio for the Lava energy report (default 60)")
-    ap.add_argument("--steps", type=int, default=DEFAULT_STEPS,
-                    help=f"refiner sampling steps (default {DEFAULT_STEPS}); the table also "
-                         "has the first stage alone (0 steps)")
+    ap.add_argument("--steps", type=int, default=None,
+                    help="refiner steps of the excerpt's decodes (default: decode's, the "
+                         "shipped refiner file's K)")
     ap.add_argument("--excerpts", type=int, default=4,
                     help="excerpts on the listening page, from different pieces (default 4)")
     ap.add_argument("--out", default="out/main", help="output folder (default out/main)")
@@ -110,6 +109,7 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     py = sys.executable
     nc = [py, "-m", "neuro_codec"]
+    steps = [] if args.steps is None else ["--steps", str(args.steps)]
 
     stage("render the built-in dataset", nc + ["data", "render"])
     ckpts = sorted(CHECKPOINTS.glob("*.pt"))
@@ -140,7 +140,7 @@ def main(argv=None) -> int:
             stage(f"{tag}: encode (RVQ baseline)", nc + ["encode", str(ref), str(rvq),
                                                          "--checkpoint", str(ckpt)])
             stage(f"{tag}: decode", nc + ["decode", str(rvq), str(wav), "--checkpoint",
-                                          str(ckpt), "--steps", str(args.steps)])
+                                          str(ckpt), *steps])
             decoded.append(wav)
             continue
         snc, z_lava, wav = out / f"{tag}.snc", out / f"{tag}-lava-z.npy", out / f"{tag}.wav"
@@ -159,7 +159,7 @@ def main(argv=None) -> int:
         if not same:
             sys.exit(f"main job: {tag}: Lava's {precision[ckpt]} z differs from the .snc")
         stage(f"{tag}: decode", nc + ["decode", str(snc), str(wav), "--checkpoint", str(ckpt),
-                                      "--steps", str(args.steps)])
+                                      *steps])
         decoded.append(wav)
     if spiking:
         stage("events, operations and energy per second of audio (Lava)",

@@ -144,6 +144,25 @@ def test_read_names_what_is_wrong(tmp_path):
         Checkpoint.read(tmp_path / "cfg.pt")
 
 
+def test_a_checkpoint_with_the_joint_refiners_fields_reads_only_without_its_blocks(tmp_path):
+    # Checkpoints saved before the joint diffusion refiner was removed store its config
+    # fields; the shipped ones have no refiner blocks and load, one with blocks names why not.
+    ckpt = _tiny_codec_checkpoint(ModelKind.FREE)
+    d = ckpt.to_dict()
+    retired = {"refiner_dim": 32, "refiner_blocks": 0, "time_dim": 16, "compress": 0.5,
+               "residual_scale": 1.0}
+    d["config"]["decoder"] = {**d["config"]["decoder"], **retired}
+    torch.save(d, tmp_path / "old.pt")
+    back = Checkpoint.read(tmp_path / "old.pt")
+    assert back.decoder_config == ckpt.decoder_config and back.model_id == ckpt.model_id
+    back.build_codec()
+    d["config"]["decoder"]["refiner_blocks"] = 1
+    torch.save(d, tmp_path / "joint.pt")
+    with pytest.raises(CheckpointError, match="joint.pt: invalid decoder config "
+                                              r"\(refiner_blocks=1: .*was removed"):
+        Checkpoint.read(tmp_path / "joint.pt")
+
+
 def _as_v1(ckpt: Checkpoint, label: str | None = None) -> dict:
     """The dict an older build wrote for `ckpt` (version 1: "decoder", a label for a bare
     encoder)."""

@@ -225,8 +225,11 @@ def test_decoding_with_a_refiner(tiny_codec, tmp_path):
     assert refined.default_steps == 2 and refined.effective_steps(None) == 2
     data = compression.encode(refined, x).data
     y0, _ = compression.decode(refined, data, steps=0)
-    y_plain, _ = compression.decode(plain, data, steps=0)   # (tiny has its own refiner)
+    y_plain, _ = compression.decode(plain, data, steps=0)
     np.testing.assert_array_equal(y0, y_plain)           # 0 steps: the first stage
+    # Without a refiner every K decodes the first stage.
+    assert plain.default_steps == 0 and plain.effective_steps(2) == 0
+    np.testing.assert_array_equal(compression.decode(plain, data, steps=2)[0], y0)
     y2, _ = compression.decode(refined, data)            # the file's K = 2
     y2b, _ = compression.decode(refined, data, steps=2)
     np.testing.assert_array_equal(y2, y2b)

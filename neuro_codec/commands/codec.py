@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 # The model, the compression API and torch are imported by the handlers, which run only for
 # the command given; the flags take their defaults and choices from torch-free modules
-# (`model.kind`, `model.sampling`, `model.shipped`), so that `encode --help` starts without torch.
+# (`model.kind`, `model.shipped`), so that `encode --help` starts without torch.
 
 
 def _device(name: str) -> torch.device:
@@ -102,15 +102,13 @@ def _decode(args) -> int:
     data = read_coded_file(args.input)
     checkpoint = args.checkpoint or find_shipped(_file_model_id(data, str(args.input)))
     model = compression.load_model(checkpoint, _device(args.device), refiner=_refiner(args))
-    x, header = compression.decode(model, data, steps=args.steps, sampler=args.sampler,
-                                   seed=args.seed, source=str(args.input))
+    x, header = compression.decode(model, data, steps=args.steps, seed=args.seed,
+                                   source=str(args.input))
     with writing(args.output):
         save_audio(args.output, x, header.sample_rate_hz)
     steps = model.effective_steps(args.steps)
     how = ("the first stage alone" if steps == 0 else
-           f"the first stage + {steps} flow-matching refiner steps (Euler)"
-           if model.refiner is not None else
-           f"the first stage + {steps} refiner steps ({args.sampler})")
+           f"the first stage + {steps} flow-matching refiner steps (Euler)")
     print(f"{args.output}: {x.size / header.sample_rate_hz:.2f} s decoded with {how}")
     return 0
 
@@ -127,9 +125,8 @@ def _eval(args) -> int:
     clips = split_excerpts(args.root or None, args.clips, args.seconds, args.split, args.data)
     if not clips:
         raise CodecError(f"no clips of {args.seconds} s in split {args.split!r}")
-    rows = evaluate_clips(model, clips, steps=args.steps, sampler=args.sampler,
-                          with_visqol=not args.no_visqol, progress=True, mu=args.mu,
-                          target=_target(args))
+    rows = evaluate_clips(model, clips, steps=args.steps, with_visqol=not args.no_visqol,
+                          progress=True, mu=args.mu, target=_target(args))
     mean = summarize(rows)
     name = f"{ckpt['model']} ({ckpt['model_id']})"
     print(f"\n{name}: {len(rows)} clips of {args.seconds:g} s from {args.split}, "
@@ -230,26 +227,18 @@ def _refiner(args):
 
 
 def _decode_arguments(p) -> None:
-    from neuro_codec.model.sampling import SAMPLERS
-
     p.add_argument("input", help=".snc file, or a .rvq file of RVQ codes")
     p.add_argument("output", help="output WAV file")
     p.add_argument("--checkpoint", default=None, metavar="CKPT",
                    help="checkpoint whose model id made the file (default: the shipped "
                         "checkpoint with the model id the file names)")
     _add_refiner_options(p)
-    p.add_argument("--sampler", choices=SAMPLERS, default="dpmpp",
-                   help="sampler of a checkpoint's own diffusion refiner: dpmpp (DPM-Solver++, "
-                        "fast) or ddim (the paper's 100-step setting) (default dpmpp); the "
-                        "flow-matching refiner integrates with Euler steps")
-    p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    p.add_argument("--seed", type=int, default=0, help="the refiner's noise seed (default 0)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.set_defaults(func=_decode)
 
 
 def _eval_arguments(p) -> None:
-    from neuro_codec.model.sampling import SAMPLERS
-
     _add_model_options(p)
     p.add_argument("--split", default="test", choices=("train", "validation", "test"),
                    help="data split (default test)")
@@ -260,8 +249,6 @@ def _eval_arguments(p) -> None:
     p.add_argument("--seconds", type=positive_float, default=CLIP_SAMPLES / SAMPLE_RATE_HZ,
                    help="clip length (default 5.944 s = 2^17 samples)")
     _add_refiner_options(p)
-    p.add_argument("--sampler", choices=SAMPLERS, default="dpmpp", help="sampler of a "
-                   "checkpoint's own diffusion refiner (default dpmpp)")
     p.add_argument("--no-visqol", action="store_true", help="skip ViSQOL (faster)")
     _add_level_options(p)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")

@@ -24,8 +24,8 @@ from neuro_codec.model.presets import ModelKind
 
 
 def evaluate_clips(model: LoadedModel, clips: list[tuple[str, np.ndarray]],
-                   steps: int | None = None, sampler: str = "dpmpp", with_visqol: bool = True,
-                   seed: int = 0, progress: bool = False, mu: int | None = None,
+                   steps: int | None = None, with_visqol: bool = True, seed: int = 0,
+                   progress: bool = False, mu: int | None = None,
                    target: QualityTarget | None = None,
                    keep: Callable[[str, np.ndarray, Encoded], None] | None = None,
                    codebooks: int | None = None) -> list[dict]:
@@ -45,8 +45,7 @@ def evaluate_clips(model: LoadedModel, clips: list[tuple[str, np.ndarray]],
         coded = compression.encode(model, x, mu=mu, target=target, codebooks=codebooks)
         encode_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        x_hat, header = compression.decode(model, coded.data, steps=steps, sampler=sampler,
-                                        seed=seed)
+        x_hat, header = compression.decode(model, coded.data, steps=steps, seed=seed)
         decode_s = time.perf_counter() - t0
         if keep is not None:
             keep(name, x_hat, coded)
@@ -116,12 +115,12 @@ def table_row(kind: ModelKind | str, rows: list[dict], steps: int | None = None)
 
 
 def model_row(checkpoint: str | Path, clips: list[tuple[str, np.ndarray]],
-              steps: int | None = None,
-              sampler: str = "dpmpp", with_visqol: bool = True, progress: bool = False) -> dict:
+              steps: int | None = None, with_visqol: bool = True,
+              progress: bool = False) -> dict:
     """Evaluate a checkpoint on `clips` (GPU if present) and return its table row; `steps`
     refiner steps (None: the model's default)."""
     model = compression.load_model(checkpoint, "cuda" if torch.cuda.is_available() else "cpu")
     steps = model.effective_steps(steps)
-    rows = evaluate_clips(model, clips, steps=steps, sampler=sampler, with_visqol=with_visqol,
+    rows = evaluate_clips(model, clips, steps=steps, with_visqol=with_visqol,
                           progress=progress)
     return table_row(model.kind, rows, steps)

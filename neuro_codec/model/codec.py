@@ -1,8 +1,9 @@
 """The whole codec as one module: spiking encoder → events z → frame-rate decoder → waveform.
 
 `Codec.forward` is the training step's computation (so DDP can wrap it): it encodes the clip,
-runs the first stage, and returns its reconstruction loss terms, the refiner's v-diffusion
-loss and z. `encode` and `decode` are the inference paths of the CLI and the evaluation.
+runs the first stage, and returns its reconstruction loss terms and z. `encode` and `decode`
+are the inference paths of the CLI and the evaluation; `decode` may refine the first stage's
+waveform with a flow-matching postfilter (`model.refiner`), trained apart on frozen codecs.
 `RVQCodec` is the RVQ baseline behind the same interface, plus its codes; `build_codec` picks
 the class of a model kind.
 """
@@ -12,22 +13,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from neuro_codec.model.decoder import (
-    DecoderConfig,
-    FirstStage,
-    Refiner,
-    compress,
-    decompress,
-    istft,
-    stft,
-)
-from neuro_codec.model.diffusion import VDiffusion, sample
+from neuro_codec.model.decoder import DecoderConfig, FirstStage, istft
 from neuro_codec.model.encoder import EncoderConfig, SpikingEncoder
 from neuro_codec.model.losses import LossConfig, reconstruction_loss
 from neuro_codec.model.presets import ModelKind
 from neuro_codec.model.refiner import BandSplitRefiner, refine_audio
 from neuro_codec.model.rvq import RVQConfig, RVQEncoder
-from neuro_codec.model.sampling import DEFAULT_STEPS
 
 
 def _check_configs(encoder_config: EncoderConfig, decoder_config: DecoderConfig) -> None:
@@ -58,8 +49,6 @@ class Codec(nn.Module):
         _check_configs(encoder_config, decoder_config)
         self.encoder = SpikingEncoder(encoder_config) if encoder is None else encoder
         self.first_stage = FirstStage(decoder_config)
-        self.refiner = Refiner(decoder_config) if decoder_config.refiner_blocks else None
-        self.diffusion = VDiffusion()
         self.loss_config = loss_config or LossConfig()
         # Quantisation-aware training: encode with Loihi's fixed-point arithmetic (bit-exact
         # with Lava's fixed_pt models, straight-through gradients); see fixed_point.py.
@@ -88,37 +77,24 @@ class Codec(nn.Module):
             return fixed_point_forward(self.encoder, audio, mu=mu).to(audio.dtype)
         return self.encoder(audio, mu=mu)
 
-    def forward(self, audio: torch.Tensor, generator: torch.Generator | None = None,
-                mu: torch.Tensor | None = None) -> tuple[dict, torch.Tensor]:
+    def forward(self, audio: torch.Tensor, mu: torch.Tensor | None = None
+                ) -> tuple[dict, torch.Tensor]:
         """Training computation.
 
         Args:
             audio: [B, L] clean waveforms, L a multiple of the hop.
             mu: [B] μ-SPARSE levels (mu-sparse models only).
         Returns:
-            (terms, z [B, N, T]); terms holds the first stage's "mel", "stft", "wave" and
-            weighted "recon" losses, the refiner's "diffusion" v-MSE (0 without a refiner),
-            the RVQ's "commit" loss (0 for spiking models) and their sum "loss". For the RVQ
-            baseline z is the quantised latent.
+            (terms, z [B, N, T]); terms holds the first stage's "mel", "stft", "wave",
+            "silence" and weighted "recon" losses, the RVQ's "commit" loss (0 for spiking
+            models) and their sum "loss". For the RVQ baseline z is the quantised latent.
         """
         z, commit = self._latent(audio, mu)
-        features, spec = self.first_stage(z, mu)
-        x_hat = istft(spec, self.cfg, audio.shape[-1])
+        x_hat = istft(self.first_stage(z, mu), self.cfg, audio.shape[-1])
         terms = reconstruction_loss(x_hat, audio, self.loss_config)
         terms["recon"] = terms.pop("loss")
-        diffusion = audio.new_zeros(())
-        if self.refiner is not None:
-            # The refiner learns the first stage's residual; its gradient stays out of the
-            # first stage, whose own objective is the reconstruction loss.
-            cfg = self.cfg
-            first = compress(spec.detach(), cfg.compress)
-            x0 = (compress(stft(audio, cfg), cfg.compress) - first) / cfg.residual_scale
-            feats = features.detach()
-            diffusion = self.diffusion.loss(
-                lambda r_t, t: self.refiner(r_t, t, feats, first), x0, generator)
-        terms["diffusion"] = diffusion
         terms["commit"] = commit
-        terms["loss"] = terms["recon"] + diffusion + commit
+        terms["loss"] = terms["recon"] + commit
         return terms, z
 
     @torch.no_grad()
@@ -127,11 +103,7 @@ class Codec(nn.Module):
         """The first stage's waveform [B, L] for `audio` [B, L], from the codec's own events
         (or the RVQ's quantised latent): what a postfilter refiner learns to refine."""
         z, _ = self._latent(audio, mu)
-        return istft(self.first_stage(z.float(), mu)[1], self.cfg, audio.shape[-1])
-
-    def effective_steps(self, steps: int) -> int:
-        """The refiner steps `decode(…, steps)` runs: 0 for a model without a refiner."""
-        return steps if self.refiner is not None else 0
+        return istft(self.first_stage(z.float(), mu), self.cfg, audio.shape[-1])
 
     @torch.no_grad()
     def encode(self, audio: torch.Tensor, mu: int | None = None) -> torch.Tensor:
@@ -140,34 +112,24 @@ class Codec(nn.Module):
         return self.encoder(audio, mu=mu)
 
     @torch.no_grad()
-    def decode(self, z: torch.Tensor, n_samples: int, steps: int = DEFAULT_STEPS,
-               sampler: str = "dpmpp", generator: torch.Generator | None = None,
-               progress: bool = False, mu: torch.Tensor | int | None = None,
+    def decode(self, z: torch.Tensor, n_samples: int, steps: int = 0,
+               generator: torch.Generator | None = None, mu: torch.Tensor | int | None = None,
                refiner: BandSplitRefiner | None = None) -> torch.Tensor:
         """z [B, N, T] → waveforms [B, n_samples] (float32, on z's device).
 
         Args:
-            steps: refiner sampling steps; 0 returns the first stage alone.
+            steps: the refiner's Euler steps; 0 returns the first stage alone, as does a
+                decode without `refiner`.
             mu: μ-SPARSE levels: an int, [B], or [B, T] (one per frame).
             refiner: a flow-matching postfilter (`model.refiner`) that refines the first
-                stage's waveform in `steps` Euler steps (`sampler` is then unused); without
-                it, the codec's own diffusion refiner, if it has one.
+                stage's waveform, its noise drawn from `generator`.
         """
         if mu is not None and not torch.is_tensor(mu):
             mu = torch.full((z.shape[0],), int(mu), dtype=torch.long)
         if steps < 0:
             raise ValueError(f"steps must be ≥ 0, got {steps}")
         z = z.float()
-        n_frames = z.shape[-1]
-        features, spec = self.first_stage(z, mu)
-        if refiner is None and self.effective_steps(steps):
-            cfg = self.cfg
-            first = compress(spec, cfg.compress)
-            r = sample(lambda r_t, t: self.refiner(r_t, t, features, first), tuple(first.shape),
-                       steps=steps, sampler=sampler, generator=generator, device=z.device,
-                       progress=progress)
-            spec = decompress(first + r * cfg.residual_scale, cfg.compress)
-        x = istft(spec, self.cfg, n_frames * self.hop)
+        x = istft(self.first_stage(z, mu), self.cfg, z.shape[-1] * self.hop)
         if refiner is not None:
             x = refine_audio(refiner, x, steps, generator)
         return x[:, :n_samples].clamp(-1.0, 1.0)

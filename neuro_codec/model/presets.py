@@ -22,29 +22,24 @@ class Preset:
 
 
 # The recipe (docs/model.md): a wide first layer initialised as a Gabor bank with constant-Q
-# (banded) support, a recurrent second layer, the frame-rate decoder; 2^14-sample clips.
-# `small` trains the first stage alone: at equal CPU time the diffusion refiner cost 30 % of
-# the steps and made every metric worse (benchmarks/ablation.py); `tiny` keeps one refiner
-# block so that the tests exercise it, `large` (GPU) keeps it to be measured there.
+# (banded) support, a recurrent second layer, the frame-rate first stage; 2^14-sample clips.
 PRESETS: dict[str, Preset] = {
     "tiny": Preset(
         encoder=EncoderConfig(hidden_sizes=(32,), recurrent=(False,), input_init="gabor",
                               input_support="banded"),
-        decoder=DecoderConfig(dim=32, hidden=64, blocks=1, n_fft=256, stft_hop=128,
-                              refiner_dim=32, refiner_blocks=1, time_dim=16),
+        decoder=DecoderConfig(dim=32, hidden=64, blocks=1, n_fft=256, stft_hop=128),
         clip_samples=2**13, batch_size=4,
     ),
     "small": Preset(
         encoder=EncoderConfig(hidden_sizes=(256, 256), recurrent=(False, True),
                               input_init="gabor", input_support="banded"),
-        decoder=DecoderConfig(refiner_blocks=0),
+        decoder=DecoderConfig(),
         clip_samples=2**14, batch_size=8,
     ),
     "large": Preset(
         encoder=EncoderConfig(hidden_sizes=(512, 512), recurrent=(False, True),
                               input_init="gabor", input_support="banded"),
-        decoder=DecoderConfig(dim=512, hidden=1536, blocks=8, refiner_dim=384,
-                              refiner_blocks=4, time_dim=128),
+        decoder=DecoderConfig(dim=512, hidden=1536, blocks=8),
         clip_samples=2**16, batch_size=32,
     ),
 }

@@ -18,7 +18,7 @@ class Stream(IntEnum):
     are the offsets checkpoints have been trained with, so they never change."""
 
     BATCH = 0    # which clips (a generator of its own) and their offsets (torch's global one)
-    STEP = 1     # the diffusion times, noise and dropout of the forward pass (global)
+    STEP = 1     # the forward pass's draws: RVQ's quantiser dropout (torch's global one)
     LEVELS = 2   # μ-SPARSE's level per clip (a generator of its own)
 
 

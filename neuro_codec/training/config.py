@@ -89,8 +89,7 @@ class TrainConfig:
         (), "((field, value), …) replacing the preset's EncoderConfig fields (the ablation "
             "rows of benchmarks/ablation.py).")
     decoder_overrides: tuple[tuple[str, Any], ...] = _field(
-        (), "((field, value), …) replacing the preset's DecoderConfig fields (the ablation "
-            "rows of benchmarks/ablation.py).")
+        (), "((field, value), …) replacing the preset's DecoderConfig fields.")
     loss_overrides: tuple[tuple[str, Any], ...] = _field(
         (), "((field, value), …) replacing LossConfig's weights and floor.")
     rvq_overrides: tuple[tuple[str, Any], ...] = _field(

@@ -1,5 +1,6 @@
 """A run's logs: `log.csv` (a row every `log_every` steps), `val.csv` (a row per checkpoint),
-reading them back (a resumed run's clock), and `curves.png`, plotted from both."""
+reading them back (a resumed run's clock), bringing an older release's logs to this release's
+columns (`upgrade_log`, on resume), and `curves.png`, plotted from both."""
 
 from __future__ import annotations
 
@@ -18,12 +19,16 @@ from neuro_codec.model.codec import Codec, RVQCodec
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-LOG_FIELDS = ("step", "loss", "recon", "mel", "stft", "wave", "silence", "diffusion", "commit",
-              "penalty", "beta", "lr", "event_rate", "kbps", "fixed_point", "seconds")
-VAL_FIELDS = ("step", "val_loss", "val_recon", "val_diffusion", "val_event_rate",
-              "val_mel_distance", "val_si_snr_db", "val_visqol", "seconds")
+LOG_FIELDS = ("step", "loss", "recon", "mel", "stft", "wave", "silence", "commit", "penalty",
+              "beta", "lr", "event_rate", "kbps", "fixed_point", "seconds")
+VAL_FIELDS = ("step", "val_loss", "val_recon", "val_event_rate", "val_mel_distance",
+              "val_si_snr_db", "val_visqol", "seconds")
 # the model's terms
-LOSS_TERMS = ("recon", "mel", "stft", "wave", "silence", "diffusion", "commit")
+LOSS_TERMS = ("recon", "mel", "stft", "wave", "silence", "commit")
+# Columns of older releases that this one no longer writes: the joint diffusion refiner's
+# loss (removed; always 0 in the runs that can still be resumed, whose decoder had no such
+# refiner). `upgrade_log` drops them, so that those runs' logs can be continued.
+RETIRED_COLUMNS = ("diffusion", "val_diffusion")
 
 
 def start_log(path: str | os.PathLike, columns: tuple[str, ...]) -> None:
@@ -38,13 +43,21 @@ def append_row(path: str | os.PathLike, columns: tuple[str, ...], row: dict) -> 
 
 
 def upgrade_log(path: str | os.PathLike, columns: tuple[str, ...]) -> None:
-    """Rewrite a log written with fewer columns (an older release's) with `columns`, the
-    missing values empty, so that a resumed run appends rows its header describes."""
+    """Rewrite a log an older release wrote with `columns`: the missing values empty, the
+    `RETIRED_COLUMNS` dropped, so that a resumed run appends rows its header describes. A
+    missing log (a run continued from its `log.csv` alone) is started.
+
+    Raises:
+        ValueError: the log has another column this release does not write.
+    """
+    if not Path(path).exists():
+        start_log(path, columns)
+        return
     with open(path, newline="") as f:
         header = next(csv.reader(f), None)
     if header is None or tuple(header) == columns:
         return
-    unknown = set(header) - set(columns)
+    unknown = set(header) - set(columns) - set(RETIRED_COLUMNS)
     if unknown:
         raise ValueError(f"{path} has columns this release does not write: {sorted(unknown)}")
     rows = read_log(path)
@@ -107,7 +120,6 @@ def plot_log(rows: Sequence[dict], val: Sequence[dict] = ()) -> Figure | None:
     step = [int(r["step"]) for r in rows]
     fig, axes = plt.subplots(1, 5 if val else 3, figsize=(21 if val else 13, 3.6))
     for key, ax_i, label in (("loss", 0, "total"), ("recon", 0, "reconstruction"),
-                             ("diffusion", 0, "refiner (v-MSE)"),
                              ("silence", 0, "silence term"),
                              ("event_rate", 1, "event rate"), ("kbps", 2, "payload kbps")):
         if rows[0].get(key, "") == "":   # a column older logs lack

@@ -3,7 +3,7 @@
 
 A step reads top to bottom: draw a batch (a pure function of seed, step and rank; `batches.py`),
 encode to events, the first stage's reconstruction loss (multi-scale mel + complex STFT +
-waveform) plus the refiner's v-diffusion loss, plus β(step)·storage penalty for SPARSE, or, for
+waveform, with an optional silence term), plus β(step)·storage penalty for SPARSE, or, for
 μ-SPARSE, a level μ drawn per clip and β(step)·the event-rate hinge of that level (for RVQ, the
 quantiser's commitment loss, and with quantiser dropout a number of codebooks K drawn per
 batch); AdamW with gradient clipping, its rate a function of the step (`schedule.py`). The last
@@ -93,6 +93,7 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, resume: bool = False, da
         start_log(val_path, VAL_FIELDS)
     elif rank == 0:
         upgrade_log(log_path, LOG_FIELDS)
+        upgrade_log(val_path, VAL_FIELDS)
     val_clips = make_validation(cfg) if rank == 0 and not given else None
     val_mu = cfg.validation_mu if cfg.kind is ModelKind.MU_SPARSE else None
     row: dict = {}
@@ -102,9 +103,9 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, resume: bool = False, da
                or rank != 0, desc=f"train {cfg.model}/{cfg.preset}")
     for step in bar:
         audio = draw_batch(dataset, cfg.effective_batch_size, cfg.seed, step, rank).to(device)
-        # Diffusion times, noise and dropout (RVQ's quantiser dropout too: its K is the first
-        # draw of the forward pass) are a pure function of (seed, step, rank) too, so a resumed
-        # run repeats exactly what the uninterrupted one would have done.
+        # The forward pass's draws (RVQ's quantiser dropout: its K) are a pure function of
+        # (seed, step, rank) too, so a resumed run repeats exactly what the uninterrupted one
+        # would have done.
         torch.manual_seed(derive_seed(cfg.seed, Stream.STEP, step, rank))
         model.loihi_fixed = cfg.fixed_point_at(step)
         mu = draw_levels(cfg, len(audio), step, rank)
