@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 CHECKPOINTS = ROOT / "neuro_codec" / "checkpoints"
 
 from benchmarks.checkpoints import shipped_flags  # noqa: E402
+from neuro_codec.model.shipped import SHIPPED_PRESET  # noqa: E402
 
 
 def stage(title: str, cmd: list[str]) -> None:
@@ -112,7 +113,8 @@ def main(argv=None) -> int:
     steps = [] if args.steps is None else ["--steps", str(args.steps)]
 
     stage("render the built-in dataset", nc + ["data", "render"])
-    ckpts = sorted(CHECKPOINTS.glob("*.pt"))
+    # The models, not the refiner that ships beside them (refiner.pt, another file format).
+    ckpts = sorted(CHECKPOINTS.glob(f"*-{SHIPPED_PRESET}.pt"))
     if not ckpts:
         print("no shipped checkpoint under neuro_codec/checkpoints: model stages skipped")
 
