@@ -45,7 +45,6 @@ def main() -> int:
         ("torch", "torch", None),
         ("torchaudio", "torchaudio", _torchaudio_extension),
         ("snntorch", "snntorch", None),
-        ("diffusers", "diffusers", None),
         ("torchmetrics", "torchmetrics", None),
         ("soundfile", "soundfile", None),
     ]
