@@ -1,5 +1,6 @@
-"""Tiny seeded encoders and inputs shared by the conversion, Lava and fixed-point tests, and
-the marker of tests that render with fluidsynth."""
+"""Tiny seeded encoders and inputs shared by the conversion, Lava and fixed-point tests, tiny
+refiner files for the benchmarks' refined rows, and the marker of tests that render with
+fluidsynth."""
 
 from __future__ import annotations
 
@@ -21,6 +22,24 @@ def tiny_encoder(cfg: EncoderConfig, seed: int = 0, bias_std: float = 0.3) -> Sp
         for fc in enc.fc:
             fc.bias.normal_(0.0, bias_std)
     return enc.eval()
+
+
+def identity_and_random_refiners(folder) -> tuple:
+    """(identity.pt, random.pt) in `folder`: a tiny untrained end-point refiner, which is the
+    identity (its rows must score as the first stage's), and the same with random output
+    weights (its rows must not)."""
+    from pathlib import Path
+
+    from neuro_codec.model.refiner import BandSplitRefiner, RefinerConfig, RefinerFile
+
+    folder = Path(folder)
+    cfg = RefinerConfig(n_fft=256, stft_hop=128, channels=8, blocks=1, time_dim=8)
+    net = BandSplitRefiner(cfg)
+    RefinerFile(cfg, net.state_dict()).save(folder / "identity.pt")
+    for lin in net.band_out:
+        torch.nn.init.normal_(lin.weight, 0, 0.5)
+    RefinerFile(cfg, net.state_dict()).save(folder / "random.pt")
+    return folder / "identity.pt", folder / "random.pt"
 
 
 def noise(n_samples: int, seed: int, std: float = 0.3) -> np.ndarray:

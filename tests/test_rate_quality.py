@@ -65,17 +65,10 @@ def test_rvq_rows_at_each_k_bill_k_codebooks(tmp_path, capsys):
 def test_refined_rows_decode_with_the_refiner_beside_the_first_stage(tmp_path):
     """An untrained end-point refiner is the identity, so its rows score as the first stage;
     one with random output weights does not."""
-    import torch
-
-    from neuro_codec.model.refiner import BandSplitRefiner, RefinerConfig, RefinerFile
+    from factories import identity_and_random_refiners
 
     _one_piece(tmp_path / "data")
-    cfg = RefinerConfig(n_fft=256, stft_hop=128, channels=8, blocks=1, time_dim=8)
-    net = BandSplitRefiner(cfg)
-    RefinerFile(cfg, net.state_dict()).save(tmp_path / "identity.pt")
-    for lin in net.band_out:
-        torch.nn.init.normal_(lin.weight, 0, 0.5)
-    RefinerFile(cfg, net.state_dict()).save(tmp_path / "random.pt")
+    identity_and_random_refiners(tmp_path)
     common = ["--root", str(tmp_path / "data"), "--clips", "1", "--seconds", "0.5",
               "--free", str(shipped_path("free")), "--sparse", "none", "--mu-sparse", "none",
               "--rvq", "none", "--opus", "none", "--no-visqol", "--no-clips"]

@@ -562,16 +562,9 @@ def test_generalization_scores_refined_rows_beside_the_first_stage(tiny_run, tin
     """`--refiner FILE --refiner-steps 1 2`: a refined row per K beside each spiking model's
     first-stage row, on every piano set; an untrained end-point refiner is the identity, so
     its rows score as the first stage's (a random one's do not)."""
-    import torch
+    from factories import identity_and_random_refiners
 
-    from neuro_codec.model.refiner import BandSplitRefiner, RefinerConfig, RefinerFile
-
-    cfg = RefinerConfig(n_fft=256, stft_hop=128, channels=8, blocks=1, time_dim=8)
-    net = BandSplitRefiner(cfg)
-    RefinerFile(cfg, net.state_dict()).save(tmp_path / "identity.pt")
-    for lin in net.band_out:
-        torch.nn.init.normal_(lin.weight, 0, 0.5)
-    RefinerFile(cfg, net.state_dict()).save(tmp_path / "random.pt")
+    identity_and_random_refiners(tmp_path)
     mel = {}
     for name in ("identity", "random"):
         out = tmp_path / name
