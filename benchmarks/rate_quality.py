@@ -21,7 +21,8 @@ whole-file kbps (mean ± sd over clips), SI-SNR, mel distance, ViSQOL (means ± 
 
 Writes `--out`/rate_quality.csv (per clip), rate_quality.md (the table), fig4ab.png (bitrate
 against SI-SNR and ViSQOL per clip, the paper's Figure 4A/B, with a line through the means of
-μ-SPARSE's levels and one through RVQ's K) and fig4c.png (events of one clip
+μ-SPARSE's levels and one through RVQ's K; the table ends with each μ-SPARSE level against
+the RVQ curve read at its rate) and fig4c.png (events of one clip
 at several μ, Figure 4C), and keeps what was scored for `neuro-codec report --from`: each
 clip's reference and every codec's decoded audio (16-bit FLAC) and every spiking model's `.snc`
 under clips/, indexed by clips.json (`neuro_codec.evaluation.decoded_clips`; `--no-clips`: not).
@@ -114,6 +115,47 @@ def markdown(table: list[dict]) -> str:
             + ("–" if np.isnan(r["mu"]) else f"{r['mu']:.1f}") + " | "
             + ("–" if np.isnan(r["encode_x_realtime"]) else f"{r['encode_x_realtime']:.0f}")
             + " |")
+    return "\n".join(lines) + "\n"
+
+
+def against_curve(table: list[dict], points: str, curve: str,
+                  keys: Sequence[str] = ("si_snr_db", "mel_distance", "visqol")) -> list[dict]:
+    """Each row of `table` whose codec starts with `points` against the curve through the rows
+    starting with `curve` (their means, linear in payload kbps), read at the row's own rate:
+    {codec, payload_kbps, then per key: the row's mean, the curve's, and the difference}; the
+    curve's values are NaN outside its range of rates (no extrapolation). How μ-SPARSE's
+    levels compare with one RVQ model's K at the same rate."""
+    line = sorted((r["payload_kbps"], r) for r in table if r["codec"].startswith(curve))
+    rates = np.array([kbps for kbps, _ in line])
+    out = []
+    for r in table:
+        if not r["codec"].startswith(points) or not line:
+            continue
+        row = {"codec": r["codec"], "payload_kbps": r["payload_kbps"]}
+        inside = rates[0] <= r["payload_kbps"] <= rates[-1]
+        for k in keys:
+            at = (float(np.interp(r["payload_kbps"], rates, [c[k] for _, c in line]))
+                  if inside else float("nan"))
+            row.update({k: r[k], f"{k}_curve": at, f"{k}_delta": r[k] - at})
+        out.append(row)
+    return out
+
+
+def curve_markdown(rows: list[dict], curve_name: str) -> str:
+    """`against_curve`'s rows as a table: each metric's value, the curve's at the same rate,
+    and whether the row is at least level with it (ViSQOL and SI-SNR ≥, mel distance ≤)."""
+    def cell(r, k, digits, higher_is_better):
+        if np.isnan(r[f"{k}_curve"]):
+            return f"{r[k]:.{digits}f} (outside)"
+        level = r[k] >= r[f"{k}_curve"] if higher_is_better else r[k] <= r[f"{k}_curve"]
+        return (f"{r[k]:.{digits}f} vs {r[f'{k}_curve']:.{digits}f} "
+                f"({'level' if level else 'below'})")
+
+    lines = [f"| codec | payload kbps | SI-SNR dB vs {curve_name} | mel distance vs "
+             f"{curve_name} | ViSQOL vs {curve_name} |", "|---|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['codec']} | {r['payload_kbps']:.3f} | {cell(r, 'si_snr_db', 2, True)} "
+                     f"| {cell(r, 'mel_distance', 4, False)} | {cell(r, 'visqol', 2, True)} |")
     return "\n".join(lines) + "\n"
 
 
@@ -283,6 +325,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             w.writerows({"codec": codec, **r} for r in rows)
     table = [summary(codec, rows) for codec, rows in per_codec.items()]
     text = markdown(table)
+    mu_vs_rvq = against_curve(table, CURVES[0][0], CURVES[1][0])
+    if mu_vs_rvq:
+        text += ("\nμ-SPARSE's levels against the RVQ curve at the same payload rate (its K "
+                 "interpolated linearly in kbps):\n\n" + curve_markdown(mu_vs_rvq, "RVQ"))
     with atomic_path(out / "rate_quality.md") as tmp:
         Path(tmp).write_text(text)
     plot_rate_quality(per_codec, out / "fig4ab.png")

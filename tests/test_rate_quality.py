@@ -84,3 +84,33 @@ def test_refined_rows_decode_with_the_refiner_beside_the_first_stage(tmp_path):
     first, *refined = mel["identity"]
     assert refined == pytest.approx([first, first], rel=1e-3)
     assert all(abs(m - first) > 1e-3 * first for m in mel["random"][1:])
+
+
+def test_mu_sparse_levels_are_read_against_the_rvq_curve_at_their_own_rate():
+    """Linear interpolation in kbps between the RVQ rows that bracket a level's rate, NaN
+    outside the curve's rates, and 'level'/'below' by each metric's direction."""
+    from benchmarks.rate_quality import against_curve, curve_markdown
+
+    def row(codec, kbps, snr, mel, vq):
+        return {"codec": codec, "payload_kbps": kbps, "si_snr_db": snr, "mel_distance": mel,
+                "visqol": vq}
+
+    table = [row("RVQ K=2", 0.8, 0.0, 0.006, 3.0), row("RVQ K=1", 0.4, -2.0, 0.008, 2.6),
+             row("μ-SPARSE μ=6", 0.5, -1.0, 0.0070, 2.8),   # curve at 0.5: −1.5, 0.0075, 2.7
+             row("μ-SPARSE μ=21", 0.3, 1.0, 0.001, 4.0),    # below the curve's rates
+             row("FREE", 0.6, 9.0, 0.001, 4.5)]
+    rows = against_curve(table, "μ-SPARSE μ=", "RVQ K=")
+    assert [r["codec"] for r in rows] == ["μ-SPARSE μ=6", "μ-SPARSE μ=21"]
+    first = rows[0]
+    assert first["si_snr_db_curve"] == pytest.approx(-1.5)
+    assert first["mel_distance_curve"] == pytest.approx(0.0075)
+    assert first["visqol_curve"] == pytest.approx(2.7)
+    assert first["visqol_delta"] == pytest.approx(0.1)
+    assert all(np.isnan(rows[1][f"{k}_curve"]) for k in ("si_snr_db", "mel_distance", "visqol"))
+    text = curve_markdown(rows, "RVQ")
+    assert "| μ-SPARSE μ=6 | 0.500 | -1.00 vs -1.50 (level) | 0.0070 vs 0.0075 (level) | " \
+           "2.80 vs 2.70 (level) |" in text
+    assert "4.00 (outside)" in text
+    worse = against_curve([*table[:2], row("μ-SPARSE μ=9", 0.6, -2.0, 0.009, 2.0)],
+                          "μ-SPARSE μ=", "RVQ K=")
+    assert curve_markdown(worse, "RVQ").count("(below)") == 3
