@@ -162,23 +162,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     models = [(LABELS[kind] + (f" μ={args.mu}" if kind is ModelKind.MU_SPARSE else ""), path)
               for kind, path in chosen_checkpoints(args).items()] + extra
     args.opus = chosen_bitrates(args)
+    given = [f"Opus {kbps:g} kbps" for kbps in args.opus] + [label for label, _ in models]
+    if len(set(given)) < len(given):   # one row per codec name: a second would replace the first
+        p.error(f"codec names {given} repeat: give --model another label")
     refiner = args.refiner if args.refiner_steps else None
-    loaded = {}
     try:
-        loaded = {label: load_model(path, refiner=refiner) for label, path in models}
+        loaded = [(label, load_model(path, refiner=refiner)) for label, path in models]
     except CodecError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    rows = [(label, model, 0) for label, model in loaded.items()]
-    for label, model in loaded.items():
+    rows = [(label, model, 0) for label, model in loaded]
+    for label, model in loaded:
         if model.kind is not ModelKind.RVQ and model.refiner is not None:
             rows += [(refined_label(label, k), model, k) for k in args.refiner_steps]
         elif model.kind is not ModelKind.RVQ and refiner is not None:
             print(f"{label}: no refiner was trained on {model.model_id}; no refined row",
                   file=sys.stderr)
     labels = [f"Opus {kbps:g} kbps" for kbps in args.opus] + [label for label, _, _ in rows]
-    if not args.no_clips and (len(set(map(slug, labels))) < len(labels)
-                              or "reference" in map(slug, labels)):
+    if len(set(labels)) < len(labels) or not args.no_clips and (
+            len(set(map(slug, labels))) < len(labels) or "reference" in map(slug, labels)):
         p.error(f"codec names {labels} clash in the kept clips' file names: give --model "
                 f"other labels")
     command = shlex.join(["python", "-m", "benchmarks.generalization",

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import re
 import shlex
 import sys
 from collections.abc import Sequence
@@ -125,26 +126,37 @@ def against_curve(table: list[dict], points: str, curve: str,
     {codec, payload_kbps, then per key: the row's mean, the curve's, and the difference}; the
     curve's values are NaN outside its range of rates (no extrapolation). How μ-SPARSE's
     levels compare with one RVQ model's K at the same rate."""
-    line = sorted((r["payload_kbps"], r) for r in table if r["codec"].startswith(curve))
-    rates = np.array([kbps for kbps, _ in line])
+    line = sorted((r for r in table if on_curve(r["codec"], curve)),
+                  key=lambda r: r["payload_kbps"])
+    # np.interp needs rising rates: rows at one rate are averaged into one point
+    rates = np.unique([r["payload_kbps"] for r in line])
     out = []
     for r in table:
-        if not r["codec"].startswith(points) or not line:
+        if not on_curve(r["codec"], points) or not line:
             continue
         row = {"codec": r["codec"], "payload_kbps": r["payload_kbps"]}
         inside = rates[0] <= r["payload_kbps"] <= rates[-1]
         for k in keys:
-            at = (float(np.interp(r["payload_kbps"], rates, [c[k] for _, c in line]))
-                  if inside else float("nan"))
+            values = [np.mean([c[k] for c in line if c["payload_kbps"] == rate])
+                      for rate in rates]
+            at = float(np.interp(r["payload_kbps"], rates, values)) if inside else float("nan")
             row.update({k: r[k], f"{k}_curve": at, f"{k}_delta": r[k] - at})
         out.append(row)
     return out
+
+
+def on_curve(codec: str, prefix: str) -> bool:
+    """Whether a row label is a point of the curve `prefix` ("μ-SPARSE μ=" + a level, "RVQ K="
+    + a number of codebooks), and not a row derived from one ("μ-SPARSE μ=18 + refiner K=1")."""
+    return re.fullmatch(re.escape(prefix) + r"\d+", codec) is not None
 
 
 def curve_markdown(rows: list[dict], curve_name: str) -> str:
     """`against_curve`'s rows as a table: each metric's value, the curve's at the same rate,
     and whether the row is at least level with it (ViSQOL and SI-SNR ≥, mel distance ≤)."""
     def cell(r, k, digits, higher_is_better):
+        if np.isnan(r[k]):
+            return "–"
         if np.isnan(r[f"{k}_curve"]):
             return f"{r[k]:.{digits}f} (outside)"
         level = r[k] >= r[f"{k}_curve"] if higher_is_better else r[k] <= r[f"{k}_curve"]
@@ -163,7 +175,7 @@ def plot_rate_quality(per_codec: dict[str, list[dict]], path: Path) -> None:
     plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.6))
     keys = ("si_snr_db", "visqol", "mel_distance")
-    curves = {prefix: [name for name in per_codec if name.startswith(prefix)]
+    curves = {prefix: [name for name in per_codec if on_curve(name, prefix)]
               for prefix, *_ in CURVES}
     for i, (name, rows) in enumerate(per_codec.items()):
         style = dict(marker="os^vDP*X"[i % 8], s=30, alpha=0.8)

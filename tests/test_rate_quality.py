@@ -98,6 +98,7 @@ def test_mu_sparse_levels_are_read_against_the_rvq_curve_at_their_own_rate():
     table = [row("RVQ K=2", 0.8, 0.0, 0.006, 3.0), row("RVQ K=1", 0.4, -2.0, 0.008, 2.6),
              row("μ-SPARSE μ=6", 0.5, -1.0, 0.0070, 2.8),   # curve at 0.5: −1.5, 0.0075, 2.7
              row("μ-SPARSE μ=21", 0.3, 1.0, 0.001, 4.0),    # below the curve's rates
+             row("μ-SPARSE μ=6 + refiner K=1", 0.5, 9.0, 0.001, 4.5),   # not a level
              row("FREE", 0.6, 9.0, 0.001, 4.5)]
     rows = against_curve(table, "μ-SPARSE μ=", "RVQ K=")
     assert [r["codec"] for r in rows] == ["μ-SPARSE μ=6", "μ-SPARSE μ=21"]
@@ -114,3 +115,8 @@ def test_mu_sparse_levels_are_read_against_the_rvq_curve_at_their_own_rate():
     worse = against_curve([*table[:2], row("μ-SPARSE μ=9", 0.6, -2.0, 0.009, 2.0)],
                           "μ-SPARSE μ=", "RVQ K=")
     assert curve_markdown(worse, "RVQ").count("(below)") == 3
+    # Two curve rows at one rate are one point (their mean); a NaN metric prints as "–".
+    twice = [*table[:2], row("RVQ K=3", 0.8, 2.0, 0.004, float("nan")), table[2]]
+    (mid,) = against_curve(twice, "μ-SPARSE μ=", "RVQ K=")
+    assert mid["si_snr_db_curve"] == pytest.approx(-1.25)   # −2 + (1 − (−2))·(0.1/0.4)
+    assert "| – |" in curve_markdown([{**mid, "visqol": float("nan")}], "RVQ")

@@ -120,7 +120,9 @@ def test_resume_continues_the_learning_rate_schedule(tmp_path):
 def test_resume_weights_continues_the_schedule_with_a_ramp(tmp_path):
     """A run continued from its released weights (no optimiser state) starts at the saved step,
     sets the schedule's rate times a ramp over the rewarm steps, and a later --resume of it
-    keeps that ramp exactly."""
+    keeps that ramp exactly. The copied log's rows past the saved step (the original run went
+    on after it) are dropped, so every step is logged once; without a log, the clock
+    continues from the checkpoint's."""
     import dataclasses
     import shutil
 
@@ -130,9 +132,7 @@ def test_resume_weights_continues_the_schedule_with_a_ramp(tmp_path):
     released = dataclasses.replace(Checkpoint.read(tmp_path / "a" / "last.pt"), optimizer=None)
     released.save(tmp_path / "w.pt")     # what scripts/release_checkpoint.py writes
     assert released.optimizer is None and released.step == 3
-    with pytest.raises(CheckpointError, match="no optimiser state"):
-        shutil.copy(tmp_path / "w.pt", tmp_path / "a" / "last.pt")
-        train(cfg, tmp_path / "a", resume=True, dataset=data)
+    train(cfg, tmp_path / "a", resume=True, dataset=data, stop_at_step=5)   # logs steps 4, 5
     (tmp_path / "b").mkdir()
     shutil.copy(tmp_path / "a" / "log.csv", tmp_path / "b" / "log.csv")
     train(cfg, tmp_path / "b", dataset=data, resume_weights=tmp_path / "w.pt", rewarm_steps=4,
@@ -148,6 +148,24 @@ def test_resume_weights_continues_the_schedule_with_a_ramp(tmp_path):
         [cfg.lr_at(s) * f for s, f in zip(range(3, 8), ramp)], rel=1e-12)
     assert [float(r["lr"]) for r in rows[:3]] == pytest.approx(
         [cfg.lr_at(s) for s in range(3)], rel=1e-12)
+    # No log kept: the clock starts at the checkpoint's seconds.
+    saved = float(released.extra["last_log"]["seconds"])
+    first = train(cfg, tmp_path / "c", dataset=data, resume_weights=tmp_path / "w.pt",
+                  stop_at_step=4)
+    assert first["step"] == 4 and first["seconds"] >= saved > 0
+    # A weights file is not a checkpoint to --resume.
+    (tmp_path / "d").mkdir()
+    shutil.copy(tmp_path / "w.pt", tmp_path / "d" / "last.pt")
+    with pytest.raises(CheckpointError, match="no optimiser state"):
+        train(cfg, tmp_path / "d", resume=True, dataset=data)
+
+
+def test_resume_and_resume_weights_exclude_each_other(capsys):
+    from neuro_codec.commands.train import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--resume", "--resume-weights", "w.pt"])
+    assert "not allowed with argument" in capsys.readouterr().err
 
 
 def test_stop_at_step_keeps_the_schedule_of_the_whole_run(tmp_path):

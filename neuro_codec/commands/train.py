@@ -88,8 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "0 for torch's choice (default 0)")
     r.add_argument("--out", default="", metavar="DIR", help="output folder: last.pt, log.csv, "
                    "val.csv, curves.png (default runs/<model>-<config>)")
-    r.add_argument("--resume", action="store_true", help="continue from DIR/last.pt")
-    r.add_argument("--resume-weights", default="", metavar="FILE", help="continue this run "
+    which = r.add_mutually_exclusive_group()
+    which.add_argument("--resume", action="store_true", help="continue from DIR/last.pt")
+    which.add_argument("--resume-weights", default="", metavar="FILE", help="continue this run "
                    "(the same flags) from FILE, a checkpoint of it without optimiser state "
                    "(scripts/release_checkpoint.py of its last.pt): its weights and step, the "
                    "schedules at that step, fresh AdamW moments under a ramp of --rewarm-steps; "

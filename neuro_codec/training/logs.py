@@ -42,10 +42,13 @@ def append_row(path: str | os.PathLike, columns: tuple[str, ...], row: dict) -> 
         csv.writer(f).writerow([row[k] for k in columns])
 
 
-def upgrade_log(path: str | os.PathLike, columns: tuple[str, ...]) -> None:
-    """Rewrite a log an older release wrote with `columns`: the missing values empty, the
-    `RETIRED_COLUMNS` dropped, so that a resumed run appends rows its header describes. A
-    missing log (a run continued from its `log.csv` alone) is started.
+def upgrade_log(path: str | os.PathLike, columns: tuple[str, ...],
+                keep_up_to: int | None = None) -> None:
+    """Bring a log to this release's `columns` before a resumed run appends to it: the missing
+    values empty, the `RETIRED_COLUMNS` dropped, and with `keep_up_to` the rows past that step
+    dropped (a run killed after its last checkpoint logged steps that the resumed run will
+    log again; their seconds would also count the lost time). A missing log (a run continued
+    from its weights alone) is started.
 
     Raises:
         ValueError: the log has another column this release does not write.
@@ -55,17 +58,21 @@ def upgrade_log(path: str | os.PathLike, columns: tuple[str, ...]) -> None:
         return
     with open(path, newline="") as f:
         header = next(csv.reader(f), None)
-    if header is None or tuple(header) == columns:
+    if header is None:
+        start_log(path, columns)
         return
     unknown = set(header) - set(columns) - set(RETIRED_COLUMNS)
     if unknown:
         raise ValueError(f"{path} has columns this release does not write: {sorted(unknown)}")
     rows = read_log(path)
+    kept = [r for r in rows if keep_up_to is None or int(r["step"]) <= keep_up_to]
+    if tuple(header) == columns and len(kept) == len(rows):
+        return
     tmp = Path(f"{path}.tmp")
     with open(tmp, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(columns)
-        w.writerows([[r.get(k, "") for k in columns] for r in rows])
+        w.writerows([[r.get(k, "") for k in columns] for r in kept])
     os.replace(tmp, path)
 
 

@@ -77,27 +77,28 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, resume: bool = False, da
     model, opt = _model_and_optimizer(cfg, device)
     last = out / "last.pt"
     rewarm: tuple[int, int] | None = None     # (first step, steps) of a ramp after new moments
+    start, saved_seconds = 0, 0.0
     if resume and last.exists():
-        start, rewarm = _resume(cfg, model, opt, last)
+        start, rewarm, saved_seconds = _resume(cfg, model, opt, last, "--resume")
     elif resume_weights:
-        start, _ = _resume(cfg, model, None, Path(resume_weights))
+        start, _, saved_seconds = _resume(cfg, model, None, Path(resume_weights),
+                                          "--resume-weights")
         rewarm = (start, rewarm_steps) if rewarm_steps else None
-    else:
-        start = 0
     given = dataset is not None
     dataset = dataset if given else make_dataset(cfg, progress=rank == 0)
     net = DistributedDataParallel(model) if world > 1 else model
     log_path, val_path = out / "log.csv", out / "val.csv"
-    if rank == 0 and (start == 0 or not log_path.exists()):
+    if rank == 0 and start == 0:
         start_log(log_path, LOG_FIELDS)
         start_log(val_path, VAL_FIELDS)
-    elif rank == 0:
-        upgrade_log(log_path, LOG_FIELDS)
-        upgrade_log(val_path, VAL_FIELDS)
+    elif rank == 0:   # the logs continue at the checkpoint's step (started if missing)
+        upgrade_log(log_path, LOG_FIELDS, keep_up_to=start)
+        upgrade_log(val_path, VAL_FIELDS, keep_up_to=start)
     val_clips = make_validation(cfg) if rank == 0 and not given else None
     val_mu = cfg.validation_mu if cfg.kind is ModelKind.MU_SPARSE else None
     row: dict = {}
-    t0 = time.time() - logged_seconds(log_path) if start else time.time()
+    # The clock continues from the log, or from the checkpoint where the log was not kept.
+    t0 = time.time() - ((logged_seconds(log_path) or saved_seconds) if start else 0.0)
     model.train()
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, disable=not progress
                or rank != 0, desc=f"train {cfg.model}/{cfg.preset}")
@@ -168,19 +169,19 @@ def _model_and_optimizer(cfg: TrainConfig, device: torch.device):
     return model, opt
 
 
-def _resume(cfg: TrainConfig, model: Codec, opt: torch.optim.Optimizer | None,
-            last: Path) -> tuple[int, tuple[int, int] | None]:
+def _resume(cfg: TrainConfig, model: Codec, opt: torch.optim.Optimizer | None, last: Path,
+            flag: str) -> tuple[int, tuple[int, int] | None, float]:
     """Load `last`'s weights (and, given `opt`, its optimiser state) into `model`; returns its
-    step and the rate ramp it was trained under (None: none).
+    step, the rate ramp it was trained under (None: none) and its training seconds.
 
     Raises:
         CheckpointError: `last` was trained with another configuration (but `steps`), or
-            holds no optimiser state where `opt` needs one.
+            holds no optimiser state where `opt` needs one; the message names `flag`.
     """
     ckpt = Checkpoint.read(last)
     if TrainConfig.from_dict(dict(ckpt.train_config, steps=cfg.steps)) != cfg:
         raise CheckpointError(f"{last} was trained with another configuration; "
-                              f"use another --out or drop --resume")
+                              f"give the flags it was trained with, or drop {flag}")
     if opt is not None and ckpt.optimizer is None:
         raise CheckpointError(f"{last} holds no optimiser state (a released checkpoint); "
                               f"continue it with --resume-weights")
@@ -188,7 +189,8 @@ def _resume(cfg: TrainConfig, model: Codec, opt: torch.optim.Optimizer | None,
     if opt is not None:
         opt.load_state_dict(ckpt.optimizer)
     rewarm = ckpt.extra.get("rewarm")
-    return ckpt.step, (int(rewarm[0]), int(rewarm[1])) if rewarm else None
+    seconds = float((ckpt.extra.get("last_log") or {}).get("seconds", 0.0))
+    return ckpt.step, (int(rewarm[0]), int(rewarm[1])) if rewarm else None, seconds
 
 
 def _ramp(step: int, rewarm: tuple[int, int] | None) -> float:

@@ -207,7 +207,8 @@ def train_refiner(cfg: RefinerTrainConfig, out_dir: str | os.PathLike, resume: b
         start_log(log_path, REFINER_LOG_FIELDS)
         start_log(val_path, REFINER_VAL_FIELDS)
     elif rank == 0:
-        upgrade_log(log_path, REFINER_LOG_FIELDS)
+        upgrade_log(log_path, REFINER_LOG_FIELDS, keep_up_to=start)
+        upgrade_log(val_path, REFINER_VAL_FIELDS, keep_up_to=start)
     t0 = time.time() - logged_seconds(log_path) if start else time.time()
     row: dict = {}
     net.train()
