@@ -311,3 +311,31 @@ def test_lava_counts_equal_snntorch_counts_full_size():
     assert lava.graded_inputs == torch_counts.graded_inputs == 2 * 22_050
     for a, b in zip(lava.layers, torch_counts.layers, strict=True):
         assert a == LayerCounts(**{**b.__dict__, "name": a.name})
+
+
+def test_the_encoders_spiking_synops_are_the_counts_without_the_graded_input():
+    """`SpikingEncoder.spiking_synops` (what the operations budget prices in training) is
+    exactly the synops `hardware.counts` finds on the same spikes, less the graded input's, for
+    a recurrent encoder with some zero weights (a fan-out is the non-zero weights)."""
+    from factories import noise, tiny_encoder
+
+    from hardware.counts import encoder_rasters
+
+    cfg = EncoderConfig(frame_samples=32, hidden_sizes=(12, 10), n_units=6,
+                        recurrent=(False, True))
+    enc = tiny_encoder(cfg, seed=3).double()
+    with torch.no_grad():
+        enc.fc[1].weight[:, :4] = 0.0        # four lif0 neurons reach nothing
+        enc.rec["1"].weight[:, 2:5] = 0.0    # three lif1 neurons reach no lif1 neuron
+    x = noise(32 * 40, seed=5)
+    _, trace = enc(torch.from_numpy(x)[None], return_trace=True)
+    rasters, _ = encoder_rasters(enc, x, Arithmetic.FLOAT)
+    assert all(np.array_equal(t[0].detach().numpy(), r) for t, r in zip(trace.layers, rasters))
+    _, counts = count_encoder_run(enc, x, Arithmetic.FLOAT)
+    graded = sum(layer.graded_synops for layer in counts.layers)
+    ops = enc.spiking_synops(trace)
+    assert ops.shape == (1,) and counts.synops - graded > 0
+    assert int(ops.item()) == counts.synops - graded
+    # Differentiable through the spikes: a gradient reaches the first layer's weights.
+    ops.sum().backward()
+    assert enc.fc[0].weight.grad.abs().sum() > 0

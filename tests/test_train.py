@@ -553,3 +553,25 @@ def test_resume_drops_the_joint_refiners_retired_columns(tmp_path):
         f.write("step,bogus\n1,2\n")
     with pytest.raises(ValueError, match=r"columns this release does not write: \['bogus'\]"):
         upgrade_log(log, ("step",))
+
+
+def test_the_operations_budget_adds_its_hinge_to_the_loss(tmp_path):
+    """With a budget far below what the encoder spends, each logged loss is the reconstruction
+    plus β × (ops/budget − 1), with β from `ops_schedule` (0 before its first point); the
+    logged synops are the encoder's (`spiking_synops`) per second of audio; no budget, no
+    term. The RVQ baseline has no spiking encoder to budget."""
+    data = SyntheticTones(n_clips=4, clip_samples=2**13)
+    cfg = _tiny_cfg(steps=4, ops_budget_mops=1e-4, ops_schedule=((0.5, 2.0),))
+    train(cfg, tmp_path / "ops", dataset=data)
+    train(_tiny_cfg(steps=4), tmp_path / "plain", dataset=data)
+    rows = {d: list(csv.DictReader(open(tmp_path / d / "log.csv"))) for d in ("ops", "plain")}
+    for r in rows["plain"]:
+        assert float(r["ops_penalty"]) == 0.0 and float(r["synops_mops"]) > 0
+    for beta, r in zip((0.0, 0.0, 2.0, 2.0), rows["ops"]):   # β = 2 from step 3 (of 4)
+        hinge = float(r["synops_mops"]) / 1e-4 - 1.0          # logged whatever β, as SPARSE's
+        assert hinge > 0 and float(r["ops_penalty"]) == pytest.approx(hinge, rel=1e-5)
+        assert float(r["loss"]) == pytest.approx(float(r["recon"]) + beta * hinge, rel=1e-5)
+    # The same steps until β turns on.
+    assert rows["ops"][0]["loss"] == rows["plain"][0]["loss"]
+    with pytest.raises(ValueError, match="ops_budget_mops"):
+        TrainConfig(model="rvq", preset="tiny", data="synthetic", ops_budget_mops=1.0)

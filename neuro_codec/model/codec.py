@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from neuro_codec.data.audio import SAMPLE_RATE_HZ
 from neuro_codec.model.decoder import DecoderConfig, FirstStage, istft
 from neuro_codec.model.encoder import EncoderConfig, SpikingEncoder
 from neuro_codec.model.losses import LossConfig, reconstruction_loss
@@ -66,16 +67,25 @@ class Codec(nn.Module):
     def mu_levels(self) -> int:
         return self.cfg.mu_levels
 
-    def _latent(self, audio: torch.Tensor, mu=None) -> tuple[torch.Tensor, torch.Tensor]:
-        """(z [B, N, T], the quantiser's commitment loss: 0 for spiking models)."""
-        return self._events(audio, mu), audio.new_zeros(())
-
-    def _events(self, audio: torch.Tensor, mu=None) -> torch.Tensor:
+    def _latent(self, audio: torch.Tensor, mu=None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(z [B, N, T], the quantiser's commitment loss: 0 for spiking models, the encoder's
+        spiking synaptic operations per clip [B] (`SpikingEncoder.spiking_synops`), or None
+        where there are none to count: the RVQ baseline, and a fixed-point batch of mixed
+        μ-SPARSE levels, which runs level by level without a trace)."""
+        mixed = torch.is_tensor(mu) and mu.dim() == 1
         if self.loihi_fixed:
             from neuro_codec.model.fixed_point import fixed_point_forward
 
-            return fixed_point_forward(self.encoder, audio, mu=mu).to(audio.dtype)
-        return self.encoder(audio, mu=mu)
+            if mixed:
+                return (fixed_point_forward(self.encoder, audio, mu=mu).to(audio.dtype),
+                        audio.new_zeros(()), None)
+            z, trace = fixed_point_forward(self.encoder, audio, return_trace=True, mu=mu)
+            trace.layers = [layer.to(audio.dtype) for layer in trace.layers]
+        else:
+            z, trace = self.encoder(audio, return_trace=True, mu=mu)
+        return (z.to(audio.dtype), audio.new_zeros(()),
+                self.encoder.spiking_synops(trace).to(audio.dtype))
 
     def forward(self, audio: torch.Tensor, mu: torch.Tensor | None = None
                 ) -> tuple[dict, torch.Tensor]:
@@ -89,12 +99,16 @@ class Codec(nn.Module):
             "silence" and weighted "recon" losses, the RVQ's "commit" loss (0 for spiking
             models) and their sum "loss". For the RVQ baseline z is the quantised latent.
         """
-        z, commit = self._latent(audio, mu)
+        z, commit, synops = self._latent(audio, mu)
         x_hat = istft(self.first_stage(z, mu), self.cfg, audio.shape[-1])
         terms = reconstruction_loss(x_hat, audio, self.loss_config)
         terms["recon"] = terms.pop("loss")
         terms["commit"] = commit
         terms["loss"] = terms["recon"] + commit
+        # Not a loss term: the training loop prices it (an energy budget), and logs it.
+        seconds = audio.shape[-1] / SAMPLE_RATE_HZ
+        terms["synops_mops"] = (synops.mean() / seconds / 1e6 if synops is not None
+                                else audio.new_full((), float("nan")))
         return terms, z
 
     @torch.no_grad()
@@ -102,7 +116,7 @@ class Codec(nn.Module):
                           ) -> torch.Tensor:
         """The first stage's waveform [B, L] for `audio` [B, L], from the codec's own events
         (or the RVQ's quantised latent): what a postfilter refiner learns to refine."""
-        z, _ = self._latent(audio, mu)
+        z, _, _ = self._latent(audio, mu)
         return istft(self.first_stage(z.float(), mu), self.cfg, audio.shape[-1])
 
     @torch.no_grad()
@@ -149,9 +163,10 @@ class RVQCodec(Codec):
                          encoder=RVQEncoder(encoder_config, rvq_config))
         self.rvq_config = rvq_config
 
-    def _latent(self, audio: torch.Tensor, mu=None) -> tuple[torch.Tensor, torch.Tensor]:
+    def _latent(self, audio: torch.Tensor, mu=None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         z, _, commit = self.encoder(audio)
-        return z, commit
+        return z, commit, None
 
     @torch.no_grad()
     def encode(self, audio: torch.Tensor, mu: int | None = None) -> torch.Tensor:

@@ -453,6 +453,26 @@ class SpikingEncoder(nn.Module):
         z = trace.z
         return (z, trace) if return_trace else z
 
+    def spiking_synops(self, trace: EncoderTrace) -> torch.Tensor:
+        """Per clip [B], the synaptic operations of the projections that carry spikes:
+        Σ_p Σ_j e_p[j]·fan_out_p[j], over the next layer's feed-forward weights and a layer's
+        recurrence, e_p[j] the spikes of presynaptic neuron j over the clip and fan_out_p[j]
+        the non-zero weights in its column: `hardware.counts`' synops without the graded
+        input's, which a bank fixes (samples per frame × window) whatever the spikes.
+
+        Differentiable through the spikes (their surrogate): these are the operations, and so
+        the part of the Loihi energy, that training can lower (`--ops-budget-mops`). z has no
+        projection on the encoder side: its events leave the chip.
+        """
+        total = trace.layers[0].new_zeros(trace.layers[0].shape[0])
+        for i, spikes in enumerate(trace.layers):                    # [B, h_i, T]
+            counts = spikes.sum(-1)                                  # [B, h_i]
+            outgoing = [self.fc[i + 1].weight] if i + 1 < len(self.fc) else []
+            outgoing += [self.rec[str(i)].weight] if str(i) in self.rec else []
+            for weight in outgoing:                                  # [h_out, h_i]
+                total = total + counts @ (weight != 0).sum(0).to(counts.dtype)
+        return total
+
     @torch.no_grad()
     def run_float64(self, x: np.ndarray, mu: int | None = None) -> list[np.ndarray]:
         """Inference fast path: the same equations as `forward`, in float64 NumPy, one clip.

@@ -17,7 +17,8 @@ from neuro_codec.model.rvq import RVQConfig
 from neuro_codec.training.schedule import LR_SCHEDULES, learning_rate
 
 DATA_SOURCES: tuple[str, ...] = ("builtin", "maestro", "synthetic")
-SCHEDULE_FIELDS = ("sparsity_schedule", "mu_schedule")   # ((fraction of steps, β), …)
+# ((fraction of steps, β), …)
+SCHEDULE_FIELDS = ("sparsity_schedule", "mu_schedule", "ops_schedule")
 OVERRIDE_FIELDS = ("encoder_overrides", "decoder_overrides", "loss_overrides", "rvq_overrides")
 
 
@@ -66,6 +67,14 @@ class TrainConfig:
         ((0.0, 3.0), (0.2, 10.0)),
         "β of μ-SPARSE's rate hinge, as `sparsity_schedule` (the hinge's gradient per unit of "
         "rate is β; SPARSE's storage cost has ~7 bits per event).")
+    ops_budget_mops: float = _field(
+        0.0, "the encoder's budget of spiking synaptic operations, in millions per second of "
+             "audio (SpikingEncoder.spiking_synops; on Loihi they cost ~24 pJ each): above it "
+             "the loss adds β·(ops/budget − 1) (0: off).")
+    ops_schedule: tuple[tuple[float, float], ...] = _field(
+        ((0.2, 1.0),),
+        "β of the operations budget's hinge, as `sparsity_schedule` (0 before its first "
+        "point: the encoder learns to code first).")
     val_mu: int = _field(-1, "the level μ-SPARSE is validated at (−1: mu_levels // 2).")
     log_every: int = _field(10, "steps between rows of log.csv.")
     ckpt_every: int = _field(200, "steps between checkpoints (each scores the validation clips).")
@@ -133,6 +142,11 @@ class TrainConfig:
             raise ValueError("freeze_encoder keeps a trained encoder: it needs init_from")
         if self.kind is ModelKind.MU_SPARSE and not 0 <= self.validation_mu < self.mu_levels:
             raise ValueError(f"val_mu must be in [0, {self.mu_levels - 1}], got {self.val_mu}")
+        if self.ops_budget_mops < 0:
+            raise ValueError(f"ops_budget_mops must be ≥ 0, got {self.ops_budget_mops}")
+        if self.ops_budget_mops and self.kind is ModelKind.RVQ:
+            raise ValueError("the RVQ baseline has no spiking encoder: ops_budget_mops does "
+                             "not apply")
         if self.rvq_overrides and self.kind is not ModelKind.RVQ:
             raise ValueError(f"rvq_overrides apply to the RVQ baseline only, not {self.model}")
         # an unknown field or value fails here

@@ -20,9 +20,10 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 LOG_FIELDS = ("step", "loss", "recon", "mel", "stft", "wave", "silence", "commit", "penalty",
-              "beta", "lr", "event_rate", "kbps", "fixed_point", "seconds")
-VAL_FIELDS = ("step", "val_loss", "val_recon", "val_event_rate", "val_mel_distance",
-              "val_si_snr_db", "val_visqol", "seconds")
+              "beta", "synops_mops", "ops_penalty", "lr", "event_rate", "kbps", "fixed_point",
+              "seconds")
+VAL_FIELDS = ("step", "val_loss", "val_recon", "val_event_rate", "val_synops_mops",
+              "val_mel_distance", "val_si_snr_db", "val_visqol", "seconds")
 # the model's terms
 LOSS_TERMS = ("recon", "mel", "stft", "wave", "silence", "commit")
 # Columns of older releases that this one no longer writes: the joint diffusion refiner's
@@ -99,9 +100,10 @@ def best_exact_bits(z: torch.Tensor) -> torch.Tensor:
 
 def train_row(step: int, loss: torch.Tensor, terms: dict[str, torch.Tensor],
               penalty: torch.Tensor, beta: float, lr: float, z: torch.Tensor, model: Codec,
-              seconds: float) -> dict:
+              seconds: float, ops_penalty: torch.Tensor | None = None) -> dict:
     """A row of `log.csv` (`LOG_FIELDS`) for the batch that gave `z` ([B, N, T] events, or
-    RVQ codes): the loss and its terms, the step's learning rate `lr`, the event rate and the
+    RVQ codes): the loss and its terms, the encoder's spiking synaptic operations (M/s of
+    audio) and their budget's hinge, the step's learning rate `lr`, the event rate and the
     payload in kbit/s."""
     samples = z.shape[-1] * model.hop
     if isinstance(model, RVQCodec):  # fixed: Q codes of log2(size) bits per frame
@@ -111,7 +113,11 @@ def train_row(step: int, loss: torch.Tensor, terms: dict[str, torch.Tensor],
         bits = float(best_exact_bits(z.detach()).mean())
         rate = z.mean().item()
     return {"step": step, "loss": loss.item(), **{k: terms[k].item() for k in LOSS_TERMS},
-            "penalty": penalty.item(), "beta": beta, "lr": lr, "event_rate": rate,
+            "penalty": penalty.item(), "beta": beta,
+            "synops_mops": terms["synops_mops"].item() if "synops_mops" in terms
+            else float("nan"),
+            "ops_penalty": 0.0 if ops_penalty is None else ops_penalty.item(),
+            "lr": lr, "event_rate": rate,
             "kbps": bits_per_second(bits, samples) / 1e3, "fixed_point": int(model.loihi_fixed),
             "seconds": round(seconds, 2)}
 
@@ -135,7 +141,11 @@ def plot_log(rows: Sequence[dict], val: Sequence[dict] = ()) -> Figure | None:
     axes[0].set_yscale("log")
     axes[0].set_title("training loss")
     axes[0].legend()
-    axes[1].set_title("event rate (z)")
+    axes[1].set_title("event rate (z); grey, right: spiking synops M/s")
+    ops = [(s, float(r["synops_mops"])) for s, r in zip(step, rows)
+           if r.get("synops_mops", "") not in ("", "nan")]   # older logs and RVQ have none
+    if ops:
+        axes[1].twinx().plot(*zip(*ops), color="0.5", lw=0.6)
     axes[2].set_title("bitrate, cheapest exact format")
     if val:
         vstep = [int(r["step"]) for r in val]

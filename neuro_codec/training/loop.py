@@ -42,7 +42,12 @@ from neuro_codec.training.logs import (
     train_row,
     upgrade_log,
 )
-from neuro_codec.training.penalties import rate_penalty, sparsity_weight, storage_penalty
+from neuro_codec.training.penalties import (
+    ops_penalty,
+    rate_penalty,
+    sparsity_weight,
+    storage_penalty,
+)
 from neuro_codec.training.validation import make_validation, validate
 
 
@@ -112,7 +117,8 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, resume: bool = False, da
         mu = draw_levels(cfg, len(audio), step, rank)
         terms, z = net(audio, mu=mu)
         beta, penalty = _sparsity(cfg, step, z, mu)
-        loss = terms["loss"] + beta * penalty
+        ops_beta, ops = _ops(cfg, step, terms["synops_mops"])
+        loss = terms["loss"] + beta * penalty + ops_beta * ops
         opt.zero_grad(set_to_none=True)
         loss.backward()
         lr = cfg.lr_at(step) * _ramp(step, rewarm)
@@ -126,7 +132,8 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, resume: bool = False, da
         done = step + 1
         stop = _stop_now(done, time.time() - t0, max_seconds, stop_at_step, world, device)
         if rank == 0 and (done % cfg.log_every == 0 or done == cfg.steps or stop):
-            row = train_row(done, loss, terms, penalty, beta, lr, z, model, time.time() - t0)
+            row = train_row(done, loss, terms, penalty, beta, lr, z, model, time.time() - t0,
+                            ops_penalty=ops)
             append_row(log_path, LOG_FIELDS, row)
             bar.set_postfix(loss=f"{row['loss']:.4f}", rate=f"{row['event_rate']:.3f}",
                             kbps=f"{row['kbps']:.2f}")
@@ -225,6 +232,16 @@ def _sparsity(cfg: TrainConfig, step: int, z: torch.Tensor,
     if cfg.kind is ModelKind.MU_SPARSE:
         return sparsity_weight(step, cfg.steps, cfg.mu_schedule), rate_penalty(z, mu)
     return 0.0, torch.zeros((), device=z.device)
+
+
+def _ops(cfg: TrainConfig, step: int, synops_mops: torch.Tensor) -> tuple[float, torch.Tensor]:
+    """β(step) and the operations budget's hinge (`penalties.ops_penalty`); none without a
+    budget, or for a batch whose operations were not counted (NaN: a fixed-point batch of
+    mixed μ-SPARSE levels)."""
+    if not cfg.ops_budget_mops or not bool(torch.isfinite(synops_mops)):
+        return 0.0, synops_mops.new_zeros(())
+    return (sparsity_weight(step, cfg.steps, cfg.ops_schedule),
+            ops_penalty(synops_mops, cfg.ops_budget_mops))
 
 
 def _stop_now(done: int, seconds: float, max_seconds: float | None,

@@ -1,4 +1,5 @@
-"""The sparsity penalties: SPARSE's storage cost, μ-SPARSE's event-rate hinge, and β schedules.
+"""The sparsity penalties: SPARSE's storage cost, μ-SPARSE's event-rate hinge, the encoder's
+operations budget, and β schedules.
 
 Penalty (docs/paper.md §4, the authors' "brute" loss, B0 = 80 bits/frame):
 
@@ -42,6 +43,16 @@ def rate_penalty(z: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
     rate = z.mean(dim=(1, 2))
     allowed = mu_target_rate(mu).to(device=z.device, dtype=z.dtype)
     return torch.clamp(rate - allowed, min=0.0).mean()
+
+
+def ops_penalty(synops_mops: torch.Tensor, budget_mops: float) -> torch.Tensor:
+    """max(0, ops/budget − 1): the encoder's spiking synaptic operations per second of audio
+    (`Codec.forward`'s "synops_mops", a batch mean) in excess of a budget, as a fraction of it.
+
+    A hinge, as μ-SPARSE's: below the budget the encoder is free to spend what coding needs.
+    Relative, so that one β means the same at any budget.
+    """
+    return torch.clamp(synops_mops / budget_mops - 1.0, min=0.0)
 
 
 def sparsity_weight(step: int, total_steps: int,

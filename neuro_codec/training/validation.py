@@ -48,4 +48,5 @@ def validate(model: Codec, clips: torch.Tensor, fixed_point: bool,
     mel, snr, vq = (sum(col) / len(col) for col in zip(*scores))
     return {"val_loss": float(terms["loss"]), "val_recon": float(terms["recon"]),
             "val_event_rate": float("nan") if isinstance(model, RVQCodec) else float(z.mean()),
+            "val_synops_mops": float(terms["synops_mops"]),
             "val_mel_distance": mel, "val_si_snr_db": snr, "val_visqol": vq}
