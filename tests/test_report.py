@@ -584,3 +584,16 @@ def test_generalization_scores_refined_rows_beside_the_first_stage(tiny_run, tin
         for k in (1, 2):
             assert mel["identity"][(f"FREE + refiner K={k}", v)] == pytest.approx(first, rel=1e-3)
             assert abs(mel["random"][(f"FREE + refiner K={k}", v)] - first) > 1e-3 * first
+
+
+def test_generalization_refuses_a_codec_name_twice(tmp_path, capsys):
+    """`--model FREE=…` beside the shipped FREE would replace its rows: refused before any
+    model is loaded or clip rendered, with or without kept clips."""
+    for keep in ([], ["--no-clips"]):
+        with pytest.raises(SystemExit) as e:
+            generalization.main(["--model", f"FREE={tmp_path / 'other.pt'}", "--sparse", "none",
+                                 "--mu-sparse", "none", "--rvq", "none", "--opus", "none",
+                                 "--out", str(tmp_path / "out"), *keep])
+        assert e.value.code == 2
+        assert "repeat" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "generalization.csv").exists()
