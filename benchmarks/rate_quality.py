@@ -130,6 +130,8 @@ def against_curve(table: list[dict], points: str, curve: str,
                   key=lambda r: r["payload_kbps"])
     # np.interp needs rising rates: rows at one rate are averaged into one point
     rates = np.unique([r["payload_kbps"] for r in line])
+    curve_values = {k: [np.mean([c[k] for c in line if c["payload_kbps"] == rate])
+                        for rate in rates] for k in keys}
     out = []
     for r in table:
         if not on_curve(r["codec"], points) or not line:
@@ -137,9 +139,8 @@ def against_curve(table: list[dict], points: str, curve: str,
         row = {"codec": r["codec"], "payload_kbps": r["payload_kbps"]}
         inside = rates[0] <= r["payload_kbps"] <= rates[-1]
         for k in keys:
-            values = [np.mean([c[k] for c in line if c["payload_kbps"] == rate])
-                      for rate in rates]
-            at = float(np.interp(r["payload_kbps"], rates, values)) if inside else float("nan")
+            at = (float(np.interp(r["payload_kbps"], rates, curve_values[k])) if inside
+                  else float("nan"))
             row.update({k: r[k], f"{k}_curve": at, f"{k}_delta": r[k] - at})
         out.append(row)
     return out
