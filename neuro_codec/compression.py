@@ -29,7 +29,7 @@ from neuro_codec.errors import CheckpointError, CodecError
 from neuro_codec.model.arithmetic import Arithmetic, encode_events
 from neuro_codec.model.codec import Codec
 from neuro_codec.model.presets import ModelKind
-from neuro_codec.model.refiner import BandSplitRefiner
+from neuro_codec.model.refiner import RefinerNetwork
 
 DEFAULT_SEGMENT_SAMPLES = CLIP_SAMPLES   # quality control's segment: 5.94 s, the evaluation's clip
 
@@ -43,7 +43,7 @@ class LoadedModel:
     model_id: str
     kind: ModelKind
     arithmetic: Arithmetic  # how its events are computed (the checkpoint's, or an override)
-    refiner: BandSplitRefiner | None = None
+    refiner: RefinerNetwork | None = None
 
     @property
     def default_steps(self) -> int:
@@ -91,7 +91,7 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu",
                        _refiner_for(codec, ckpt.model_id, refiner, device))
 
 
-def _refiner_for(codec: Codec, model_id: str, refiner, device) -> BandSplitRefiner | None:
+def _refiner_for(codec: Codec, model_id: str, refiner, device) -> RefinerNetwork | None:
     from neuro_codec.model.refiner import RefinerFile
     from neuro_codec.model.shipped import shipped_refiner_path
 

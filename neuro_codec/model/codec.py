@@ -18,7 +18,7 @@ from neuro_codec.model.decoder import DecoderConfig, FirstStage, istft
 from neuro_codec.model.encoder import EncoderConfig, SpikingEncoder
 from neuro_codec.model.losses import LossConfig, reconstruction_loss
 from neuro_codec.model.presets import ModelKind
-from neuro_codec.model.refiner import BandSplitRefiner, refine_audio
+from neuro_codec.model.refiner import RefinerNetwork, refine_audio
 from neuro_codec.model.rvq import RVQConfig, RVQEncoder
 
 
@@ -128,7 +128,7 @@ class Codec(nn.Module):
     @torch.no_grad()
     def decode(self, z: torch.Tensor, n_samples: int, steps: int = 0,
                generator: torch.Generator | None = None, mu: torch.Tensor | int | None = None,
-               refiner: BandSplitRefiner | None = None) -> torch.Tensor:
+               refiner: RefinerNetwork | None = None) -> torch.Tensor:
         """z [B, N, T] → waveforms [B, n_samples] (float32, on z's device).
 
         Args:

@@ -28,6 +28,13 @@ map of its own to C features, a stack of 2-D ConvNeXt blocks works on the (band 
 with the flow time as FiLM, and a linear map per band returns the velocity of its bins. Bands
 keep the grid small (48 × 86 positions per second of audio), which is what lets it decode many
 times faster than real time on two CPU cores.
+
+A second network (`network="unet"`, `UNetRefiner`) sees every bin: a small 2-D U-Net over
+(bin × frame), as FlowDec's and StoRM's score networks are, halving both axes at each level.
+Where the band-split network mixes a band's bins through one linear map, the U-Net's 3 × 3
+kernels see a partial's neighbourhood at the STFT's own resolution, at about four times the
+operations. Both read and return the same tensors, so training, sampling and the file are
+the same for either (`build_network`).
 """
 
 from __future__ import annotations
@@ -51,6 +58,7 @@ BAND_LAYOUT = ((0, 4), (64, 8), (192, 16), (384, 32))
 LAYOUT_N_FFT = 1024
 DOMAINS = ("complex", "magnitude")
 PREDICTIONS = ("endpoint", "velocity")
+NETWORKS = ("band-split", "unet")
 
 
 @dataclass(frozen=True)
@@ -73,9 +81,13 @@ class RefinerConfig:
         time_dim: width of the flow-time embedding.
         prediction: what the network's output is. "endpoint": a correction Δ of the first
             stage, x̂₁ = ĉ + Δ, from which the velocity is (x̂₁ − x_t)/(1 − t); "velocity": v
-            itself (the first design). Why the end point (`BandSplitRefiner.endpoint`).
+            itself (the first design). Why the end point (`RefinerNetwork.endpoint`).
         default_steps: K of `neuro-codec decode` when none is asked for (chosen from
             benchmarks/refiner.py and stored in the file).
+        network: "band-split" (`BandSplitRefiner`; `channels`, `blocks`, the kernels and
+            `dilations` shape it) or "unet" (`UNetRefiner`; `unet_channels` shapes it).
+        unet_channels: the U-Net's channels per level, full resolution first; each further
+            level halves the bins and the frames.
     """
 
     n_fft: int = 1024
@@ -93,9 +105,16 @@ class RefinerConfig:
     time_dim: int = 64
     prediction: str = "endpoint"
     default_steps: int = 2
+    network: str = "band-split"
+    unet_channels: tuple[int, ...] = (16, 32, 64, 96)
 
     def __post_init__(self):
         object.__setattr__(self, "dilations", tuple(int(d) for d in self.dilations))
+        object.__setattr__(self, "unet_channels", tuple(int(c) for c in self.unet_channels))
+        if self.network not in NETWORKS:
+            raise ValueError(f"network must be one of {NETWORKS}, got {self.network!r}")
+        if not self.unet_channels or min(self.unet_channels) < 1:
+            raise ValueError(f"unet_channels must be ≥ 1, got {self.unet_channels}")
         if self.domain not in DOMAINS:
             raise ValueError(f"domain must be one of {DOMAINS}, got {self.domain!r}")
         if self.prediction not in PREDICTIONS:
@@ -200,42 +219,20 @@ class _Block2d(nn.Module):
         return x + (self.gamma * h).permute(0, 3, 1, 2)
 
 
-class BandSplitRefiner(nn.Module):
-    """The network: (x_t [B, d, F, M], t [B], ĉ [B, d, F, M]) → its raw output [B, d, F, M],
-    read as a correction of ĉ or as a velocity (`RefinerConfig.prediction`); `endpoint` and
-    `velocity` give either quantity whatever the reading."""
+class RefinerNetwork(nn.Module):
+    """What every refiner network is: (x_t [B, d, F, M], t [B], ĉ [B, d, F, M]) → its raw
+    output [B, d, F, M], read as a correction of ĉ or as a velocity
+    (`RefinerConfig.prediction`); `endpoint` and `velocity` give either quantity whatever the
+    reading. Its output layer starts at zero."""
 
     def __init__(self, cfg: RefinerConfig):
         super().__init__()
         self.cfg = cfg
-        self.band_edges = cfg.bands()
-        c, d = cfg.channels, cfg.domain_channels
-        self.band_in = nn.ModuleList(nn.Linear(2 * d * w, c) for _, w in self.band_edges)
-        self.band_out = nn.ModuleList(nn.Linear(c, d * w) for _, w in self.band_edges)
-        for lin in self.band_out:   # starts as v = 0: the sample stays at the prior's mean
-            nn.init.zeros_(lin.weight)
-            nn.init.zeros_(lin.bias)
-        self.band_pos = nn.Parameter(torch.zeros(1, c, len(self.band_edges), 1))
         td = cfg.time_dim
         self.time_mlp = nn.Sequential(nn.Linear(td, 4 * td), nn.SiLU(), nn.Linear(4 * td, td))
-        self.blocks = nn.ModuleList(_Block2d(cfg, cfg.dilations[i % len(cfg.dilations)])
-                                    for i in range(cfg.blocks))
-        self.norm = nn.LayerNorm(c)
 
-    def forward(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        inp = torch.cat([x_t, cond], dim=1)                              # [B, 2d, F, M]
-        b, ch, _, m = inp.shape
-        d = ch // 2
-        h = torch.stack([lin(inp[:, :, s:s + w].permute(0, 3, 1, 2).reshape(b, m, ch * w))
-                         for lin, (s, w) in zip(self.band_in, self.band_edges)], dim=1)
-        h = h.permute(0, 3, 1, 2) + self.band_pos                         # [B, C, K, M]
-        temb = self.time_mlp(_time_features(t, self.cfg.time_dim))
-        for block in self.blocks:
-            h = block(h, temb)
-        h = self.norm(h.permute(0, 2, 3, 1))                              # [B, K, M, C]
-        out = [lin(h[:, k]).reshape(b, m, d, w)
-               for k, (lin, (_, w)) in enumerate(zip(self.band_out, self.band_edges))]
-        return torch.cat(out, dim=-1).permute(0, 2, 3, 1)                 # [B, d, F, M]
+    def time_embedding(self, t: torch.Tensor) -> torch.Tensor:
+        return self.time_mlp(_time_features(t, self.cfg.time_dim))
 
     def endpoint(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         """x̂₁, the end point of the flow through x_t at time t.
@@ -254,6 +251,118 @@ class BandSplitRefiner(nn.Module):
         if self.cfg.prediction == "velocity":
             return self(x_t, t, cond)
         return (self.endpoint(x_t, t, cond) - x_t) / (1 - t)[:, None, None, None]
+
+
+class BandSplitRefiner(RefinerNetwork):
+    """The band-split network (the module's docstring): per-band linear maps in and out, 2-D
+    ConvNeXt blocks over (band × frame) between them."""
+
+    def __init__(self, cfg: RefinerConfig):
+        super().__init__(cfg)
+        self.band_edges = cfg.bands()
+        c, d = cfg.channels, cfg.domain_channels
+        self.band_in = nn.ModuleList(nn.Linear(2 * d * w, c) for _, w in self.band_edges)
+        self.band_out = nn.ModuleList(nn.Linear(c, d * w) for _, w in self.band_edges)
+        for lin in self.band_out:   # starts as v = 0: the sample stays at the prior's mean
+            nn.init.zeros_(lin.weight)
+            nn.init.zeros_(lin.bias)
+        self.band_pos = nn.Parameter(torch.zeros(1, c, len(self.band_edges), 1))
+        self.blocks = nn.ModuleList(_Block2d(cfg, cfg.dilations[i % len(cfg.dilations)])
+                                    for i in range(cfg.blocks))
+        self.norm = nn.LayerNorm(c)
+
+    def forward(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        inp = torch.cat([x_t, cond], dim=1)                              # [B, 2d, F, M]
+        b, ch, _, m = inp.shape
+        d = ch // 2
+        h = torch.stack([lin(inp[:, :, s:s + w].permute(0, 3, 1, 2).reshape(b, m, ch * w))
+                         for lin, (s, w) in zip(self.band_in, self.band_edges)], dim=1)
+        h = h.permute(0, 3, 1, 2) + self.band_pos                         # [B, C, K, M]
+        temb = self.time_embedding(t)
+        for block in self.blocks:
+            h = block(h, temb)
+        h = self.norm(h.permute(0, 2, 3, 1))                              # [B, K, M, C]
+        out = [lin(h[:, k]).reshape(b, m, d, w)
+               for k, (lin, (_, w)) in enumerate(zip(self.band_out, self.band_edges))]
+        return torch.cat(out, dim=-1).permute(0, 2, 3, 1)                 # [B, d, F, M]
+
+
+class _ChannelNorm(nn.Module):
+    """LayerNorm over the channels at every (bin, frame) of [B, C, F, M]: local, so a
+    refiner trained on short crops normalises a whole piece the same way (GroupNorm's
+    statistics would span the clip, and a piece's pauses would change them)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+class _ResBlock2d(nn.Module):
+    """norm → SiLU → 3 × 3 conv → FiLM(t) → norm → SiLU → 3 × 3 conv, plus the input (through
+    a 1 × 1 conv where the channels change): the residual block of a diffusion U-Net."""
+
+    def __init__(self, c_in: int, c_out: int, time_dim: int):
+        super().__init__()
+        self.norm1, self.norm2 = _ChannelNorm(c_in), _ChannelNorm(c_out)
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, padding=1)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1)
+        self.film = nn.Linear(time_dim, 2 * c_out)
+        self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
+
+    def forward(self, x: torch.Tensor, temb: torch.Tensor) -> torch.Tensor:
+        h = self.conv1(nn.functional.silu(self.norm1(x)))
+        scale, shift = self.film(temb)[:, :, None, None].chunk(2, dim=1)
+        h = self.norm2(h) * (1 + scale) + shift
+        return self.skip(x) + self.conv2(nn.functional.silu(h))
+
+
+class UNetRefiner(RefinerNetwork):
+    """A 2-D U-Net over (bin × frame): a residual block per level on the way down and two on
+    the way up (the second after the skip is concatenated), a stride-2 convolution between
+    levels and a stride-2 transposed one back. The input is zero-padded to a multiple of
+    2^(levels − 1) in both axes and the output cropped back."""
+
+    def __init__(self, cfg: RefinerConfig):
+        super().__init__(cfg)
+        ch, d, td = cfg.unet_channels, cfg.domain_channels, cfg.time_dim
+        self.stem = nn.Conv2d(2 * d, ch[0], 3, padding=1)
+        self.down = nn.ModuleList(_ResBlock2d(c, c, td) for c in ch)
+        self.pool = nn.ModuleList(nn.Conv2d(a, b, 3, stride=2, padding=1)
+                                  for a, b in zip(ch, ch[1:]))
+        self.unpool = nn.ModuleList(nn.ConvTranspose2d(b, a, 2, stride=2)
+                                    for a, b in zip(ch, ch[1:]))
+        self.up = nn.ModuleList(_ResBlock2d(2 * c, c, td) for c in ch[:-1])
+        self.mid = _ResBlock2d(ch[-1], ch[-1], td)
+        self.norm = _ChannelNorm(ch[0])
+        self.out = nn.Conv2d(ch[0], d, 1)
+        nn.init.zeros_(self.out.weight)   # starts at zero, as the band-split network
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        n_f, n_m = x_t.shape[-2:]
+        mult = 2 ** (len(self.cfg.unet_channels) - 1)
+        inp = nn.functional.pad(torch.cat([x_t, cond], dim=1),
+                                (0, -n_m % mult, 0, -n_f % mult))
+        temb = self.time_embedding(t)
+        h = self.stem(inp)
+        skips = []
+        for level, block in enumerate(self.down):
+            h = block(h, temb)
+            if level < len(self.pool):
+                skips.append(h)
+                h = self.pool[level](h)
+        h = self.mid(h, temb)
+        for level in reversed(range(len(self.up))):
+            h = self.up[level](torch.cat([self.unpool[level](h), skips[level]], dim=1), temb)
+        return self.out(nn.functional.silu(self.norm(h)))[..., :n_f, :n_m]
+
+
+def build_network(cfg: RefinerConfig) -> RefinerNetwork:
+    """The network `cfg.network` names, freshly initialised."""
+    return UNetRefiner(cfg) if cfg.network == "unet" else BandSplitRefiner(cfg)
 
 
 def end_point(cfg: RefinerConfig, out: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor,
@@ -284,7 +393,7 @@ def prior_spread(first: torch.Tensor, cfg: RefinerConfig) -> torch.Tensor:
     return cfg.sigma * m + cfg.sigma_floor
 
 
-def flow_matching_loss(net: BandSplitRefiner, first: torch.Tensor, target: torch.Tensor,
+def flow_matching_loss(net: RefinerNetwork, first: torch.Tensor, target: torch.Tensor,
                        generator: torch.Generator | None = None,
                        ) -> tuple[torch.Tensor, torch.Tensor]:
     """Conditional flow matching at t ~ U[0, 1), with x₀ = ĉ + σ(ĉ) ε (`prior_spread`): the
@@ -313,7 +422,7 @@ def flow_matching_loss(net: BandSplitRefiner, first: torch.Tensor, target: torch
 
 
 @torch.no_grad()
-def sample(net: BandSplitRefiner, first: torch.Tensor, steps: int,
+def sample(net: RefinerNetwork, first: torch.Tensor, steps: int,
            generator: torch.Generator | None = None) -> torch.Tensor:
     """Integrate dx/dt = v(x, t, ĉ) from x₀ = ĉ + σ(ĉ) ε at t = 0 to t = 1 in `steps` Euler
     steps (one network evaluation each); `steps` = 0 returns ĉ unchanged. [B, 2, F, M]."""
@@ -350,7 +459,7 @@ def synthesis(y: torch.Tensor, cfg: RefinerConfig, n_samples: int,
 
 
 @torch.no_grad()
-def refine_audio(net: BandSplitRefiner, x: torch.Tensor, steps: int,
+def refine_audio(net: RefinerNetwork, x: torch.Tensor, steps: int,
                  generator: torch.Generator | None = None) -> torch.Tensor:
     """The first stage's waveforms [B, L] → refined waveforms [B, L] (steps = 0: unchanged).
 
@@ -378,8 +487,8 @@ class RefinerFile:
     optimizer: dict | None = None
     extra: dict | None = None
 
-    def build(self) -> BandSplitRefiner:
-        net = BandSplitRefiner(self.config)
+    def build(self) -> RefinerNetwork:
+        net = build_network(self.config)
         net.load_state_dict(self.state)
         return net.eval()
 

@@ -30,10 +30,11 @@ from neuro_codec.model.codec import Codec
 from neuro_codec.model.kind import ModelKind
 from neuro_codec.model.losses import mel_loss, silence_loss
 from neuro_codec.model.refiner import (
-    BandSplitRefiner,
     RefinerConfig,
     RefinerFile,
+    RefinerNetwork,
     analysis,
+    build_network,
     flow_matching_loss,
     refine_audio,
     synthesis,
@@ -186,7 +187,7 @@ def train_refiner(cfg: RefinerTrainConfig, out_dir: str | os.PathLike, resume: b
     firsts = [FirstStage.load(p, device) for p in cfg.first_stages]
     rcfg = cfg.refiner_config()
     torch.manual_seed(cfg.seed)
-    net = BandSplitRefiner(rcfg).to(device)
+    net = build_network(rcfg).to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     last = out / "last.pt"
     start = 0
@@ -282,7 +283,7 @@ def _validation(cfg: RefinerTrainConfig) -> torch.Tensor | None:
 
 
 @torch.no_grad()
-def validate_refiner(net: BandSplitRefiner, firsts: list[FirstStage],
+def validate_refiner(net: RefinerNetwork, firsts: list[FirstStage],
                      clips: torch.Tensor) -> list[dict]:
     """Per first stage: mel distance, SI-SNR and quiet-bin LSD of its first stage and of the
     refined output (the refiner's default steps, a fixed seed), means over `clips` [V, L]."""
