@@ -228,7 +228,12 @@ class RefinerNetwork(nn.Module):
     def __init__(self, cfg: RefinerConfig):
         super().__init__()
         self.cfg = cfg
-        td = cfg.time_dim
+
+    def _make_time_mlp(self) -> None:
+        """The flow time's MLP, made by each subclass where its parameters belong in the
+        order (the optimiser's state is matched by position: moving a parameter breaks
+        `--resume` of older runs and the seeded draws of a fresh one)."""
+        td = self.cfg.time_dim
         self.time_mlp = nn.Sequential(nn.Linear(td, 4 * td), nn.SiLU(), nn.Linear(4 * td, td))
 
     def time_embedding(self, t: torch.Tensor) -> torch.Tensor:
@@ -267,6 +272,7 @@ class BandSplitRefiner(RefinerNetwork):
             nn.init.zeros_(lin.weight)
             nn.init.zeros_(lin.bias)
         self.band_pos = nn.Parameter(torch.zeros(1, c, len(self.band_edges), 1))
+        self._make_time_mlp()
         self.blocks = nn.ModuleList(_Block2d(cfg, cfg.dilations[i % len(cfg.dilations)])
                                     for i in range(cfg.blocks))
         self.norm = nn.LayerNorm(c)
@@ -320,13 +326,15 @@ class _ResBlock2d(nn.Module):
 
 
 class UNetRefiner(RefinerNetwork):
-    """A 2-D U-Net over (bin × frame): a residual block per level on the way down and two on
-    the way up (the second after the skip is concatenated), a stride-2 convolution between
-    levels and a stride-2 transposed one back. The input is zero-padded to a multiple of
-    2^(levels − 1) in both axes and the output cropped back."""
+    """A 2-D U-Net over (bin × frame): a residual block per level on the way down, one more at
+    the bottom, and one per level on the way up after the skip is concatenated; a stride-2
+    convolution between levels and a stride-2 transposed one back. The input is zero-padded
+    at the high-bin and late-frame ends to a multiple of 2^(levels − 1) in both axes, and the
+    output cropped back."""
 
     def __init__(self, cfg: RefinerConfig):
         super().__init__(cfg)
+        self._make_time_mlp()
         ch, d, td = cfg.unet_channels, cfg.domain_channels, cfg.time_dim
         self.stem = nn.Conv2d(2 * d, ch[0], 3, padding=1)
         self.down = nn.ModuleList(_ResBlock2d(c, c, td) for c in ch)
